@@ -1,0 +1,10 @@
+"""Constructability Workbench: image classifiers a person can read, review and edit.
+
+An *ontology* of visual concepts (daisy → flower head → petal, disk; leaf; stem), one tiny net or
+plain-code rule per concept, composed bottom-up into a classifier; every change a reviewable diff.
+
+The core (this package) imports without Jupyter; widgets live in :mod:`workbench.widgets`.
+"""
+from ._version import __version__
+
+__all__ = ["__version__"]
