@@ -1,0 +1,678 @@
+"""Segmentation: turn an image into part-sized segments a person, an LLM or ground-truth masks can sort.
+
+A :class:`Segment` is a boolean mask over the full image with its bounding box and area; its
+:meth:`~Segment.crop` is the input of a part net. Any object with ``name``, ``settings`` and
+``segment(image)`` is a :class:`Segmenter`; two ship: :class:`WeightFreeSegmenter` (scikit-image, the
+default, no weights to download) and :class:`workbench.sam.SamSegmenter` (segment-anything over a
+checkpoint the user points to).
+
+:func:`segment_images` maps a segmenter over many images through any ``concurrent.futures.Executor``
+(see :mod:`workbench.parallel`), reading and filling a content-addressed cache; :func:`segment_dataset`
+does that for an :class:`~workbench.datasets.ImageFolder` and stores the segments in the label store;
+:func:`part_recall` measures how well a segmenter recovers ground-truth parts.
+
+>>> import numpy as np
+>>> image = np.zeros((64, 64, 3), np.uint8); image[8:40, 10:30] = (250, 250, 250)
+>>> segs = WeightFreeSegmenter().segment(image)
+>>> any(s.bbox == (10, 8, 30, 40) for s in segs)
+True
+>>> segs[0].crop(image, size=16).shape
+(16, 16, 3)
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ._segcache import SegmentCache, pack_segments, sha256_array, sha256_file, unpack_segments
+from .errors import ImageLoadError, SegmentationError, WorkbenchError
+
+__all__ = [
+    "WORKING_SIZE",
+    "Segment",
+    "Segmenter",
+    "WeightFreeSegmenter",
+    "SEGMENTERS",
+    "make_segmenter",
+    "settings_hash",
+    "SegmentResult",
+    "SegmentRun",
+    "iter_segment_images",
+    "segment_images",
+    "SegmentRunReport",
+    "segment_dataset",
+    "PartRecallReport",
+    "part_recall",
+]
+
+#: Long edge, in pixels, at which the weight-free segmenter works: larger images are downscaled to it
+#: and the label map is scaled back (nearest neighbour), so masks always have the full image's size.
+WORKING_SIZE = 512
+
+
+# --------------------------------------------------------------------------------------------- Segment
+@dataclass(eq=False)
+class Segment:
+    """One region of an image: ``mask`` (bool, H x W of the full image), ``bbox`` ``(x0, y0, x1, y1)``
+    with exclusive maxima, ``area`` in pixels."""
+
+    mask: np.ndarray
+    bbox: tuple[int, int, int, int]
+    area: int
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray) -> Segment:
+        """Build a segment from a full-image boolean mask (bbox and area computed).
+
+        >>> m = np.zeros((5, 6), bool); m[1:3, 2:5] = True
+        >>> Segment.from_mask(m).bbox, Segment.from_mask(m).area
+        ((2, 1, 5, 3), 6)
+        """
+        mask = np.asarray(mask, dtype=bool)
+        rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
+        if not rows.any():
+            return cls(mask, (0, 0, 0, 0), 0)
+        y0, y1 = np.flatnonzero(rows)[[0, -1]]
+        x0, x1 = np.flatnonzero(cols)[[0, -1]]
+        return cls(mask, (int(x0), int(y0), int(x1) + 1, int(y1) + 1), int(mask.sum()))
+
+    def crop(self, image: np.ndarray, size: int = 32) -> np.ndarray:
+        """The segment's pixels on a black background, its bbox padded to a centred square, resized to
+        ``size`` x ``size``: uint8 ``size x size x 3`` (the input of a part net)."""
+        from PIL import Image
+
+        image = _as_rgb(image)
+        if image.shape[:2] != self.mask.shape:
+            raise SegmentationError(
+                f"segment mask is {self.mask.shape[1]}x{self.mask.shape[0]} but the image is "
+                f"{image.shape[1]}x{image.shape[0]}: crop the image the segment was made from"
+            )
+        x0, y0, x1, y1 = self.bbox
+        h, w = y1 - y0, x1 - x0
+        if h <= 0 or w <= 0:
+            return np.zeros((size, size, 3), np.uint8)
+        side = max(h, w)
+        square = np.zeros((side, side, 3), np.uint8)
+        oy, ox = (side - h) // 2, (side - w) // 2
+        square[oy : oy + h, ox : ox + w] = image[y0:y1, x0:x1] * self.mask[y0:y1, x0:x1, None]
+        if side == size:
+            return square
+        return np.asarray(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """What every segmenter provides. ``settings`` is a JSON-able dict that fully determines the output
+    (it is hashed into the cache key and stored with the segments)."""
+
+    name: str
+    settings: dict
+
+    def segment(self, image: np.ndarray) -> list[Segment]: ...
+
+
+def settings_hash(segmenter: Segmenter) -> str:
+    """A short stable hash of a segmenter's name and settings (16 hex digits).
+
+    >>> settings_hash(WeightFreeSegmenter()) == settings_hash(WeightFreeSegmenter())
+    True
+    >>> settings_hash(WeightFreeSegmenter()) == settings_hash(WeightFreeSegmenter(scale=999))
+    False
+    """
+    try:
+        text = json.dumps({"name": segmenter.name, "settings": segmenter.settings}, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise SegmentationError(f"segmenter {segmenter.name!r}: settings must be plain JSON data ({e})") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ weight-free segmenter
+_METHODS = ("felzenszwalb", "slic", "quickshift", "watershed")
+
+
+@dataclass(frozen=True)
+class _WeightFreeSettings:
+    method: str = "felzenszwalb"  # one of felzenszwalb | slic | quickshift | watershed
+    working_size: int = WORKING_SIZE  # long edge the segmenter works at; larger images are downscaled
+    scale: float = 100.0  # felzenszwalb: higher -> larger segments
+    sigma: float = 0.5  # felzenszwalb / slic / quickshift: Gaussian pre-smoothing
+    n_segments: int = 100  # slic / watershed: about how many regions
+    compactness: float = 10.0  # slic / watershed: higher -> rounder regions
+    min_area: int = 20  # drop segments smaller than this many pixels (at working size); also felzenszwalb's min_size
+    max_area_fraction: float = 0.5  # drop segments covering more than this fraction of the image (background)
+
+    def validate(self) -> None:
+        problems = []
+        if self.method not in _METHODS:
+            problems.append(f"method {self.method!r} is not one of {', '.join(_METHODS)}")
+        if self.working_size < 16:
+            problems.append(f"working_size must be >= 16, got {self.working_size}")
+        if not (0 < self.max_area_fraction <= 1):
+            problems.append(f"max_area_fraction must be in (0, 1], got {self.max_area_fraction}")
+        for name in ("scale", "compactness"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0")
+        if self.sigma < 0 or self.min_area < 1 or self.n_segments < 1:
+            problems.append("sigma must be >= 0, min_area >= 1 and n_segments >= 1")
+        if problems:
+            raise SegmentationError("weight-free segmenter settings: " + "; ".join(problems))
+
+
+class WeightFreeSegmenter:
+    """The default segmenter: scikit-image superpixels, no weights.
+
+    Settings (keyword arguments; an unknown one is an error naming it): see ``_WeightFreeSettings``.
+    Images larger than ``working_size`` on the long edge are segmented downscaled and the label map is
+    scaled back, so masks always match the full image. Segments below ``min_area`` pixels or above
+    ``max_area_fraction`` of the image are dropped, so a tiny image gives zero or few segments.
+    """
+
+    name = "weightfree"
+
+    def __init__(self, **settings: Any):
+        known = {f.name for f in dataclasses.fields(_WeightFreeSettings)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise SegmentationError(
+                f"weight-free segmenter: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        self._s = _WeightFreeSettings(**settings)
+        self._s.validate()
+
+    @property
+    def settings(self) -> dict:
+        return dataclasses.asdict(self._s)
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.settings.items() if v != getattr(_WeightFreeSettings, k)}
+        return f"WeightFreeSegmenter({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        """The raw label map (int, H x W of ``image``), before the size filters."""
+        image = _as_rgb(image)
+        h, w = image.shape[:2]
+        s = self._s
+        scale = min(1.0, s.working_size / max(h, w))
+        work = image
+        if scale < 1.0:
+            from PIL import Image
+
+            wh = (max(1, round(w * scale)), max(1, round(h * scale)))
+            work = np.asarray(Image.fromarray(image).resize(wh, Image.BILINEAR))
+        labels = _superpixels(work, s)
+        if scale < 1.0:
+            labels = _resize_labels(labels, (h, w))
+        return labels
+
+    def segment(self, image: np.ndarray) -> list[Segment]:
+        image = _as_rgb(image)
+        h, w = image.shape[:2]
+        if h < 2 or w < 2:
+            return []
+        labels = self.labels(image)
+        scale = min(1.0, self._s.working_size / max(h, w))
+        min_area = self._s.min_area / (scale * scale)
+        max_area = self._s.max_area_fraction * h * w
+        return _segments_from_labels(labels, min_area, max_area)
+
+
+def _superpixels(image: np.ndarray, s: _WeightFreeSettings) -> np.ndarray:
+    import skimage.segmentation as seg
+
+    if s.method == "felzenszwalb":
+        return seg.felzenszwalb(image, scale=s.scale, sigma=s.sigma, min_size=s.min_area)
+    if s.method == "slic":
+        return seg.slic(image, n_segments=s.n_segments, compactness=s.compactness, sigma=s.sigma, start_label=1)
+    if s.method == "quickshift":
+        from skimage.util import img_as_float
+
+        return seg.quickshift(img_as_float(image), kernel_size=3, max_dist=s.scale / 10, sigma=s.sigma)
+    # watershed on the colour gradient from a regular grid of markers
+    from skimage.color import rgb2gray
+    from skimage.filters import sobel
+
+    gradient = sobel(rgb2gray(image))
+    return seg.watershed(gradient, markers=s.n_segments, compactness=s.compactness / 1000)
+
+
+def _segments_from_labels(labels: np.ndarray, min_area: float, max_area: float) -> list[Segment]:
+    from scipy import ndimage
+
+    labels = np.asarray(labels)
+    ids, counts = np.unique(labels, return_counts=True)
+    keep = ids[(counts >= min_area) & (counts <= max_area)]
+    if keep.size == 0:
+        return []
+    slices = ndimage.find_objects(np.where(np.isin(labels, keep), labels - labels.min() + 1, 0))
+    out = []
+    base = labels.min()
+    for lab in keep.tolist():
+        sl = slices[lab - base]
+        if sl is None:
+            continue
+        ys, xs = sl
+        mask = np.zeros(labels.shape, dtype=bool)
+        mask[ys, xs] = labels[ys, xs] == lab
+        out.append(Segment(mask, (xs.start, ys.start, xs.stop, ys.stop), int(mask[ys, xs].sum())))
+    # deterministic order: top-left first
+    out.sort(key=lambda sg: (sg.bbox[1], sg.bbox[0], sg.bbox[3], sg.bbox[2]))
+    return out
+
+
+def _resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of an integer label map to ``shape`` (H, W)."""
+    h, w = shape
+    ys = np.minimum((np.arange(h) + 0.5) * labels.shape[0] / h, labels.shape[0] - 1).astype(np.intp)
+    xs = np.minimum((np.arange(w) + 0.5) * labels.shape[1] / w, labels.shape[1] - 1).astype(np.intp)
+    return labels[ys[:, None], xs[None, :]]
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise SegmentationError(f"expected an H x W x 3 image, got an array of shape {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        a = a[..., :3]
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) and a.size and float(np.nanmax(a)) <= 1.0:
+            a = a * 255.0
+        a = np.clip(np.nan_to_num(a), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+# ---------------------------------------------------------------------------------------- registry
+def _make_sam(**settings: Any) -> Segmenter:
+    from .sam import SamSegmenter
+
+    return SamSegmenter(**settings)
+
+
+#: Segmenters by name: ``make_segmenter(name, **settings)``.
+SEGMENTERS: dict[str, Callable[..., Segmenter]] = {"weightfree": WeightFreeSegmenter, "sam": _make_sam}
+
+
+def make_segmenter(name: str = "weightfree", **settings: Any) -> Segmenter:
+    """Build a segmenter by name (``weightfree`` or ``sam``).
+
+    >>> make_segmenter("weightfree", scale=50).settings["scale"]
+    50
+    >>> make_segmenter("mystery")
+    Traceback (most recent call last):
+    ...
+    workbench.errors.SegmentationError: unknown segmenter 'mystery': choose one of weightfree, sam
+    """
+    try:
+        factory = SEGMENTERS[name]
+    except KeyError:
+        raise SegmentationError(f"unknown segmenter {name!r}: choose one of {', '.join(SEGMENTERS)}") from None
+    return factory(**settings)
+
+
+# ------------------------------------------------------------------------------- many images, cached
+@dataclass
+class SegmentResult:
+    """The outcome for one image. ``error`` is set (and ``segments`` empty) when it failed."""
+
+    key: Any
+    segments: list[Segment]
+    shape: tuple[int, int] | None  # (H, W) of the full image
+    image_sha256: str | None  # of the file's bytes for a path, of dtype+shape+pixels for an array
+    cached: bool = False
+    error: str | None = None
+    path: Path | None = None
+
+
+@dataclass
+class SegmentRun:
+    """All results of :func:`segment_images`, in input order, and the failed images ``(key, reason)``."""
+
+    results: list[SegmentResult]
+    problems: list[tuple[Any, str]]
+    seconds: float = 0.0
+
+    @property
+    def cached(self) -> int:
+        return sum(r.cached for r in self.results)
+
+
+def _load_image(path: Path) -> np.ndarray:
+    try:
+        from .datasets import load_image
+    except ImportError:  # pragma: no cover - until datasets.py lands
+        load_image = None
+    if load_image is not None:
+        return load_image(path)
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageLoadError(path, str(e) or type(e).__name__) from None
+
+
+def _segment_task(key: Any, source: Any, segmenter: Segmenter, cache_root: str | None) -> tuple:
+    """Run in a worker: hash, look up the cache, else load + segment + store. Returns plain data only."""
+    path = None
+    try:
+        name, shash = segmenter.name, settings_hash(segmenter)
+        cache = SegmentCache(cache_root) if cache_root else None
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            try:
+                image_hash = sha256_file(path)
+            except OSError as e:
+                raise ImageLoadError(path, e.strerror or str(e)) from None
+            image = None
+        else:
+            image = np.asarray(source)
+            image_hash = sha256_array(image)
+        if cache is not None and (packed := cache.get(image_hash, name, shash)) is not None:
+            return key, image_hash, packed, True, None, [str(p) for p, _ in cache.corrupt]
+        if image is None:
+            image = _load_image(path)
+        segments = segmenter.segment(image)
+        packed = pack_segments([s.mask for s in segments], [s.bbox for s in segments], np.shape(image)[:2])
+        if cache is not None:
+            cache.put(image_hash, name, shash, packed)
+        return key, image_hash, packed, False, None, [str(p) for p, _ in (cache.corrupt if cache else [])]
+    except WorkbenchError as e:
+        return key, None, None, False, str(e), []
+    except Exception as e:  # noqa: BLE001 - one bad image must not stop a run; reported with its reason
+        where = f"{path}: " if path is not None else ""
+        return key, None, None, False, f"{where}{type(e).__name__}: {e}", []
+
+
+def iter_segment_images(
+    images: Iterable[tuple[Any, Any]],
+    segmenter: Segmenter,
+    executor: Executor | None = None,
+    cache: str | Path | None = None,
+    progress: bool = True,
+    total: int | None = None,
+    max_in_flight: int | None = None,
+) -> Iterator[SegmentResult]:
+    """Yield a :class:`SegmentResult` per ``(key, image array or path)``, in input order.
+
+    ``executor``: any ``concurrent.futures.Executor`` (process pool, ``dask`` client's
+    ``get_executor()``) or ``None`` to run inline. At most ``max_in_flight`` images are submitted ahead
+    (default 4 per worker), so memory stays bounded however many images there are. ``cache`` is a
+    directory (see :class:`~workbench._segcache.SegmentCache`). A failed image gives a result with
+    ``error`` set; the run goes on.
+    """
+    from tqdm.auto import tqdm
+
+    cache_root = str(cache) if cache is not None else None
+    items = list(images) if total is None and not hasattr(images, "__len__") else images
+    if total is None:
+        total = len(items)  # type: ignore[arg-type]
+    if max_in_flight is None:
+        max_in_flight = 4 * max(1, getattr(executor, "_max_workers", 2) or 2)
+    bar = tqdm(total=total, unit="img", desc=f"segment ({segmenter.name})", disable=not progress, smoothing=0.1)
+
+    def finish(raw: tuple, source: Any) -> SegmentResult:
+        key, image_hash, packed, cached, error, _corrupt = raw
+        path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+        bar.update(1)
+        if error is not None:
+            return SegmentResult(key, [], None, image_hash, False, error, path)
+        shape, parts = unpack_segments(packed)
+        return SegmentResult(key, [Segment(m, b, a) for m, b, a in parts], shape, image_hash, cached, None, path)
+
+    try:
+        if executor is None:
+            for key, source in items:
+                yield finish(_segment_task(key, source, segmenter, cache_root), source)
+            return
+        pending: deque = deque()
+        for key, source in items:
+            pending.append((executor.submit(_segment_task, key, source, segmenter, cache_root), key, source))
+            if len(pending) >= max_in_flight:
+                yield _collect(pending.popleft(), finish)
+        while pending:
+            yield _collect(pending.popleft(), finish)
+    finally:
+        bar.close()
+
+
+def _collect(entry: tuple, finish: Callable) -> SegmentResult:
+    fut, key, source = entry
+    try:
+        raw = fut.result()
+    except Exception as e:  # noqa: BLE001 - a worker that died (OOM, killed) is one bad image, reported
+        raw = (key, None, None, False, f"worker failed: {type(e).__name__}: {e}", [])
+    return finish(raw, source)
+
+
+def segment_images(
+    images: Iterable[tuple[Any, Any]],
+    segmenter: Segmenter,
+    executor: Executor | None = None,
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> SegmentRun:
+    """Segment ``(key, image or path)`` pairs; see :func:`iter_segment_images`. Holds every result in
+    memory: for large runs iterate :func:`iter_segment_images` (or use :func:`segment_dataset`)."""
+    t0 = time.perf_counter()
+    results = list(iter_segment_images(images, segmenter, executor=executor, cache=cache, progress=progress))
+    problems = [(r.key, r.error) for r in results if r.error is not None]
+    return SegmentRun(results, problems, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------- into the store
+@dataclass
+class SegmentRunReport:
+    """What :func:`segment_dataset` did."""
+
+    settings_hash: str
+    images: int = 0  # images segmented and stored
+    segments: int = 0  # segments stored
+    cached: int = 0  # images whose segments came from the cache
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return (self.images + len(self.problems)) / self.seconds if self.seconds > 0 else math.inf
+
+    def summary(self) -> str:
+        text = (
+            f"{self.images} images, {self.segments} segments ({self.cached} images from cache) in "
+            f"{self.seconds:.1f} s ({self.images_per_second:.1f} images/s), settings {self.settings_hash}"
+        )
+        if self.problems:
+            text += f"; {len(self.problems)} image(s) failed:\n" + "\n".join(f"  {p}: {r}" for p, r in self.problems)
+        return text
+
+
+def segment_dataset(
+    store: Any,
+    folder: Any,
+    segmenter: Segmenter,
+    executor: Executor | None = None,
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> SegmentRunReport:
+    """Segment every image of an :class:`~workbench.datasets.ImageFolder` and store the segments.
+
+    Each image is added to ``store`` (``add_image`` with its file's SHA-256, size and class folder) and
+    its segments replace those of the same image and settings hash. ``executor`` wins over ``workers``;
+    ``workers > 1`` starts a local process pool for the run (see :func:`workbench.parallel.executor`).
+    Images that fail are listed in the report's ``problems`` and the run goes on.
+    """
+    from .parallel import executor as make_executor
+
+    shash = settings_hash(segmenter)
+    report = SegmentRunReport(shash)
+    records = list(folder.records)
+    by_key = {r.id: r for r in records}
+    t0 = time.perf_counter()
+    with make_executor(workers=workers, executor=executor) as ex:
+        for res in iter_segment_images(
+            ((r.id, r.path) for r in records), segmenter, executor=ex, cache=cache_dir, progress=progress, total=len(records)
+        ):
+            rec = by_key[res.key]
+            if res.error is not None:
+                report.problems.append((str(rec.path), res.error))
+                continue
+            h, w = res.shape
+            image_id = store.add_image(rec.id, res.image_sha256, w, h, rec.label)
+            store.add_segments(image_id, shash, res.segments)
+            report.images += 1
+            report.segments += len(res.segments)
+            report.cached += res.cached
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+# ------------------------------------------------------------------------------------- part recall
+@dataclass
+class PartRecallReport:
+    """Per part concept: ground-truth instances, how many some segment covers with IoU >= ``iou``."""
+
+    segmenter: str
+    settings: dict
+    iou: float
+    images: int
+    segments: int
+    instances: dict[str, int]
+    found: dict[str, int]
+    seconds: float = 0.0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def recall(self) -> dict[str, float]:
+        return {p: (self.found[p] / n if n else math.nan) for p, n in self.instances.items()}
+
+    @property
+    def segments_per_image(self) -> float:
+        return self.segments / self.images if self.images else math.nan
+
+    def to_dict(self) -> dict:
+        return {
+            "segmenter": self.segmenter,
+            "settings": self.settings,
+            "iou": self.iou,
+            "images": self.images,
+            "segments_per_image": self.segments_per_image,
+            "parts": {p: {"instances": n, "found": self.found[p], "recall": self.recall[p]} for p, n in self.instances.items()},
+            "seconds": self.seconds,
+        }
+
+    def table(self) -> str:
+        """A Markdown table: part, instances, found, recall; then segments per image."""
+        rows = ["| part | instances | found | recall |", "| --- | ---: | ---: | ---: |"]
+        for p, n in self.instances.items():
+            rows.append(f"| {p} | {n} | {self.found[p]} | {self.recall[p]:.2f} |")
+        rows.append(f"\n{self.images} images, {self.segments_per_image:.1f} segments per image (IoU >= {self.iou})")
+        return "\n".join(rows)
+
+
+def part_instances(parts: np.ndarray, parts_map: Mapping[int, str], min_area: int = 20) -> list[tuple[str, np.ndarray]]:
+    """Ground-truth part instances of one image: ``(concept id, bool mask)`` per connected component
+    (8-connected) of each part's mask; components under ``min_area`` pixels (slivers left by occlusion)
+    are ignored. Parts of the same type that touch (two overlapping petals) form one instance.
+    """
+    from scipy import ndimage
+
+    out = []
+    for index, concept in sorted(parts_map.items()):
+        m = parts == int(index)
+        if not m.any():
+            continue
+        lab, n = ndimage.label(m, structure=np.ones((3, 3), bool))
+        if n == 0:
+            continue
+        sizes = np.bincount(lab.ravel())
+        for i in range(1, n + 1):
+            if sizes[i] >= min_area:
+                out.append((concept, lab == i))
+    return out
+
+
+def _best_iou(instance: np.ndarray, segments: list[Segment]) -> float:
+    ys, xs = np.nonzero(instance)
+    iy0, iy1, ix0, ix1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    n_inst = ys.size
+    best = 0.0
+    for s in segments:
+        x0, y0, x1, y1 = s.bbox
+        if x0 >= ix1 or x1 <= ix0 or y0 >= iy1 or y1 <= iy0:
+            continue
+        inter = int(np.count_nonzero(s.mask[iy0:iy1, ix0:ix1] & instance[iy0:iy1, ix0:ix1]))
+        if inter:
+            best = max(best, inter / (n_inst + s.area - inter))
+    return best
+
+
+def part_recall(
+    folder: Any,
+    segmenter: Segmenter,
+    *,
+    iou: float = 0.5,
+    classes: Iterable[str] | None = None,
+    limit: int | None = None,
+    min_instance_area: int = 20,
+    executor: Executor | None = None,
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+    progress: bool = False,
+) -> PartRecallReport:
+    """Part recall of ``segmenter`` on an image folder with ground-truth part masks.
+
+    For each part concept in ``folder.parts_map``: the fraction of ground-truth instances (see
+    :func:`part_instances`) that some segment covers with IoU >= ``iou``; also segments per image.
+    ``classes`` restricts to some class folders (e.g. ``["daisy"]``), ``limit`` to the first N images.
+    """
+    from .parallel import executor as make_executor
+
+    records = [r for r in folder.records if r.parts_path is not None and (classes is None or r.label in set(classes))]
+    if limit is not None:
+        records = records[:limit]
+    parts_map = {int(k): v for k, v in folder.parts_map.items()}
+    concepts = list(dict.fromkeys(parts_map.values()))
+    instances = dict.fromkeys(concepts, 0)
+    found = dict.fromkeys(concepts, 0)
+    report = PartRecallReport(segmenter.name, segmenter.settings, iou, 0, 0, instances, found)
+    by_key = {r.id: r for r in records}
+    t0 = time.perf_counter()
+    with make_executor(workers=workers, executor=executor) as ex:
+        for res in iter_segment_images(
+            ((r.id, r.path) for r in records), segmenter, executor=ex, cache=cache_dir, progress=progress, total=len(records)
+        ):
+            rec = by_key[res.key]
+            if res.error is not None:
+                report.problems.append((str(rec.path), res.error))
+                continue
+            try:
+                gt = folder.load_parts(rec)
+            except WorkbenchError as e:
+                report.problems.append((str(rec.parts_path), str(e)))
+                continue
+            report.images += 1
+            report.segments += len(res.segments)
+            for concept, inst in part_instances(gt, parts_map, min_instance_area):
+                instances[concept] += 1
+                found[concept] += _best_iou(inst, res.segments) >= iou
+    report.seconds = time.perf_counter() - t0
+    # keep only concepts that occurred
+    for c in [c for c, n in instances.items() if n == 0]:
+        del instances[c], found[c]
+    return report
