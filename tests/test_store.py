@@ -188,6 +188,7 @@ def test_set_label_and_queries(seeded):
     [
         ({"concept": "Petal"}, "concept id"),
         ({"concept": ""}, "concept id"),
+        ({"concept": "petal\n"}, "concept id"),
         ({"source": "robot"}, "source must be one of"),
         ({"author": " "}, "needs an author"),
         ({"segment_id": 9999}, "no segment with id 9999"),

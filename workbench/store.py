@@ -292,6 +292,7 @@ class LabelStore:
             self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA journal_size_limit = 8388608")  # truncate the WAL to 8 MB after checkpoints
             self._conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: not a label store (SQLite says: {e})") from None
@@ -954,7 +955,7 @@ def _split_sql(script: str) -> list[str]:
 
 
 def _check_concept(concept: object) -> None:
-    if not isinstance(concept, str) or not _CONCEPT_RE.match(concept):
+    if not isinstance(concept, str) or not _CONCEPT_RE.fullmatch(concept):
         raise StoreError(
             f"label concept must be a concept id (lowercase slug like 'petal') or {NONE!r}, got {concept!r}"
         )
