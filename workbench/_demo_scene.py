@@ -358,12 +358,12 @@ def _occluder(cv: _Canvas, rng: np.random.Generator, cx: float, cy: float, r: fl
 
 # ------------------------------------------------------------------------------------------- scenes
 def _head_size(rng: np.random.Generator, s: int, two: bool) -> float:
-    return s * (rng.uniform(0.1, 0.2) if two else rng.uniform(0.13, 0.3))
+    return s * (rng.uniform(0.08, 0.18) if two else rng.uniform(0.1, 0.28))
 
 
 def _positive(cv: _Canvas, rng: np.random.Generator) -> None:
     s = cv.size
-    if rng.random() < 0.3:  # a distractor behind
+    if rng.random() < 0.4:  # a distractor behind
         _distractor(cv, rng)
     n = 2 if rng.random() < 0.3 else 1
     heads = []
@@ -401,26 +401,28 @@ def _negative(cv: _Canvas, rng: np.random.Generator) -> None:
     s = cv.size
     kind = rng.random()
     lo, hi = 0.18 * s, 0.82 * s
-    if kind < 0.25:  # other flowers
+    if kind < 0.22:  # other flowers
         n = 2 if rng.random() < 0.3 else 1
         for k in range(n):
             r = _head_size(rng, s, n == 2)
             cx = rng.uniform(lo, hi) if n == 1 else (rng.uniform(lo, 0.45 * s) if k == 0 else rng.uniform(0.55 * s, hi))
             _other_flower(cv, rng, cx, rng.uniform(lo, 0.65 * s), r, stem=rng.random() < 0.92)
-    elif kind < 0.37:  # yellow discs without petals, on a stem or lying about
+        if rng.random() < 0.3:  # fallen white petals of something else
+            _white_shapes(cv, rng, int(rng.integers(3, 10)), s * rng.uniform(0.05, 0.12))
+    elif kind < 0.32:  # yellow discs without petals, on a stem or lying about
         for _ in range(1 if rng.random() < 0.7 else 2):
             _yellow_disc(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.65 * s), s * rng.uniform(0.03, 0.1), stem=rng.random() < 0.6)
-    elif kind < 0.5:  # a sun, maybe over plants
+    elif kind < 0.42:  # a sun, maybe over plants
         _sun(cv, rng, rng.uniform(lo, hi), rng.uniform(0.1, 0.4) * s, s * rng.uniform(0.06, 0.13))
         if rng.random() < 0.6:
             _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(0.45, 0.75) * s, s * rng.uniform(0.1, 0.2))
-    elif kind < 0.65:  # green plants, no flower
+    elif kind < 0.54:  # green plants, no flower
         for _ in range(int(rng.integers(1, 4))):
             _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.7 * s), s * rng.uniform(0.1, 0.22))
-    elif kind < 0.8:  # white petal-like shapes scattered, sometimes around a plant
+    elif kind < 0.68:  # white petal-like shapes scattered, sometimes around a plant
         if rng.random() < 0.4:
             _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.6 * s), s * rng.uniform(0.1, 0.2))
-        _white_shapes(cv, rng, int(rng.integers(4, 16)), s * rng.uniform(0.05, 0.12))
+        _white_shapes(cv, rng, int(rng.integers(5, 22)), s * rng.uniform(0.06, 0.15))
     else:  # mixtures: the colours of a daisy, not its arrangement
         if rng.random() < 0.6:
             _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.6 * s), s * rng.uniform(0.1, 0.2))
@@ -428,7 +430,7 @@ def _negative(cv: _Canvas, rng: np.random.Generator) -> None:
             _yellow_disc(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, hi), s * rng.uniform(0.03, 0.08), stem=rng.random() < 0.5)
         else:
             _other_flower(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.65 * s), s * rng.uniform(0.08, 0.18), stem=True)
-        _white_shapes(cv, rng, int(rng.integers(3, 12)), s * rng.uniform(0.05, 0.11))
+        _white_shapes(cv, rng, int(rng.integers(4, 18)), s * rng.uniform(0.05, 0.14))
         if rng.random() < 0.3:
             _sun(cv, rng, rng.uniform(lo, hi), rng.uniform(0.08, 0.25) * s, s * rng.uniform(0.05, 0.09))
 
