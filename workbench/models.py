@@ -514,6 +514,12 @@ class TorchConceptModel(ConceptModel):
         with torch.device("meta"):
             return self._build()
 
+    def _fresh_module(self, g: torch.Generator | None) -> nn.Module:
+        """The module on the CPU, initialised from ``g`` (the global RNG is never drawn from)."""
+        module = self._meta_module().to_empty(device="cpu")
+        _reset_parameters(module, g if g is not None else torch.Generator().manual_seed(0))
+        return module
+
     @property
     def n_params(self) -> int:
         return _count_params(self.module_ if hasattr(self, "module_") else self._meta_module())
@@ -529,8 +535,7 @@ class TorchConceptModel(ConceptModel):
             yv = _check_y(y_val, len(Xv), self.concept, need_both=False)
         with _torch_threads(self.n_threads):
             g = torch.Generator().manual_seed(_seed(self.random_state))
-            module = self._build()
-            _reset_parameters(module, g)
+            module = self._fresh_module(g)
             history = _train_loop(self, module, Xt, yn, Xv, yv, g)
         module.eval()
         for p in module.parameters():
@@ -552,7 +557,7 @@ class TorchConceptModel(ConceptModel):
         return dict(self.module_.state_dict()), {}
 
     def _restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        module = self._build()
+        module = self._fresh_module(None)
         module.load_state_dict(tensors, strict=True)
         module.eval()
         for p in module.parameters():
