@@ -180,6 +180,24 @@ def test_rgba_and_la_composited_on_black(tmp_path):
     assert tuple(out[2, 2]) == (200, 200, 200) and tuple(out[0, 0]) == (0, 0, 0)
 
 
+def test_rgb_with_a_transparent_colour(tmp_path):
+    a = np.zeros((4, 4, 3), np.uint8)
+    a[0, 0] = (10, 20, 30)
+    a[1, 1] = (200, 0, 0)
+    Image.fromarray(a).save(tmp_path / "t.png", transparency=(10, 20, 30))
+    out = load_image(tmp_path / "t.png", background=(255, 255, 255))
+    assert tuple(out[0, 0]) == (255, 255, 255) and tuple(out[1, 1]) == (200, 0, 0)
+
+
+def test_corrupt_exif_keeps_the_picture(tmp_path):
+    path = tmp_path / "c.jpg"
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(path, exif=b"Exif\x00\x00MM\x00*garbage")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_image(path).shape == (20, 30, 3)
+    assert caught == []
+
+
 # The EXIF meaning of each Orientation value, written independently of Pillow: how the stored
 # pixels relate to the upright picture U (H x W). stored[i, j] = U[...].
 _STORED_FROM_UPRIGHT = {

@@ -146,12 +146,31 @@ def load_image(
                 _check_header(p, im, max_pixels)
                 im.seek(0)  # first frame of an animation (already current after open; explicit)
                 im.load()
-                upright = ImageOps.exif_transpose(im)
-                return _to_rgb(p, upright if upright is not None else im, background)
+                _exif_upright_in_place(im)
+                return _to_rgb(p, im, background)
         except ImageLoadError:
             raise
         except Exception as e:  # noqa: BLE001 - Pillow raises many types on malformed files
             raise ImageLoadError(p, _reason(e)) from None
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF Orientation (1..8) of an open image; 1 when absent, invalid or unreadable."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not cost the picture
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _exif_upright_in_place(im: Image.Image) -> None:
+    """Apply the EXIF orientation in place (no copy when there is nothing to do)."""
+    if _orientation(im) == 1:
+        return
+    try:
+        ImageOps.exif_transpose(im, in_place=True)
+    except Exception:  # noqa: BLE001 - unreadable orientation: keep the stored pixels
+        pass
 
 
 def _check_header(path: Path, im: Image.Image, max_pixels: int | None) -> None:
@@ -186,7 +205,7 @@ def _reason(e: Exception) -> str:
 
 def _to_rgb(path: Path, im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
     mode = im.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in im.info:
         return np.array(im, dtype=np.uint8)
     if mode.startswith("I;16") or mode in ("I", "F"):
         a = np.asarray(im)
@@ -216,7 +235,7 @@ def _upright_size(path: Path) -> tuple[int, int]:
         try:
             with Image.open(path) as im:
                 w, h = im.size
-                orientation = im.getexif().get(0x0112, 1)
+                orientation = _orientation(im)
         except Exception as e:  # noqa: BLE001
             raise ImageLoadError(path, _reason(e)) from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
