@@ -178,6 +178,10 @@ def test_set_label_and_queries(seeded):
     assert store.next_unlabeled(after=ids[5]).id == ids[6]
     assert store.next_unlabeled(image_id=store.segment(ids[5]).image_id).id == ids[5]
     assert store.progress() == (3, 10)
+    assert store.progress(settings_hash="other") == (0, 0)
+    assert store.last_label(source="person").segment_id == ids[0]
+    assert store.last_label(author="masks:parts.json").segment_id == ids[1]
+    assert store.last_label(author="carol") is None
     pairs = store.segments_with_labels()
     assert [s.id for s, _ in pairs] == ids
     assert [lab.concept if lab else None for _, lab in pairs][:4] == ["disk", "disk", "none", None]

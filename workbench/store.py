@@ -707,6 +707,20 @@ class LabelStore:
             return None
         return LabelRow(*rows[0])
 
+    def last_label(self, *, source: str | None = None, author: str | None = None) -> LabelRow | None:
+        """The most recently written label row (optionally by source/author): where a labeler resumes."""
+        clauses, params = ["reverts IS NULL"], []
+        if source is not None:
+            clauses.append("source = ?")
+            params.append(source)
+        if author is not None:
+            clauses.append("author = ?")
+            params.append(author)
+        rows = self._read(
+            f"SELECT {_LABEL_COLS} FROM labels WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT 1", params
+        )
+        return LabelRow(*rows[0]) if rows else None
+
     def label_history(self, segment_id: int) -> list[LabelRow]:
         """Every label row of a segment, oldest first (undo and cleared rows included)."""
         return self._label_history(int(segment_id))

@@ -95,6 +95,7 @@ class Workspace:
         self.store = store
         self._ontology: Ontology | None = None
         self._ontology_stamp: tuple[int, int, int] | None = None
+        self.last_commit: str | None = None  # sha of the commit apply_edits(message=...) made
 
     # -- paths ---------------------------------------------------------------------------------------------
 
