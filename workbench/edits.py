@@ -44,6 +44,7 @@ workbench.errors.EditError: remove_concept daisy: cannot remove the root 'daisy'
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
@@ -51,7 +52,7 @@ from typing import Any, ClassVar
 import networkx as nx
 
 from .errors import EditError, OntologyError
-from .ontology import IMPLEMENTATIONS, Concept, Ontology, is_valid_id
+from .ontology import IMPLEMENTATIONS, Concept, Ontology, _r, is_valid_id
 
 __all__ = [
     "Edit",
@@ -91,33 +92,34 @@ def _check_value(kind: str, value: Any, name: str, problems: list[str], where: s
         return None
     if base == "id":
         if not _is_str(value):
-            problems.append(f"{where}: `{name}` must be a concept id (a string), got {type(value).__name__} ({value!r})")
+            problems.append(f"{where}: `{name}` must be a concept id (a string), got {type(value).__name__} ({_r(value)})")
         elif not is_valid_id(value):
-            problems.append(f"{where}: `{name}` {value!r} is not a valid id (lowercase letters, digits and _, "
+            problems.append(f"{where}: `{name}` {_r(value)} is not a valid id (lowercase letters, digits and _, "
                             "starting with a letter, at most 64 characters)")
         return value
     if base == "label":
         if not _is_str(value):
-            problems.append(f"{where}: `{name}` must be a string, got {type(value).__name__} ({value!r})")
+            problems.append(f"{where}: `{name}` must be a string, got {type(value).__name__} ({_r(value)})")
         elif not value.strip():
             problems.append(f"{where}: `{name}` is empty")
         return value
     if base == "text":
         if not _is_str(value):
-            problems.append(f"{where}: `{name}` must be a string, got {type(value).__name__} ({value!r})")
+            problems.append(f"{where}: `{name}` must be a string, got {type(value).__name__} ({_r(value)})")
         return value
     if base == "impl":
         if not _is_str(value) or value not in IMPLEMENTATIONS:
-            problems.append(f"{where}: `{name}` must be one of {', '.join(IMPLEMENTATIONS)}, got {value!r}")
+            problems.append(f"{where}: `{name}` must be one of {', '.join(IMPLEMENTATIONS)}, got {_r(value)}")
         return value
     if base == "ids":
         if not isinstance(value, (list, tuple)):
-            problems.append(f"{where}: `{name}` must be a list of concept ids, got {type(value).__name__} ({value!r})")
+            problems.append(f"{where}: `{name}` must be a list of concept ids, got {type(value).__name__} ({_r(value)})")
             return ()
         out = tuple(value)
         for v in out:
             _check_value("id", v, f"{name}[]", problems, where)
-        dups = sorted({v for v in out if _is_str(v) and out.count(v) > 1})
+        counts = Counter(v for v in out if _is_str(v))
+        dups = sorted(v for v, n in counts.items() if n > 1)
         if dups:
             problems.append(f"{where}: `{name}` lists {', '.join(map(repr, dups))} more than once")
         return out
@@ -151,8 +153,8 @@ def _parse_fields(cls: type, data: Mapping[str, Any], problems: list[str], where
             continue
         if not isinstance(key, str) or key not in kinds:
             close = difflib.get_close_matches(str(key), list(kinds), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{where}: unknown field {key!r}{hint} (allowed: {', '.join(kinds)})")
+            hint = f" (did you mean {_r(close[0])}?)" if close else ""
+            problems.append(f"{where}: unknown field {_r(key)}{hint} (allowed: {', '.join(kinds)})")
     required = [f.name for f in fields(cls) if f.default is MISSING]
     for name in required:
         if name not in data:
@@ -256,8 +258,8 @@ def _need(o: Ontology, e: Edit, *ids: str) -> None:
     for cid in ids:
         if cid not in o:
             close = difflib.get_close_matches(cid, list(o.concepts), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise e._fail(f"no concept {cid!r} in the ontology{hint}")
+            hint = f" (did you mean {_r(close[0])}?)" if close else ""
+            raise e._fail(f"no concept {_r(cid)} in the ontology{hint}")
 
 
 def _stranded(g: nx.DiGraph, root: str) -> list[str]:
@@ -334,22 +336,22 @@ class AddConcept(Edit):
 
     def _validate(self, o: Ontology) -> None:
         if self.id in o:
-            raise self._fail(f"concept {self.id!r} already exists; pick another id or use describe to change it")
+            raise self._fail(f"concept {_r(self.id)} already exists; pick another id or use describe to change it")
         if not self.parents:
-            raise self._fail(f"new concept {self.id!r} needs at least one parent: list the concepts it is a part "
+            raise self._fail(f"new concept {_r(self.id)} needs at least one parent: list the concepts it is a part "
                              f"of in `parents` (e.g. parents: [{o.root}])")
         _need(o, self, *self.parents, *self.parts)
         if o.root in self.parts:
-            raise self._fail(f"the root {o.root!r} cannot be a part of {self.id!r}")
+            raise self._fail(f"the root {_r(o.root)} cannot be a part of {_r(self.id)}")
         both = sorted(set(self.parts) & set(self.parents))
         if both:
-            raise self._fail(f"{_ids(both)} cannot be both a part and a parent of {self.id!r} (a cycle)")
+            raise self._fail(f"{_ids(both)} cannot be both a part and a parent of {_r(self.id)} (a cycle)")
         g = o.graph
         for p in self.parts:
             for q in self.parents:
                 if nx.has_path(g, p, q):
-                    raise self._fail(f"{self.id!r} would be part of itself: {q} → {self.id} → "
-                                     f"{_cycle_path(g, p, q)} → {self.id}; drop {p!r} from parts or {q!r} from parents")
+                    raise self._fail(f"{_r(self.id)} would be part of itself: {q} → {self.id} → "
+                                     f"{_cycle_path(g, p, q)} → {self.id}; drop {_r(p)} from parts or {_r(q)} from parents")
 
     def _apply(self, o: Ontology) -> Ontology:
         d = dict(o.concepts)
@@ -377,16 +379,16 @@ class RemoveConcept(Edit):
     def _validate(self, o: Ontology) -> None:
         _need(o, self, self.id)
         if self.id == o.root:
-            raise self._fail(f"cannot remove the root {self.id!r}; rename it, or merge it with another concept")
+            raise self._fail(f"cannot remove the root {_r(self.id)}; rename it, or merge it with another concept")
         g = nx.DiGraph(o.graph)
         g.remove_node(self.id)
         lost = _stranded(g, o.root)
         if lost:
             first = lost[0]
             raise self._fail(
-                f"removing {self.id!r} would leave {_ids(lost)} unreachable (they are parts only through "
-                f"{self.id!r}): first attach them elsewhere (add_part <parent> {first}) or remove them "
-                f"(remove_concept {first}), or merge {self.id!r} into its parent instead")
+                f"removing {_r(self.id)} would leave {_ids(lost)} unreachable (they are parts only through "
+                f"{_r(self.id)}): first attach them elsewhere (add_part <parent> {first}) or remove them "
+                f"(remove_concept {first}), or merge {_r(self.id)} into its parent instead")
 
     def _apply(self, o: Ontology) -> Ontology:
         d = dict(o.concepts)
@@ -417,9 +419,9 @@ class Rename(Edit):
     def _validate(self, o: Ontology) -> None:
         _need(o, self, self.old)
         if self.new == self.old:
-            raise self._fail(f"{self.old!r} already has that id; to change its label use describe")
+            raise self._fail(f"{_r(self.old)} already has that id; to change its label use describe")
         if self.new in o:
-            raise self._fail(f"{self.new!r} already exists; to combine the two concepts use merge")
+            raise self._fail(f"{_r(self.new)} already exists; to combine the two concepts use merge")
 
     def _apply(self, o: Ontology) -> Ontology:
         d: dict[str, Concept] = {}
@@ -452,13 +454,13 @@ class AddPart(Edit):
     def _validate(self, o: Ontology) -> None:
         _need(o, self, self.parent, self.part)
         if self.part == o.root:
-            raise self._fail(f"the root {o.root!r} cannot be a part of anything")
+            raise self._fail(f"the root {_r(o.root)} cannot be a part of anything")
         if self.part in o.parts(self.parent):
-            raise self._fail(f"{self.part!r} is already a part of {self.parent!r}")
+            raise self._fail(f"{_r(self.part)} is already a part of {_r(self.parent)}")
         if self.part == self.parent:
-            raise self._fail(f"{self.part!r} cannot be a part of itself")
+            raise self._fail(f"{_r(self.part)} cannot be a part of itself")
         if nx.has_path(o.graph, self.part, self.parent):
-            raise self._fail(f"{self.parent!r} would be part of itself: {self.parent} → "
+            raise self._fail(f"{_r(self.parent)} would be part of itself: {self.parent} → "
                              f"{_cycle_path(o.graph, self.part, self.parent)}")
 
     def _apply(self, o: Ontology) -> Ontology:
@@ -484,14 +486,14 @@ class RemovePart(Edit):
     def _validate(self, o: Ontology) -> None:
         _need(o, self, self.parent, self.part)
         if self.part not in o.parts(self.parent):
-            raise self._fail(f"{self.part!r} is not a part of {self.parent!r} (its parts: "
+            raise self._fail(f"{_r(self.part)} is not a part of {_r(self.parent)} (its parts: "
                              f"{_ids(o.parts(self.parent)) or 'none'})")
         g = nx.DiGraph(o.graph)
         g.remove_edge(self.parent, self.part)
         lost = _stranded(g, o.root)
         if lost:
             raise self._fail(
-                f"{_ids(lost)} would become unreachable from the root {o.root!r} ({self.part!r} has no other "
+                f"{_ids(lost)} would become unreachable from the root {_r(o.root)} ({_r(self.part)} has no other "
                 f"parent): remove the concept instead (remove_concept {self.part}), or first add it as a part of "
                 "another concept (add_part)")
 
@@ -532,7 +534,7 @@ class Merge(Edit):
             raise self._fail("merge needs at least two `sources`; to change one concept use rename or describe")
         _need(o, self, *self.sources)
         if self.into in o and self.into not in self.sources:
-            raise self._fail(f"{self.into!r} already exists and is not one of the sources; add it to `sources` "
+            raise self._fail(f"{_r(self.into)} already exists and is not one of the sources; add it to `sources` "
                              "or pick a new id")
         s = set(self.sources)
         g = nx.DiGraph()
@@ -540,7 +542,7 @@ class Merge(Edit):
         g.remove_edges_from(list(nx.selfloop_edges(g)))
         if not nx.is_directed_acyclic_graph(g):
             path = [u for u, _ in nx.find_cycle(g, source=self.into)] + [self.into]
-            raise self._fail(f"{self.into!r} would be part of itself: {' → '.join(path)} (one source reaches another "
+            raise self._fail(f"{_r(self.into)} would be part of itself: {' → '.join(path)} (one source reaches another "
                              "through other concepts); merge those concepts too, or remove_part first")
 
     def _apply(self, o: Ontology) -> Ontology:
@@ -608,34 +610,34 @@ class Split(Edit):
             raise self._fail(f"new concept id {_ids(dup)} is used twice in `into`")
         for i in ids:
             if i in o and i != self.id:
-                raise self._fail(f"{i!r} already exists; new concepts need new ids (one may keep {self.id!r})")
+                raise self._fail(f"{_r(i)} already exists; new concepts need new ids (one may keep {_r(self.id)})")
         pieces = set(ids)
         children = set(o.parts(self.id))
         parents = set(o.parents(self.id))
         for s in self.into:
             for p in s.parts:
                 if p not in children and p not in pieces:
-                    raise self._fail(f"new concept {s.id!r} lists part {p!r}, which is neither a part of {self.id!r} "
+                    raise self._fail(f"new concept {_r(s.id)} lists part {_r(p)}, which is neither a part of {_r(self.id)} "
                                      "nor a new concept; a split only hands out existing parts (add_part later)")
             for q in self._parents_of(s, o):
                 if q not in parents and q not in pieces:
-                    raise self._fail(f"new concept {s.id!r} lists parent {q!r}, which is neither a parent of "
-                                     f"{self.id!r} nor a new concept")
+                    raise self._fail(f"new concept {_r(s.id)} lists parent {_r(q)}, which is neither a parent of "
+                                     f"{_r(self.id)} nor a new concept")
             if s.id in s.parts or (s.parents and s.id in s.parents):
-                raise self._fail(f"new concept {s.id!r} cannot be a part of itself")
+                raise self._fail(f"new concept {_r(s.id)} cannot be a part of itself")
         given = set().union(*(s.parts for s in self.into))
         missing = sorted(children - given)
         if missing:
-            raise self._fail(f"part {_ids(missing)} of {self.id!r} goes to no new concept; list it in the parts "
+            raise self._fail(f"part {_ids(missing)} of {_r(self.id)} goes to no new concept; list it in the parts "
                              "of one of them (or remove_part it first)")
         taken = set().union(*(self._parents_of(s, o) for s in self.into))
         orphaned = sorted(parents - taken)
         if orphaned:
-            raise self._fail(f"parent {_ids(orphaned)} of {self.id!r} gets none of the new concepts; list it in "
+            raise self._fail(f"parent {_ids(orphaned)} of {_r(self.id)} gets none of the new concepts; list it in "
                              "the parents of one of them (or remove_part it first)")
         roots = self._rootless(o)
         if self.id == o.root and len(roots) != 1:
-            raise self._fail(f"splitting the root {self.id!r}: exactly one new concept must have no parents (it "
+            raise self._fail(f"splitting the root {_r(self.id)}: exactly one new concept must have no parents (it "
                              f"becomes the root); got {_ids(roots) or 'none'}")
         if self.id != o.root and roots:
             raise self._fail(f"new concept {_ids(roots)} has no parents; list its parents")
@@ -750,12 +752,12 @@ def edit_from_dict(data: Any) -> Edit:
       - add_part: missing field `part` (fields: parent, part)
     """
     if not isinstance(data, Mapping):
-        raise EditError(f"an edit must be a mapping with an `op` key, got {type(data).__name__} ({data!r:.80})")
+        raise EditError(f"an edit must be a mapping with an `op` key, got {type(data).__name__} ({_r(data)})")
     op = data.get("op")
     if not isinstance(op, str) or op not in EDIT_OPS:
         close = difflib.get_close_matches(op, list(EDIT_OPS), n=1) if isinstance(op, str) else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        what = "missing `op`" if "op" not in data else f"unknown op {op!r}{hint}"
+        hint = f" (did you mean {_r(close[0])}?)" if close else ""
+        what = "missing `op`" if "op" not in data else f"unknown op {_r(op)}{hint}"
         raise EditError(f"{what}; the edit operations are: {', '.join(EDIT_OPS)}")
     cls = EDIT_OPS[op]
     problems: list[str] = []
@@ -868,7 +870,7 @@ def semantic_diff(a: Ontology, b: Ontology) -> list[Edit]:
         state.do(Merge((scaffold, b.root), b.root, r.label, r.description, r.implementation, r.rule))
         state.extend(_describe_between(state.cur[b.root], r, b.root))
     if state.cur.root != b.root or dict(state.cur.concepts) != dict(b.concepts):  # pragma: no cover - a bug
-        raise EditError(f"semantic_diff could not reproduce {b.name!r}; please report this")
+        raise EditError(f"semantic_diff could not reproduce {_r(b.name)}; please report this")
     return state.edits
 
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import reprlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import replace as _dc_replace
@@ -164,7 +165,7 @@ class Ontology:
         if isinstance(concepts, Mapping):
             for key, c in concepts.items():
                 if isinstance(c, Concept) and key != c.id:
-                    problems.append(f"{source}: concept {c.id!r} is stored under the key {key!r}; use its id")
+                    problems.append(f"{source}: concept {_r(c.id)} is stored under the key {_r(key)}; use its id")
         by_id = _validate(name, root, items, source, problems, graph_complete=not problems)
         if problems:
             raise _error(source, problems)
@@ -210,7 +211,7 @@ class Ontology:
         return self._hash
 
     def __repr__(self) -> str:
-        return f"Ontology(name={self._name!r}, root={self._root!r}, concepts={len(self._concepts)})"
+        return f"Ontology(name={_r(self._name)}, root={_r(self._root)}, concepts={len(self._concepts)})"
 
     def __contains__(self, concept_id: object) -> bool:
         return concept_id in self._concepts
@@ -227,7 +228,7 @@ class Ontology:
     def _require(self, concept_id: str) -> str:
         if concept_id not in self._concepts:
             hint = _did_you_mean(concept_id, self._concepts)
-            raise OntologyError(f"{self._source}: no concept {concept_id!r} in ontology {self._name!r}{hint}")
+            raise OntologyError(f"{self._source}: no concept {_r(concept_id)} in ontology {_r(self._name)}{hint}")
         return concept_id
 
     # ----------------------------------------------------------------------------- pure changes
@@ -340,12 +341,12 @@ class Ontology:
             ])
         for key in data:
             if key not in _TOP_KEYS:
-                problems.append(f"{source}: unknown top-level key {key!r} (allowed: {', '.join(_TOP_KEYS)})")
+                problems.append(f"{source}: unknown top-level key {_r(key)} (allowed: {', '.join(_TOP_KEYS)})")
         version = data.get("version")
         if "version" not in data:
             problems.append(f"{source}: missing `version`; add `version: {SCHEMA_VERSION}` as the first line")
         elif type(version) is not int:
-            problems.append(f"{source}: `version` must be an integer, got {_type_name(version)} ({version!r})")
+            problems.append(f"{source}: `version` must be an integer, got {_type_name(version)} ({_r(version)})")
         elif version > SCHEMA_VERSION:
             raise _error(source, [
                 f"{source}: written by a newer workbench (schema version {version}; this one reads "
@@ -357,7 +358,7 @@ class Ontology:
             if key not in data:
                 problems.append(f"{source}: missing `{key}`")
             elif not isinstance(data[key], str):
-                problems.append(f"{source}: `{key}` must be a string, got {_type_name(data[key])} ({data[key]!r})")
+                problems.append(f"{source}: `{key}` must be a string, got {_type_name(data[key])} ({_r(data[key])})")
         name = data.get("name") if isinstance(data.get("name"), str) else None
         root = data.get("root") if isinstance(data.get("root"), str) else None
         raw = data.get("concepts")
@@ -417,12 +418,31 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+_ODD_BREAKS = frozenset("\r\x85\u2028\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value.rstrip("\n") else None
+    # YAML 1.1 reads NEL, LS, PS and CR as line breaks; PyYAML would write them raw in plain or block
+    # style and read back something else, so such strings are written double-quoted (escaped).
+    if _ODD_BREAKS.intersection(value):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value.rstrip("\n") else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
 _Dumper.add_representer(str, _represent_str)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 3
+
+
+def _r(value: Any) -> str:
+    """A bounded repr for messages: a huge or alias-expanded value must not make a huge (or endless) message."""
+    return _REPR.repr(value)
 
 
 def _error(source: str, problems: list[str]) -> OntologyError:
@@ -443,7 +463,7 @@ def _did_you_mean(name: object, candidates: Iterable[str]) -> str:
     if not isinstance(name, str):
         return ""
     close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {_r(close[0])}?)" if close else ""
 
 
 def _slug_hint(value: str) -> str:
@@ -451,7 +471,7 @@ def _slug_hint(value: str) -> str:
     if slug and not slug[0].isalpha():
         slug = "c_" + slug
     slug = slug[:64]
-    return f", e.g. {slug!r}" if slug and ID_PATTERN.match(slug) else ""
+    return f", e.g. {_r(slug)}" if slug and ID_PATTERN.match(slug) else ""
 
 
 def _concept_from_entry(entry: Any, index: int, source: str, problems: list[str]) -> tuple[Any, bool]:
@@ -467,17 +487,17 @@ def _concept_from_entry(entry: Any, index: int, source: str, problems: list[str]
     cid = entry.get("id")
     if "id" not in entry:
         label = entry.get("label")
-        named = f" (label {label!r})" if isinstance(label, str) else ""
+        named = f" (label {_r(label)})" if isinstance(label, str) else ""
         problems.append(f"{where}{named}: missing `id`")
         return None, False
     if isinstance(cid, str):
-        where = f"{source}: concept {cid!r}"
+        where = f"{source}: concept {_r(cid)}"
     for key in entry:
         if key not in CONCEPT_KEYS:
             hint = _did_you_mean(key, CONCEPT_KEYS)
-            problems.append(f"{where}: unknown key {key!r}{hint} (allowed: {', '.join(CONCEPT_KEYS)})")
+            problems.append(f"{where}: unknown key {_r(key)}{hint} (allowed: {', '.join(CONCEPT_KEYS)})")
     if "label" not in entry:
-        problems.append(f"{where}: missing `label` (a short name people read, e.g. {str(cid).replace('_', ' ')!r})")
+        problems.append(f"{where}: missing `label` (a short name people read, e.g. {_r(str(cid).replace('_', ' '))})")
     kwargs = {k: entry[k] for k in CONCEPT_KEYS if k in entry and k != "label"}
     parts = kwargs.get("parts", ())
     ok = True
@@ -494,21 +514,21 @@ def _check_type(where: str, key: str, value: Any, kind: type | tuple[type, ...],
                 what: str) -> bool:
     if isinstance(value, kind) and not isinstance(value, bool):
         return True
-    problems.append(f"{where}: `{key}` must be {what}, got {_type_name(value)} ({value!r})")
+    problems.append(f"{where}: `{key}` must be {what}, got {_type_name(value)} ({_r(value)})")
     return False
 
 
 def _concept_problems(c: Concept, where: str, root: str | None, problems: list[str]) -> None:
     """Field-level checks of one concept (types, slugs, implementation/rule, imagenet_id)."""
     if not isinstance(c.label, str):
-        problems.append(f"{where}: `label` must be a string, got {_type_name(c.label)} ({c.label!r})")
+        problems.append(f"{where}: `label` must be a string, got {_type_name(c.label)} ({_r(c.label)})")
     elif not c.label.strip():
         problems.append(f"{where}: `label` is empty; give a short name people read")
     if not isinstance(c.description, str):
         problems.append(f"{where}: `description` must be a string, got {_type_name(c.description)}")
     if not isinstance(c.implementation, str) or c.implementation not in IMPLEMENTATIONS:
         problems.append(f"{where}: `implementation` must be one of {', '.join(IMPLEMENTATIONS)}, "
-                        f"got {c.implementation!r}")
+                        f"got {_r(c.implementation)}")
     elif c.implementation == "rule" and c.rule is None:
         problems.append(f"{where}: `implementation: rule` needs `rule: <rule name>` (see workbench.rules)")
     elif c.implementation == "net" and c.rule is not None:
@@ -516,25 +536,25 @@ def _concept_problems(c: Concept, where: str, root: str | None, problems: list[s
                         "add `implementation: rule` or drop `rule`")
     if c.rule is not None and _check_type(where, "rule", c.rule, str, problems, "a rule name (a string)"):
         if not is_valid_id(c.rule):
-            problems.append(f"{where}: bad rule name {c.rule!r}: use lowercase letters, digits and _, "
+            problems.append(f"{where}: bad rule name {_r(c.rule)}: use lowercase letters, digits and _, "
                             f"starting with a letter{_slug_hint(c.rule)}")
     if c.imagenet_id is not None and _check_type(where, "imagenet_id", c.imagenet_id, str, problems,
                                                  "a string such as 'n11939491'"):
         if not IMAGENET_ID_PATTERN.match(c.imagenet_id):
-            problems.append(f"{where}: bad imagenet_id {c.imagenet_id!r}: expected n followed by 8 digits, "
+            problems.append(f"{where}: bad imagenet_id {_r(c.imagenet_id)}: expected n followed by 8 digits, "
                             "e.g. 'n11939491'")
         elif root is not None and c.id != root:
-            problems.append(f"{where}: only the root ({root!r}) may have an imagenet_id; remove it here")
+            problems.append(f"{where}: only the root ({_r(root)}) may have an imagenet_id; remove it here")
     if not isinstance(c.parts, tuple):
         problems.append(f"{where}: `parts` must be a list of concept ids, got {_type_name(c.parts)}")
     else:
         for p in c.parts:
             if not isinstance(p, str):
-                problems.append(f"{where}: `parts` must list concept ids (strings); got {_type_name(p)} ({p!r})")
+                problems.append(f"{where}: `parts` must list concept ids (strings); got {_type_name(p)} ({_r(p)})")
         seen: set[str] = set()
         for p in c.parts:
             if isinstance(p, str) and p in seen:
-                problems.append(f"{where}: part {p!r} is listed twice; list it once")
+                problems.append(f"{where}: part {_r(p)} is listed twice; list it once")
             if isinstance(p, str):
                 seen.add(p)
 
@@ -569,6 +589,10 @@ def _validate(
     by_id: dict[str, Concept] = {}
     first_index: dict[str, int] = {}
     dup_reported: set[str] = set()
+    positions: dict[str, list[int]] = {}
+    for i, c in enumerate(items or ()):
+        if isinstance(c, Concept) and isinstance(c.id, str):
+            positions.setdefault(c.id, []).append(i)
     for i, c in enumerate(items or ()):
         if c is None:
             continue
@@ -577,16 +601,16 @@ def _validate(
             graph_complete = False
             continue
         if not isinstance(c.id, str):
-            problems.append(f"{source}: concepts[{i}]: `id` must be a string, got {_type_name(c.id)} ({c.id!r})")
+            problems.append(f"{source}: concepts[{i}]: `id` must be a string, got {_type_name(c.id)} ({_r(c.id)})")
             graph_complete = False
             continue
-        where = f"{source}: concept {c.id!r}"
+        where = f"{source}: concept {_r(c.id)}"
         if not is_valid_id(c.id):
-            problems.append(f"{where}: bad id {c.id!r}: ids are lowercase letters, digits and _, starting "
+            problems.append(f"{where}: bad id {_r(c.id)}: ids are lowercase letters, digits and _, starting "
                             f"with a letter, at most 64 characters{_slug_hint(c.id)}")
         if c.id in by_id:
             if c.id not in dup_reported:
-                idx = [str(j) for j, o in enumerate(items) if isinstance(o, Concept) and o.id == c.id]
+                idx = [str(j) for j in positions[c.id]]
                 problems.append(f"{where} is defined more than once (concepts[{'], concepts['.join(idx)}]); "
                                 "keep one and merge their parts")
                 dup_reported.add(c.id)
@@ -602,7 +626,7 @@ def _validate(
         problems.append(f"{source}: `concepts` is empty; list at least the root concept")
         return by_id
     if root is not None and root not in by_id:
-        problems.append(f"{source}: root {root!r} is not one of the concepts{_did_you_mean(root, by_id)}; "
+        problems.append(f"{source}: root {_r(root)} is not one of the concepts{_did_you_mean(root, by_id)}; "
                         "add it under concepts or fix `root`")
         root = None
 
@@ -613,12 +637,12 @@ def _validate(
         if not isinstance(parts, tuple):
             continue
         for p in sorted({p for p in parts if isinstance(p, str)}):
-            where = f"{source}: concept {cid!r}"
+            where = f"{source}: concept {_r(cid)}"
             if p not in by_id:
-                problems.append(f"{where}: part {p!r} is not a concept in this ontology{_did_you_mean(p, by_id)}; "
+                problems.append(f"{where}: part {_r(p)} is not a concept in this ontology{_did_you_mean(p, by_id)}; "
                                 "define it under concepts or fix the name")
             elif p == root:
-                problems.append(f"{where}: lists the root {root!r} as a part; the root cannot be a part of "
+                problems.append(f"{where}: lists the root {_r(root)} as a part; the root cannot be a part of "
                                 "anything (remove it from these parts)")
             else:
                 g.add_edge(cid, p)
@@ -629,18 +653,18 @@ def _validate(
             continue
         edges = nx.find_cycle(g.subgraph(comp), source=start)
         path = [u for u, _ in edges] + [edges[0][0]]
-        problems.append(f"{source}: concept {start!r} is part of itself: cycle {' → '.join(path)}; "
-                        f"remove one of these parts (e.g. {edges[-1][1]!r} from the parts of {edges[-1][0]!r})")
+        problems.append(f"{source}: concept {_r(start)} is part of itself: cycle {' → '.join(path)}; "
+                        f"remove one of these parts (e.g. {_r(edges[-1][1])} from the parts of {_r(edges[-1][0])})")
     if root is None or not graph_complete:
         return by_id
     reachable = nx.descendants(g, root) | {root}
     for cid in sorted(set(by_id) - reachable, key=lambda c: first_index[c]):
         parents = sorted(g.predecessors(cid))
         if not parents:
-            problems.append(f"{source}: concept {cid!r} is not a part of anything and is not the root "
-                            f"{root!r} (a second root); add it to the parts of a concept or remove it")
+            problems.append(f"{source}: concept {_r(cid)} is not a part of anything and is not the root "
+                            f"{_r(root)} (a second root); add it to the parts of a concept or remove it")
         else:
-            problems.append(f"{source}: concept {cid!r} is unreachable from the root {root!r} (its parents: "
+            problems.append(f"{source}: concept {_r(cid)} is unreachable from the root {_r(root)} (its parents: "
                             f"{', '.join(parents)} are not reachable either); connect it or remove it")
     return by_id
 
