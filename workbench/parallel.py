@@ -28,6 +28,9 @@ __all__ = ["executor", "set_threads", "DEFAULT_THREADS"]
 #: Threads each worker may use for numpy/BLAS/torch (1: parallelism comes from the workers).
 DEFAULT_THREADS = 1
 
+#: How long to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
+
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -86,14 +89,19 @@ def _dask_executor(address: str, threads: int) -> Iterator[Executor]:
             f"a scheduler address ({address}) needs Dask: pip install 'constructability-workbench[dask]'"
         ) from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as e:
         raise WorkbenchError(
             f"could not reach the Dask scheduler at {address} ({e}): start one with `dask scheduler` "
             "and workers with `dask worker <address>`, or drop --scheduler to run locally"
         ) from None
     try:
-        client.run(set_threads, threads)
+        # limit threads only in worker processes: a LocalCluster(processes=False) runs its workers in
+        # this very process, whose thread settings are not ours to change
+        pids = client.run(os.getpid)
+        remote = [addr for addr, pid in pids.items() if pid != os.getpid()]
+        if remote:
+            client.run(set_threads, threads, workers=remote)
         yield client.get_executor()
     finally:
         client.close()
