@@ -146,6 +146,133 @@ def _cmd_dataset_check(args: argparse.Namespace) -> int:
     return EXIT_INVALID if report.problems else EXIT_OK
 
 
+# -------------------------------------------------------------------------------------- workspace + loop
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .ontology import Ontology
+    from .settings import Settings
+    from .workspace import Workspace
+
+    onto = Ontology.load(args.ontology or _shipped_ontology("daisy"))
+    settings = Settings(dataset=str(Path(args.dataset).resolve()) if args.dataset else None)
+    ws = Workspace.create(args.path, onto, settings)
+    _out(f"created workspace {ws.path} (ontology {onto.name!r}, {len(onto.concepts)} concepts; git: "
+         f"{'yes' if ws.has_git else 'no'})")
+    _out(f"next: workbench segment --workspace {args.path} --dataset DIR")
+    ws.close()
+    return EXIT_OK
+
+
+def _open_ws(path: Path):
+    from .workspace import Workspace
+
+    return Workspace.open(path)
+
+
+def _segmenter_from(args: argparse.Namespace, ws):
+    from .segment import make_segmenter
+
+    name = args.segmenter or ws.settings.segmenter
+    opts = dict(ws.settings.segmenter_options)
+    if name == "sam":
+        ckpt = getattr(args, "sam_checkpoint", None) or ws.settings.sam_checkpoint
+        if ckpt:
+            opts["checkpoint"] = str(ckpt)
+    return make_segmenter(name, **opts)
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from .datasets import ImageFolder
+    from .parallel import executor as make_executor
+    from .segment import segment_dataset
+
+    ws = _open_ws(args.workspace)
+    try:
+        dataset = Path(args.dataset or ws.settings.dataset or "")
+        if not str(dataset):
+            raise WorkbenchError("no data set: pass --dataset DIR (an image folder <DIR>/<class>/<image>)")
+        if ws.settings.dataset != str(dataset.resolve()):
+            ws.save_settings(ws.settings.replace(dataset=str(dataset.resolve())))
+        folder = ImageFolder(dataset)
+        seg = _segmenter_from(args, ws)
+        workers = args.workers or ws.settings.workers
+        with make_executor(workers=workers, scheduler=args.scheduler or ws.settings.scheduler,
+                           threads=ws.settings.torch_threads) as ex:
+            rep = segment_dataset(ws.store, folder, seg, executor=ex, cache_dir=ws.cache_dir / "segments",
+                                  progress=not args.no_progress)
+        _out(rep.summary())
+        return EXIT_INVALID if rep.problems and not rep.images else EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from .datasets import ImageFolder
+    from .labelers import label_from_masks
+
+    if not args.from_masks:
+        _err("only --from-masks labels headless; a person labels in the notebook: "
+             "`wb = workbench.open(WS); wb.label()`")
+        return EXIT_USAGE
+    ws = _open_ws(args.workspace)
+    try:
+        dataset = args.dataset or ws.settings.dataset
+        if not dataset:
+            raise WorkbenchError("no data set: pass --dataset DIR")
+        folder = ImageFolder(dataset)
+        if not folder.has_parts:
+            raise WorkbenchError(f"{dataset}: no parts.json with ground-truth part masks to label from")
+        rep = label_from_masks(ws.store, folder, ws.ontology, min_overlap=args.min_overlap)
+        _out(f"labelled from ground-truth masks (source=ground_truth, never counted as a person's): {rep.summary()}")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .evaluate import concept_metrics, hybrid_metrics
+    from .segment import settings_hash
+    from .train import TrainConfig, collect, split_images, train_hybrid
+
+    ws = _open_ws(args.workspace)
+    try:
+        onto = ws.ontology
+        shash = settings_hash(_segmenter_from(args, ws))
+        config = TrainConfig(crop_size=ws.settings.crop_size, random_state=ws.settings.random_state,
+                             n_threads=ws.settings.torch_threads, max_epochs=args.max_epochs)
+        images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.settings.dataset,
+                                   cache_dir=ws.cache_dir, on_problem=lambda p, r: _err(f"{p}: {r} (skipped)"))
+        if not len(segments):
+            raise WorkbenchError(f"{ws.path}: no segments yet: run `workbench segment --workspace {ws.path} --dataset DIR`")
+        images.split = split_images(images, config.val_fraction, config.random_state)
+        result = train_hybrid(onto, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
+                              force=args.force)
+        _out(result.summary())
+        m = hybrid_metrics(onto, result.models, images, segments)
+        for c, cm in concept_metrics(onto, result.models, images, segments).items():
+            acc = cm["val_accuracy"]
+            _out(f"  {c:<16} {cm['kind']:<9} {cm['params']:>5} params  val accuracy "
+                 f"{'–' if acc is None else f'{acc:.1%}'}")
+        _out(f"hybrid: val accuracy {m['val_accuracy']}, balanced {m['balanced_accuracy']} on {m['val_images']} images")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run
+
+    run(args.dataset, args.ontology, args.out, segmenter=args.segmenter, quick=args.quick, workers=args.workers,
+        scheduler=args.scheduler, progress=not args.no_progress)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .pipeline import demo
+
+    demo(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -201,6 +328,62 @@ def build_parser() -> argparse.ArgumentParser:
     c = sd.add_parser("check", help="load every image of DIR/<class>/<image> and report problems")
     c.add_argument("root", type=Path, metavar="DIR")
     c.set_defaults(func=_cmd_dataset_check)
+
+
+    # workspace and the loop
+    i = sub.add_parser("init", help="create a workspace folder (git repository, label store, settings)")
+    i.add_argument("path", type=Path, metavar="PATH")
+    i.add_argument("--ontology", type=Path, help="ontology YAML to start from (default: the shipped daisy)")
+    i.add_argument("--dataset", type=Path, help="image folder <DIR>/<class>/<image> this workspace uses")
+    i.set_defaults(func=_cmd_init)
+
+    def loop_opts(q: argparse.ArgumentParser, segmenting: bool = True) -> None:
+        q.add_argument("--segmenter", choices=["weightfree", "sam"], help="default: the workspace setting")
+        q.add_argument("--sam-checkpoint", type=Path, metavar="PATH",
+                       help="segment-anything checkpoint (.pth); or set WORKBENCH_SAM_CHECKPOINT")
+        if segmenting:
+            q.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the setting, 1)")
+            q.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786")
+            q.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sg = sub.add_parser("segment", help="cut every image of a data set into segments and store them")
+    sg.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    sg.add_argument("--dataset", type=Path, metavar="DIR", help="default: the workspace's data set")
+    loop_opts(sg)
+    sg.set_defaults(func=_cmd_segment)
+
+    lb = sub.add_parser("label", help="label stored segments headless (from ground-truth part masks)")
+    lb.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    lb.add_argument("--from-masks", action="store_true", help="use the data set's <image>.parts.png masks")
+    lb.add_argument("--dataset", type=Path, metavar="DIR", help="default: the workspace's data set")
+    lb.add_argument("--min-overlap", type=float, default=0.5,
+                    help="fraction of a segment a part's mask must cover to label it with that part (0.5)")
+    lb.set_defaults(func=_cmd_label)
+
+    tr = sub.add_parser("train", help="train the concept models that changed, then print their accuracy")
+    tr.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    tr.add_argument("--force", action="store_true", help="retrain every concept, changed or not")
+    tr.add_argument("--max-epochs", type=int, default=30, help="part nets: at most this many epochs (30)")
+    loop_opts(tr, segmenting=False)
+    tr.set_defaults(func=_cmd_train)
+
+    rn = sub.add_parser("run", help="the whole loop headless: workspace, segment, label, train, evaluate, report")
+    rn.add_argument("--dataset", type=Path, required=True, metavar="DIR")
+    rn.add_argument("--ontology", type=Path, required=True, metavar="FILE")
+    rn.add_argument("--out", type=Path, required=True, metavar="DIR", help="report and workspace go here")
+    rn.add_argument("--segmenter", default="weightfree", choices=["weightfree", "sam"])
+    rn.add_argument("--quick", action="store_true", help="fewer epochs: a first look in a few minutes")
+    rn.add_argument("--workers", type=int, default=1, metavar="N")
+    rn.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
+    rn.add_argument("--no-progress", action="store_true")
+    rn.set_defaults(func=_cmd_run)
+
+    dm = sub.add_parser("demo", help="`run` on the generated daisy data set with ontologies/daisy.yaml")
+    dm.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR", help="default: ./demo-out")
+    dm.add_argument("--quick", action="store_true", help="80 images and fewer epochs (~3 min on 2 cores)")
+    dm.add_argument("--workers", type=int, default=1, metavar="N")
+    dm.add_argument("--no-progress", action="store_true")
+    dm.set_defaults(func=_cmd_demo)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

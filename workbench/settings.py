@@ -58,6 +58,9 @@ class Settings:
     # Segmenter that cuts images into candidate part regions: "weightfree" (scikit-image, no weights,
     # the default) or "sam" (segment-anything; needs sam_checkpoint).
     segmenter: str = "weightfree"
+    # Image folder (<root>/<class>/<image>) this workspace's images come from, absolute or relative to
+    # the workspace; the store records image paths relative to it. None until a data set is added.
+    dataset: str | None = None
     # Keyword options for the segmenter (passed to workbench.segment.make_segmenter); they are part of
     # the segment cache key, so changing one re-segments.
     segmenter_options: Mapping[str, Any] = field(default_factory=dict)
@@ -164,6 +167,7 @@ class Settings:
 
 _FIELD_TYPES: dict[str, Any] = {
     "segmenter": str,
+    "dataset": (str, None),
     "segmenter_options": dict,
     "sam_checkpoint": (str, None),
     "crop_size": int,
@@ -234,7 +238,7 @@ def _problems(s: Settings, source: str) -> list[str]:
     if not s.claude_model.strip():
         problems.append(f"{source}: setting 'claude_model' must name a model, e.g. {DEFAULT_CLAUDE_MODEL!r}")
     problems += _secret_problems(s.segmenter_options, "segmenter_options", source)
-    for name in ("sam_checkpoint", "scheduler", "claude_model", "segmenter"):
+    for name in ("sam_checkpoint", "scheduler", "claude_model", "segmenter", "dataset"):
         v = getattr(s, name)
         if isinstance(v, str) and _SECRET_VALUE.search(v):
             problems.append(_secret_message(source, name, value=True))
