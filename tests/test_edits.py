@@ -464,3 +464,13 @@ def test_edit_errors_are_ontology_errors():
 def test_concepts_from_edits_match_what_the_yaml_says():
     o = AddConcept("sepal", "Sepal", "green", parents=("flower_head",)).apply(DAISY)
     assert o["sepal"] == Concept("sepal", "Sepal", "green")
+
+
+def test_semantic_diff_when_root_and_part_swap_places():
+    # Neither a split nor a merge expresses this: the diff goes through a temporary root.
+    a = Ontology("t", "r", [Concept("r", "R", parts=("x", "y")), Concept("x", "X", parts=("y",)), Concept("y", "Y")])
+    b = Ontology("t", "x", [Concept("x", "X", parts=("r",)), Concept("r", "R", parts=("y",)), Concept("y", "Y")])
+    for one, other in ((a, b), (b, a)):
+        d = semantic_diff(one, other)
+        assert apply_edits(one, d) == other
+        assert not any("scaffold" in c for c in apply_edits(one, d).concepts)

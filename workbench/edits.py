@@ -850,6 +850,19 @@ def semantic_diff(a: Ontology, b: Ontology) -> list[Edit]:
 
     scaffold = None
     target = b
+    cur_root = state.cur[state.cur.root]
+    if cur_root.id != b.root and b.root not in state.cur and cur_root.id in b:
+        # A new root above the old one (daisy → plant → daisy): one split says so.
+        nb = b[b.root]
+        state.attempt(Split(cur_root.id, (
+            ConceptSpec(b.root, nb.label, nb.description, nb.implementation, nb.rule, (cur_root.id,), ()),
+            ConceptSpec(cur_root.id, cur_root.label, cur_root.description, cur_root.implementation, cur_root.rule,
+                        cur_root.parts, (b.root,)),
+        )))
+    elif cur_root.id != b.root and cur_root.id not in b and b.root in cur_root.parts:
+        # The old root goes and one of its parts becomes the root: merge them.
+        nb = b[b.root]
+        state.attempt(Merge((cur_root.id, b.root), b.root, nb.label, nb.description, nb.implementation, nb.rule))
     if state.cur.root != b.root:
         # The root changes to a concept that already exists: put a temporary root above the current one,
         # reshape below it, and merge it into the new root at the end.
