@@ -252,7 +252,8 @@ class Ontology:
 
         Edges live in ``parts``, so a caller removing a concept also rewrites its parents.
         """
-        d = {k: v for k, v in self._concepts.items() if k not in set(remove)}
+        drop = set(remove)
+        d = {k: v for k, v in self._concepts.items() if k not in drop}
         for c in concepts:
             d[c.id] = c
         return self.replace(concepts=list(d.values()))
