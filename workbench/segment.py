@@ -539,8 +539,12 @@ def segment_dataset(
                 report.problems.append((str(rec.path), res.error))
                 continue
             h, w = res.shape
-            image_id = store.add_image(rec.id, res.image_sha256, w, h, rec.label)
-            store.add_segments(image_id, shash, res.segments)
+            try:
+                image_id = store.add_image(rec.id, res.image_sha256, w, h, rec.label)
+                store.add_segments(image_id, shash, res.segments)
+            except WorkbenchError as e:  # e.g. the store refuses to replace labelled segments
+                report.problems.append((str(rec.path), str(e)))
+                continue
             report.images += 1
             report.segments += len(res.segments)
             report.cached += res.cached
