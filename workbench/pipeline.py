@@ -36,6 +36,7 @@ def run(
     scheduler: str | None = None,
     random_state: int = 0,
     modes: tuple[str, ...] = ("segments", "prototype"),
+    max_epochs: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = _log_default,
 ) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def run(
         # train
         t = time.perf_counter()
         config = TrainConfig(crop_size=ws.settings.crop_size, random_state=random_state,
-                             max_epochs=12 if quick else 30, n_threads=ws.settings.torch_threads)
+                             max_epochs=max_epochs or (12 if quick else 30), n_threads=ws.settings.torch_threads)
         problems: list[tuple[str, str]] = []
         images, segments = collect(ws.store, shash, config.crop_size, image_root=dataset,
                                    cache_dir=ws.cache_dir, on_problem=lambda p, r: problems.append((p, r)))
@@ -128,13 +129,13 @@ def run(
         pixels, load_problems = load_images(images, dataset)
         problems += load_problems
         t = time.perf_counter()
-        base = baseline_metrics(onto, images, pixels, config, max_epochs=30 if quick else 60)
+        base = baseline_metrics(onto, images, pixels, config, max_epochs=max_epochs or (30 if quick else 60))
         base.pop("_model", None)
         timings["baseline"] = time.perf_counter() - t
         if "prototype" in modes:
             t = time.perf_counter()
             proto = train_prototype(onto, images, segments, pixels, config,
-                                    PrototypeConfig(max_epochs=8 if quick else 15))
+                                    PrototypeConfig(max_epochs=max_epochs or (8 if quick else 15)))
             hybrid.append({k: v for k, v in proto.items() if k != "concepts"} | {"concepts": proto["concepts"]})
             timings["prototype"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -1,0 +1,144 @@
+"""Training orchestration on a tiny generated data set: split by image, negatives from every class,
+incremental retraining, the hybrid's explanations, and the main job's report."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench.datasets import generate_demo
+from workbench.edits import edit_from_dict
+from workbench.evaluate import balanced_accuracy, concept_metrics, hybrid_metrics
+from workbench.labelers import label_from_masks
+from workbench.ontology import Ontology
+from workbench.segment import WeightFreeSegmenter, segment_dataset, settings_hash
+from workbench.store import LabelStore
+from workbench.train import TrainConfig, collect, leaf_targets, split_images, train_hybrid
+
+DAISY = Ontology.load("ontologies/daisy.yaml")
+FAST = TrainConfig(max_epochs=3, patience=2)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    folder = generate_demo(root / "data", n_per_class=8, seed=3)
+    store = LabelStore(root / "labels.sqlite")
+    seg = WeightFreeSegmenter()
+    segment_dataset(store, folder, seg, cache_dir=root / "cache", progress=False)
+    label_from_masks(store, folder, DAISY, settings_hash=settings_hash(seg))
+    images, segments = collect(store, settings_hash(seg), 32, image_root=root / "data", cache_dir=root / "cache")
+    images.split = split_images(images, 0.3, 0)
+    yield root, store, images, segments
+    store.close()
+
+
+def test_split_is_by_image_and_validation_is_balanced(tables):
+    _, _, images, segments = tables
+    val = images.mask("val")
+    classes = np.array(images.classes)
+    assert (classes[val] == "daisy").sum() == (classes[val] == "not_daisy").sum() > 0
+    # every segment sits on exactly one side, the side of its image
+    seg_side = images.split[segments.image_index]
+    for i in range(len(images)):
+        assert set(seg_side[segments.image_index == i]) <= {images.split[i]}
+
+
+def test_split_is_stable_when_images_are_added(tables):
+    _, _, images, _ = tables
+    first = split_images(images, 0.3, 0)
+    again = split_images(images, 0.3, 0)
+    assert (first == again).all()
+    other_seed = split_images(images, 0.3, 1)
+    assert (first != other_seed).any()
+
+
+def test_leaf_negatives_come_from_every_class(tables):
+    _, _, images, segments = tables
+    rows, y = leaf_targets(segments, "petal")
+    neg_classes = {images.classes[segments.image_index[r]] for r in rows[y == 0]}
+    assert neg_classes == {"daisy", "not_daisy"}
+    assert y.sum() > 0
+
+
+def test_crops_are_cached_and_identical(tables):
+    root, store, images, segments = tables
+    again_images, again = collect(store, None, 32, image_root=root / "data", cache_dir=root / "cache")
+    assert len(again) == len(segments)
+    assert (again.crops == segments.crops).all()
+
+
+def test_training_is_incremental_and_says_why(tables, tmp_path):
+    _, store, images, segments = tables
+    first = train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path)
+    assert set(first.retrained) == set(DAISY.concepts)
+    assert all(p.reason.startswith("new concept") for p in first.plans.values())
+
+    second = train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path)
+    assert second.retrained == []
+    X = segments.crops[:20]
+    assert np.allclose(first.models["petal"].predict_proba(X), second.models["petal"].predict_proba(X))
+
+    # change the labels of one leaf: that leaf and its ancestors retrain, the other leaves do not
+    labels = list(segments.labels)
+    flipped = [r for r, lab in enumerate(labels) if lab == "disk"][:1]
+    for r in flipped:
+        labels[r] = "none"
+    from workbench.train import SegmentTable
+
+    changed = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes, labels, segments.crops)
+    third = train_hybrid(DAISY, images, changed, FAST, models_dir=tmp_path)
+    assert "disk" in third.retrained and "petal" not in third.retrained and "leaf" not in third.retrained
+    assert "training data changed" in third.plans["disk"].reason
+    assert "children changed" in third.plans["flower_head"].reason
+
+
+def test_an_ontology_edit_retrains_only_what_it_touches(tables, tmp_path):
+    _, _, images, segments = tables
+    train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path)
+    edited = edit_from_dict({"op": "remove_concept", "id": "stem"})
+    smaller = edited.apply(DAISY)
+    res = train_hybrid(smaller, images, segments, FAST, models_dir=tmp_path)
+    assert set(res.retrained) == {"daisy"}
+
+
+def test_hybrid_explains_which_segment_fired(tables):
+    _, _, images, segments = tables
+    res = train_hybrid(DAISY, images, segments, FAST)
+    hyb = res.hybrid()
+    i = int(np.flatnonzero(np.array(images.classes) == "daisy")[0])
+    rows = segments.of_image(i)
+    ex = hyb.explain(segments.crops[rows], [tuple(b) for b in segments.bboxes[rows]])
+    assert set(ex.concepts) == set(DAISY.concepts)
+    for leaf in DAISY.leaves():
+        firing = ex.concepts[leaf]
+        assert firing.segment is not None and 0 <= firing.segment < len(rows)
+        assert firing.bbox == tuple(segments.bboxes[rows][firing.segment])
+        # the score reported is the best segment's score
+        best = res.models[leaf].predict_proba(segments.crops[rows]).max()
+        assert firing.score == pytest.approx(best)
+    d = ex.to_dict()
+    assert d["root"] == "daisy" and 0.0 <= d["probability"] <= 1.0
+    # the composed prediction equals what the training-side scorer computes
+    m = hybrid_metrics(DAISY, res.models, images, segments)
+    assert m["params"] == sum(mm.n_params for mm in res.models.values())
+    cm = concept_metrics(DAISY, res.models, images, segments)
+    assert cm["daisy"]["kind"] == "root" and cm["petal"]["kind"] == "part"
+
+
+def test_balanced_accuracy_of_a_constant_answer_is_chance():
+    y = np.array([1] * 9 + [0])
+    assert balanced_accuracy(y, np.ones(10)) == 0.5
+    assert balanced_accuracy(y, y.astype(float)) == 1.0
+
+
+def test_training_refuses_a_leaf_without_positives(tables):
+    _, _, images, segments = tables
+    from workbench.errors import WorkbenchError
+    from workbench.train import SegmentTable
+
+    labels = ["none" if lab == "stem" else lab for lab in segments.labels]
+    table = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes, labels, segments.crops)
+    with pytest.raises(WorkbenchError, match="concept 'stem' has 0 positive"):
+        train_hybrid(DAISY, images, table, FAST)
