@@ -64,6 +64,22 @@ class _BoundedSafeLoader(yaml.SafeLoader):
                 raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} YAML aliases (alias bomb?)")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        # PyYAML keeps the last of two equal keys without a word; a hand-edited file that lists
+        # `parts:` twice would silently lose the first list. Refuse instead.
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})", key_node.start_mark
+                    )
+                seen.add(key)
+            except TypeError:
+                pass  # an unhashable key: the base class reports it
+        return super().construct_mapping(node, deep=deep)
+
 
 def load_yaml_text(text: str | bytes, source: str, error: type[WorkbenchError] = WorkbenchError) -> Any:
     """Parse YAML with the safe loader only; raise ``error`` naming ``source`` on any problem.
@@ -72,6 +88,10 @@ def load_yaml_text(text: str | bytes, source: str, error: type[WorkbenchError] =
 
     >>> load_yaml_text("a: [1, 2]", "x.yaml")
     {'a': [1, 2]}
+    >>> load_yaml_text("{a: 1, a: 2}", "x.yaml")
+    Traceback (most recent call last):
+    ...
+    workbench.errors.WorkbenchError: x.yaml: invalid YAML: duplicate key 'a' (line 1) ...
     >>> load_yaml_text("!!python/object/apply:os.system ['echo hi']", "x.yaml")
     Traceback (most recent call last):
     ...
@@ -89,6 +109,8 @@ def load_yaml_text(text: str | bytes, source: str, error: type[WorkbenchError] =
     try:
         return yaml.load(text, Loader=_BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.constructor.ConstructorError as e:
+        if "duplicate key" in str(e):
+            raise error(f"{source}: invalid YAML: {_one_line(e)}") from None
         raise error(f"{source}: YAML tag not allowed (only plain YAML is accepted): {_one_line(e)}") from None
     except yaml.YAMLError as e:
         raise error(f"{source}: invalid YAML: {_one_line(e)}") from None
