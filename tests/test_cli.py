@@ -1,0 +1,87 @@
+"""The `workbench` command: exit codes scripts rely on, messages that name the file and the problem."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+
+
+def test_validate_shipped_ontologies(capsys):
+    assert main(["ontology", "validate", "ontologies/daisy.yaml", "ontologies/car.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "daisy.yaml: ok" in out and "car.yaml: ok" in out
+
+
+def test_validate_broken_file_names_file_and_problem(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: x\nroot: a\nconcepts:\n- id: a\n  label: A\n  parts: [ghost]\n")
+    assert main(["ontology", "validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and "ghost" in err
+
+
+def test_object_constructing_tag_is_refused_and_not_run(tmp_path, capsys):
+    canary = tmp_path / "PWNED"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f'!!python/object/apply:os.system ["touch {canary}"]\n')
+    assert main(["ontology", "validate", str(evil)]) == 1
+    assert not canary.exists()
+    assert "tag not allowed" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2():
+    with pytest.raises(SystemExit) as e:
+        main(["ontology", "validate"])
+    assert e.value.code == 2
+
+
+def test_apply_edit_and_diff(tmp_path, capsys):
+    onto = tmp_path / "daisy.yaml"
+    onto.write_bytes(Path("ontologies/daisy.yaml").read_bytes())
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("op: add_concept\nid: sepal\nlabel: Sepal\nparents: [flower_head]\n")
+    assert main(["ontology", "apply-edit", str(onto), "--edit", str(edit), "--out", str(tmp_path / "new.yaml")]) == 0
+    assert "+- id: sepal" in capsys.readouterr().out
+    assert main(["ontology", "diff", "--semantic", str(onto), str(tmp_path / "new.yaml")]) == 0
+    assert "add_concept" in capsys.readouterr().out
+    # the original is untouched
+    assert onto.read_bytes() == Path("ontologies/daisy.yaml").read_bytes()
+
+
+def test_bad_edit_is_refused_and_nothing_written(tmp_path, capsys):
+    onto = tmp_path / "daisy.yaml"
+    onto.write_bytes(Path("ontologies/daisy.yaml").read_bytes())
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("op: add_part\nparent: petal\npart: daisy\n")  # the root as a part: a cycle
+    assert main(["ontology", "apply-edit", str(onto), "--edit", str(edit)]) == 1
+    assert onto.read_bytes() == Path("ontologies/daisy.yaml").read_bytes()
+    assert "cannot be a part" in capsys.readouterr().err
+
+
+def test_init_segment_label_train_headless(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["dataset", "generate", str(data), "--n-per-class", "6", "--seed", "2"]) == 0
+    assert main(["dataset", "check", str(data)]) == 0
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws)]) == 0
+    assert main(["segment", "--workspace", str(ws), "--dataset", str(data), "--no-progress"]) == 0
+    assert main(["label", "--workspace", str(ws), "--from-masks"]) == 0
+    assert main(["train", "--workspace", str(ws), "--max-epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "trained petal" in out and "hybrid: val accuracy" in out
+    assert main(["train", "--workspace", str(ws), "--max-epochs", "2"]) == 0
+    assert "kept    petal" in capsys.readouterr().out
+
+
+def test_not_a_workspace(tmp_path, capsys):
+    assert main(["train", "--workspace", str(tmp_path)]) == 1
+    assert "workbench init" in capsys.readouterr().err
+
+
+def test_console_script_help_runs():
+    r = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "workbench demo --quick" in r.stdout
