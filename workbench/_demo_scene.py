@@ -413,9 +413,9 @@ def _negative(cv: _Canvas, rng: np.random.Generator) -> None:
         for _ in range(1 if rng.random() < 0.7 else 2):
             _yellow_disc(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.65 * s), s * rng.uniform(0.03, 0.1), stem=rng.random() < 0.6)
     elif kind < 0.42:  # a sun, maybe over plants
-        _sun(cv, rng, rng.uniform(lo, hi), rng.uniform(0.1, 0.4) * s, s * rng.uniform(0.06, 0.13))
-        if rng.random() < 0.6:
-            _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(0.45, 0.75) * s, s * rng.uniform(0.1, 0.2))
+        _sun(cv, rng, rng.uniform(lo, hi), rng.uniform(0.08, 0.3) * s, s * rng.uniform(0.06, 0.12))
+        if rng.random() < 0.6:  # plants below the sun, not growing into it
+            _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(0.55, 0.8) * s, s * rng.uniform(0.1, 0.2))
     elif kind < 0.54:  # green plants, no flower
         for _ in range(int(rng.integers(1, 4))):
             _plant(cv, rng, rng.uniform(lo, hi), rng.uniform(lo, 0.7 * s), s * rng.uniform(0.1, 0.22))
