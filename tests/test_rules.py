@@ -112,14 +112,14 @@ def test_a_registered_rule_works_in_a_model(tmp_path: Path) -> None:
 
 
 def test_calibration_moves_the_threshold_to_the_data() -> None:
-    """Pale-yellow discs score ~0.4 on yellow_disk; calibrated, the rule still separates them from bars."""
-    pale = (230, 215, 120)  # saturation ~0.48: counted as yellow, but only just
+    """Paler-yellow discs score ~0.2 on yellow_disk; calibrated, the rule still separates them from bars."""
+    pale = (230, 205, 60)  # saturation ~0.74: yellow, but not deep yellow
     X = np.stack([disc(pale, r=10), disc(pale, r=8), bar(pale), bar(WHITE)] * 3)
     y = np.array([1, 1, 0, 0] * 3)
     s = RuleModel("yellow_disk", "disk").scores(X)
     fixed = RuleModel("yellow_disk", "disk", calibrate=False).fit(X, y)
     calibrated = RuleModel("yellow_disk", "disk").fit(X, y)
-    assert fixed.threshold_ == 0.5
+    assert fixed.threshold_ == 0.5 and fixed.metrics_["train_balanced_accuracy"] == 0.5
     assert calibrated.metrics_["train_balanced_accuracy"] == 1.0
     assert calibrated.threshold_ <= s[y == 1].min()
     # the probability is monotone in the score and puts the threshold at 0.5

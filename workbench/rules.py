@@ -202,24 +202,25 @@ def get_rule(name: str) -> Rule:
 
 
 # --------------------------------------------------------------------------------------- the rules
-@register_rule("yellow_disk", "A daisy's disk: mostly yellow, roundish and compact.")
+@register_rule("yellow_disk", "A daisy's disk: deep yellow, roundish and compact.")
 def yellow_disk(f: SegmentFeatures) -> float:
-    yellow = ramp(f.yellow_fraction, 0.25, 0.6)  # most of the segment is yellow
-    roundish = ramp(f.elongation, 2.0, 1.3)  # axes within 1.3:1 count fully, 2:1 or worse not at all
-    compact = ramp(f.solidity, 0.75, 0.92)  # no deep notches
-    return min(yellow, roundish, compact)  # all three must hold
+    yellow = ramp(f.yellow_fraction, 0.4, 0.7)  # most of the segment is yellow
+    deep = ramp(f.saturation, 0.72, 0.82)  # deep yellow: pale discs (and the demo's suns) are less saturated
+    roundish = ramp(f.elongation, 2.6, 1.6)  # axes within 1.6:1 count fully, 2.6:1 or worse not at all
+    compact = ramp(f.solidity, 0.6, 0.85)  # no deep notches
+    return min(yellow, deep, roundish, compact)  # all must hold
 
 
-@register_rule("white_elongated", "A petal: white and clearly longer than wide.")
+@register_rule("white_elongated", "A petal: white and longer than wide.")
 def white_elongated(f: SegmentFeatures) -> float:
-    white = ramp(f.white_fraction, 0.3, 0.7)
-    long_ = ramp(f.elongation, 1.5, 3.0)
+    white = ramp(f.white_fraction, 0.3, 0.6)
+    long_ = ramp(f.elongation, 1.2, 2.2)
     return min(white, long_)
 
 
 @register_rule("green_elongated", "A stem: green and much longer than wide.")
 def green_elongated(f: SegmentFeatures) -> float:
-    green = ramp(f.green_fraction, 0.3, 0.7)
+    green = ramp(f.green_fraction, 0.2, 0.5)  # stems are dark: part of their pixels fall outside "green"
     long_ = ramp(f.elongation, 3.0, 6.0)
     return min(green, long_)
 
