@@ -192,11 +192,11 @@ def test_split_errors():
 def test_describe():
     o = check_invertible(DAISY, Describe("petal", label="Ray petal", description="white strap"))
     assert o["petal"].label == "Ray petal" and o["petal"].description == "white strap"
-    o = check_invertible(DAISY, Describe("disk", implementation="rule", rule="yellow_disk"))
-    assert (o["disk"].implementation, o["disk"].rule) == ("rule", "yellow_disk")
-    o2 = check_invertible(o, Describe("disk", implementation="net"))
-    assert (o2["disk"].implementation, o2["disk"].rule) == ("net", None) and o2 == DAISY
-    check_invertible(o, Describe("disk", rule="round_yellow"))
+    o = check_invertible(DAISY, Describe("stem", implementation="rule", rule="green_elongated"))
+    assert (o["stem"].implementation, o["stem"].rule) == ("rule", "green_elongated")
+    o2 = check_invertible(o, Describe("stem", implementation="net"))
+    assert (o2["stem"].implementation, o2["stem"].rule) == ("net", None) and o2 == DAISY
+    check_invertible(o, Describe("stem", rule="thin_green"))
     assert check_invertible(DAISY, Describe("daisy", imagenet_id=""))["daisy"].imagenet_id is None
     assert check_invertible(DAISY, Describe("petal", label="Petal")) == DAISY  # a no-op has an empty inverse
     assert Describe("petal", label="Petal").inverse(DAISY) == []

@@ -37,6 +37,10 @@ def test_report_has_the_documented_fields(report):
     assert {"concept", "val_accuracy_before", "val_accuracy_after"} <= set(on_disk["swap"])
     assert "balanced_accuracy" in on_disk["control"]
     assert on_disk["labels_source"].startswith("ground-truth")
+    # the shipped daisy implements its disk with a plain-code rule; the report compares it with a net
+    disk = on_disk["rules"]["disk"]
+    assert disk["rule"] == "yellow_disk" and disk["rule_params"] == 1 and disk["net_params"] < 1000
+    assert on_disk["concepts"]["disk"]["implementation"] == "rule"
 
 
 def test_report_html_is_self_contained(report):
