@@ -114,8 +114,10 @@ def run(
         images.split = split_images(images, config.val_fraction, random_state)
         timings["collect"] = time.perf_counter() - t
         t = time.perf_counter()
-        result = train_hybrid(onto, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
-                              progress=lambda c, m: None)
+        with make_executor(workers=workers, scheduler=scheduler, threads=config.n_threads) as ex:
+            # independent leaves train in parallel on the same executor as segmentation
+            result = train_hybrid(onto, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
+                                  executor=ex)
         timings["train"] = time.perf_counter() - t
         log("training:\n" + result.summary())
 
