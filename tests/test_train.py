@@ -142,3 +142,15 @@ def test_training_refuses_a_leaf_without_positives(tables):
     table = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes, labels, segments.crops)
     with pytest.raises(WorkbenchError, match="concept 'stem' has 0 positive"):
         train_hybrid(DAISY, images, table, FAST)
+
+
+def test_leaves_train_the_same_in_worker_processes(tables):
+    from workbench.parallel import executor
+
+    _, _, images, segments = tables
+    inline = train_hybrid(DAISY, images, segments, FAST)
+    with executor(workers=2) as ex:
+        pooled = train_hybrid(DAISY, images, segments, FAST, executor=ex)
+    X = segments.crops[:50]
+    for leaf in DAISY.leaves():
+        assert np.allclose(inline.models[leaf].predict_proba(X), pooled.models[leaf].predict_proba(X)), leaf
