@@ -302,6 +302,7 @@ class ConceptPlan:
     retrain: bool
     reason: str  # "new concept", "training data changed", "children changed", "settings changed", ...
     fingerprint: str
+    parts: dict[str, Any] = field(default_factory=dict, compare=False)  # what the fingerprint hashes
 
 
 def _digest(obj: Any) -> str:
@@ -334,7 +335,6 @@ def plan_training(
     """Which concepts must retrain, and why; the others load their saved model."""
     targets = composite_targets(ontology, images, segments)
     prints: dict[str, str] = {}
-    parts_of: dict[str, dict[str, Any]] = {}
     plans: dict[str, ConceptPlan] = {}
     for c in ontology.bottom_up():
         if c in ontology.leaves():
@@ -347,14 +347,14 @@ def plan_training(
                 "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]),
             }
         fp = _digest(parts)
-        prints[c], parts_of[c] = fp, parts
+        prints[c] = fp
         saved = _read_sidecar(models_dir, c)
         if force:
-            plans[c] = ConceptPlan(c, True, "forced", fp)
+            plans[c] = ConceptPlan(c, True, "forced", fp, parts)
         elif saved is None:
-            plans[c] = ConceptPlan(c, True, "new concept (no saved model)", fp)
+            plans[c] = ConceptPlan(c, True, "new concept (no saved model)", fp, parts)
         elif saved.get("fingerprint") == fp and _model_path(models_dir, c).exists():  # type: ignore[arg-type]
-            plans[c] = ConceptPlan(c, False, "unchanged", fp)
+            plans[c] = ConceptPlan(c, False, "unchanged", fp, parts)
         else:
             old = saved.get("parts", {})
             why = [k for k in ("implementation", "rule", "settings", "segmenter", "data") if old.get(k) != parts.get(k)]
@@ -364,7 +364,7 @@ def plan_training(
                     why.append(f"children changed ({', '.join(changed)})")
             names = {"data": "training data changed", "settings": "settings changed", "segmenter": "segments changed",
                      "implementation": "implementation changed", "rule": "rule changed"}
-            plans[c] = ConceptPlan(c, True, "; ".join(names.get(w, w) for w in why) or "model file changed", fp)
+            plans[c] = ConceptPlan(c, True, "; ".join(names.get(w, w) for w in why) or "model file changed", fp, parts)
     return plans
 
 
@@ -566,23 +566,10 @@ def train_hybrid(
                 atomic_write_text(
                     _sidecar_path(mdir, c),
                     json.dumps({"concept": c, "fingerprint": p.fingerprint,
-                                "parts": _plan_parts(ontology, c, segments, images, config, settings_hash, plans),
+                                "parts": p.parts,
                                 "metrics": getattr(models[c], "metrics_", {})}, indent=1, sort_keys=True, default=str),
                 )
     return TrainResult(ontology, models, plans, seconds, examples)
-
-
-def _plan_parts(ontology: Ontology, c: str, segments: SegmentTable, images: ImageTable, config: TrainConfig,
-                settings_hash: str | None, plans: Mapping[str, ConceptPlan]) -> dict[str, Any]:
-    if c in ontology.leaves():
-        return _leaf_fingerprint_parts(ontology, c, segments, images.split, images, config, settings_hash)
-    targets = composite_targets(ontology, images, segments)
-    return {
-        "implementation": ontology.concepts[c].implementation,
-        "children": {p: plans[p].fingerprint for p in ontology.parts(c)},
-        "settings": config.model_settings(),
-        "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]),
-    }
 
 
 def _leaf_image_scores(ontology: Ontology, models: Mapping[str, ConceptModel], segments: SegmentTable, n: int):
