@@ -507,6 +507,31 @@ class SegmentRunReport:
         return text
 
 
+def _segment_records(
+    records: list[Any],
+    segmenter: Segmenter,
+    executor: Executor | None,
+    workers: int,
+    cache_dir: str | Path | None,
+    progress: bool,
+    problems: list[tuple[str, str]],
+) -> Iterator[tuple[Any, SegmentResult]]:
+    """Segment data-set records in order; yield ``(record, result)`` for each image that worked and
+    append ``(path, reason)`` to ``problems`` for each that did not."""
+    from .parallel import executor as make_executor
+
+    by_key = {r.id: r for r in records}
+    with make_executor(workers=workers, executor=executor) as ex:
+        for res in iter_segment_images(
+            ((r.id, r.path) for r in records), segmenter, executor=ex, cache=cache_dir, progress=progress, total=len(records)
+        ):
+            rec = by_key[res.key]
+            if res.error is not None:
+                problems.append((str(rec.path), res.error))
+                continue
+            yield rec, res
+
+
 def segment_dataset(
     store: Any,
     folder: Any,
@@ -523,31 +548,21 @@ def segment_dataset(
     ``workers > 1`` starts a local process pool for the run (see :func:`workbench.parallel.executor`).
     Images that fail are listed in the report's ``problems`` and the run goes on.
     """
-    from .parallel import executor as make_executor
-
     shash = settings_hash(segmenter)
     report = SegmentRunReport(shash)
     records = list(folder.records)
-    by_key = {r.id: r for r in records}
     t0 = time.perf_counter()
-    with make_executor(workers=workers, executor=executor) as ex:
-        for res in iter_segment_images(
-            ((r.id, r.path) for r in records), segmenter, executor=ex, cache=cache_dir, progress=progress, total=len(records)
-        ):
-            rec = by_key[res.key]
-            if res.error is not None:
-                report.problems.append((str(rec.path), res.error))
-                continue
-            h, w = res.shape
-            try:
-                image_id = store.add_image(rec.id, res.image_sha256, w, h, rec.label)
-                store.add_segments(image_id, shash, res.segments)
-            except WorkbenchError as e:  # e.g. the store refuses to replace labelled segments
-                report.problems.append((str(rec.path), str(e)))
-                continue
-            report.images += 1
-            report.segments += len(res.segments)
-            report.cached += res.cached
+    for rec, res in _segment_records(records, segmenter, executor, workers, cache_dir, progress, report.problems):
+        h, w = res.shape
+        try:
+            image_id = store.add_image(rec.id, res.image_sha256, w, h, rec.label)
+            store.add_segments(image_id, shash, res.segments)
+        except WorkbenchError as e:  # e.g. the store refuses to replace labelled segments
+            report.problems.append((str(rec.path), str(e)))
+            continue
+        report.images += 1
+        report.segments += len(res.segments)
+        report.cached += res.cached
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -666,8 +681,6 @@ def part_recall(
     with IoU >= ``iou`` (over-segmented, but the labeler can still recover it); segments per image.
     ``classes`` restricts to some class folders (e.g. ``["daisy"]``), ``limit`` to the first N images.
     """
-    from .parallel import executor as make_executor
-
     records = [r for r in folder.records if r.parts_path is not None and (classes is None or r.label in set(classes))]
     if limit is not None:
         records = records[:limit]
@@ -677,28 +690,20 @@ def part_recall(
     found = dict.fromkeys(concepts, 0)
     found_union = dict.fromkeys(concepts, 0)
     report = PartRecallReport(segmenter.name, segmenter.settings, iou, 0, 0, instances, found, found_union)
-    by_key = {r.id: r for r in records}
     t0 = time.perf_counter()
-    with make_executor(workers=workers, executor=executor) as ex:
-        for res in iter_segment_images(
-            ((r.id, r.path) for r in records), segmenter, executor=ex, cache=cache_dir, progress=progress, total=len(records)
-        ):
-            rec = by_key[res.key]
-            if res.error is not None:
-                report.problems.append((str(rec.path), res.error))
-                continue
-            try:
-                gt = folder.load_parts(rec)
-            except WorkbenchError as e:
-                report.problems.append((str(rec.parts_path), str(e)))
-                continue
-            report.images += 1
-            report.segments += len(res.segments)
-            for concept, inst in part_instances(gt, parts_map, min_instance_area):
-                instances[concept] += 1
-                best, union = _match(inst, res.segments)
-                found[concept] += best >= iou
-                found_union[concept] += union >= iou
+    for rec, res in _segment_records(records, segmenter, executor, workers, cache_dir, progress, report.problems):
+        try:
+            gt = folder.load_parts(rec)
+        except WorkbenchError as e:
+            report.problems.append((str(rec.parts_path), str(e)))
+            continue
+        report.images += 1
+        report.segments += len(res.segments)
+        for concept, inst in part_instances(gt, parts_map, min_instance_area):
+            instances[concept] += 1
+            best, union = _match(inst, res.segments)
+            found[concept] += best >= iou
+            found_union[concept] += union >= iou
     report.seconds = time.perf_counter() - t0
     # keep only concepts that occurred
     for c in [c for c, n in instances.items() if n == 0]:
