@@ -154,3 +154,18 @@ def test_leaves_train_the_same_in_worker_processes(tables):
     X = segments.crops[:50]
     for leaf in DAISY.leaves():
         assert np.allclose(inline.models[leaf].predict_proba(X), pooled.models[leaf].predict_proba(X)), leaf
+
+
+def test_hybrid_predictions_equal_the_evaluation_scores(tables):
+    """The classifier a user calls and the one the report measures are the same computation."""
+    from workbench.train import image_level_scores
+
+    _, _, images, segments = tables
+    res = train_hybrid(DAISY, images, segments, FAST)
+    per_image = [segments.crops[segments.of_image(i)] for i in range(len(images))]
+    direct = res.hybrid().predict_proba(per_image)
+    scores, _, _ = image_level_scores(DAISY, res.models, segments, len(images))
+    assert np.allclose(direct, scores["daisy"])
+    for i in range(0, len(images), 5):
+        rows = segments.of_image(i)
+        assert res.hybrid().explain(segments.crops[rows]).probability == pytest.approx(scores["daisy"][i])

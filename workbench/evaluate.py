@@ -7,19 +7,18 @@ changes what is saved in the workspace.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .hybrid import part_scores
 from .models import ConceptModel
 from .ontology import Ontology
 from .train import (
     ImageTable,
     SegmentTable,
     TrainConfig,
-    _leaf_image_scores,
     composite_targets,
     image_level_scores,
     leaf_targets,
@@ -228,7 +227,7 @@ def reuse_check(
 ) -> dict[str, Any]:
     """Where does each part fire outside its concept? Fire rate per true label and per image class,
     on validation segments, and the strongest false firings offered as hard negatives."""
-    _, _, seg_scores = _leaf_image_scores(ontology, models, segments, len(images))
+    _, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
     val = images.mask("val")[segments.image_index] if len(segments) else np.zeros(0, bool)
     out: dict[str, Any] = {}
     for c, s in seg_scores.items():

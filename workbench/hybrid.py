@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ModelError
 from .ontology import Ontology
 
-__all__ = ["ScoringModel", "HybridClassifier", "ConceptFiring", "Explanation"]
+__all__ = ["ScoringModel", "HybridClassifier", "ConceptFiring", "Explanation", "part_scores", "score_images"]
 
 
 class ScoringModel(Protocol):
@@ -82,6 +82,46 @@ class Explanation:
         return "\n".join(lines)
 
 
+def part_scores(
+    ontology: Ontology, models: Mapping[str, ScoringModel], crops: np.ndarray, image_index: np.ndarray, n_images: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Score every segment crop with every part model and keep each image's best segment per part.
+
+    ``crops`` (N×S×S×3) are the segments of ``n_images`` images, ``image_index`` (N,) says whose.
+    Returns ``(scores, best, seg_scores)``: per part, the image-level score (n_images,), the row of
+    the winning segment (-1 for an image without segments, which scores 0), and every segment's score.
+    """
+    seg_scores = {
+        leaf: np.asarray(models[leaf].predict_proba(crops), dtype=np.float64).reshape(-1) if len(crops) else np.zeros(0)
+        for leaf in ontology.leaves()
+    }
+    scores: dict[str, np.ndarray] = {}
+    best: dict[str, np.ndarray] = {}
+    for leaf, s in seg_scores.items():
+        v = np.zeros(n_images)
+        b = np.full(n_images, -1, dtype=np.int64)
+        if len(s):
+            order = np.lexsort((s, image_index))  # by image, then score ascending
+            last = np.r_[image_index[order][1:] != image_index[order][:-1], True]
+            top = order[last]
+            v[image_index[top]] = s[top]
+            b[image_index[top]] = top
+        scores[leaf], best[leaf] = v, b
+    return scores, best, seg_scores
+
+
+def score_images(
+    ontology: Ontology, models: Mapping[str, ScoringModel], crops: np.ndarray, image_index: np.ndarray, n_images: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`part_scores`, then every composite bottom-up over its children's image-level scores."""
+    scores, best, seg_scores = part_scores(ontology, models, crops, image_index, n_images)
+    for c in ontology.bottom_up():
+        if c not in scores:
+            X = np.stack([scores[p] for p in ontology.parts(c)], axis=1)
+            scores[c] = np.asarray(models[c].predict_proba(X), dtype=np.float64).reshape(-1) if n_images else np.zeros(0)
+    return scores, best, seg_scores
+
+
 class HybridClassifier:
     """Compose fitted concept models along an ontology.
 
@@ -97,67 +137,25 @@ class HybridClassifier:
             )
         self.ontology = ontology
         self.models = dict(models)
-        self._order = ontology.bottom_up()
-        self._leaves = set(ontology.leaves())
-
-    # ------------------------------------------------------------------------------------------ scoring
-    def segment_scores(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """Score every crop with every part model: {leaf: scores (n_segments,)}."""
-        out: dict[str, np.ndarray] = {}
-        for leaf in self._order:
-            if leaf in self._leaves:
-                out[leaf] = (
-                    np.asarray(self.models[leaf].predict_proba(crops), dtype=np.float64).reshape(-1)
-                    if len(crops)
-                    else np.zeros(0)
-                )
-        return out
-
-    def concept_scores_from_segment_scores(
-        self, per_image: Sequence[Mapping[str, np.ndarray]]
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Image-level scores for every concept, from each image's per-segment part scores.
-
-        Returns ``(scores, best)``: ``scores[c]`` has one value per image; ``best[leaf]`` the index of
-        the winning segment per image (-1 for an image with no segments).
-        """
-        n = len(per_image)
-        scores: dict[str, np.ndarray] = {}
-        best: dict[str, np.ndarray] = {}
-        for c in self._order:
-            if c in self._leaves:
-                s = np.zeros(n)
-                b = np.full(n, -1, dtype=np.int64)
-                for i, seg in enumerate(per_image):
-                    v = seg[c]
-                    if len(v):
-                        b[i] = int(np.argmax(v))
-                        s[i] = float(v[b[i]])
-                scores[c], best[c] = s, b
-            else:
-                X = np.stack([scores[p] for p in self.ontology.parts(c)], axis=1) if n else np.zeros((0, 0))
-                scores[c] = (
-                    np.asarray(self.models[c].predict_proba(X), dtype=np.float64).reshape(-1) if n else np.zeros(0)
-                )
-        return scores, best
 
     def predict_proba(self, crops_per_image: Sequence[np.ndarray]) -> np.ndarray:
         """Root probability per image, given each image's segment crops."""
-        per_image = [self.segment_scores(c) for c in crops_per_image]
-        scores, _ = self.concept_scores_from_segment_scores(per_image)
+        nonempty = [np.asarray(c) for c in crops_per_image if len(c)]
+        crops = np.concatenate(nonempty) if nonempty else np.zeros((0, 1, 1, 3), np.uint8)
+        index = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c in enumerate(crops_per_image)] or
+                               [np.zeros(0, np.int64)])
+        scores, _, _ = score_images(self.ontology, self.models, crops, index, len(crops_per_image))
         return scores[self.ontology.root]
 
     def explain(
         self, crops: np.ndarray, bboxes: Sequence[tuple[int, int, int, int]] | None = None
     ) -> Explanation:
         """Explain one image: each concept's score, and for parts the segment that fired."""
-        seg = self.segment_scores(crops)
-        scores, best = self.concept_scores_from_segment_scores([seg])
+        scores, best, _ = score_images(self.ontology, self.models, crops, np.zeros(len(crops), np.int64), 1)
         o = self.ontology
         firing: dict[str, ConceptFiring] = {}
-        for c in self._order:
-            kind = o.kind(c)
+        for c in o.bottom_up():
             idx = int(best[c][0]) if c in best and best[c][0] >= 0 else None
             box = tuple(int(v) for v in bboxes[idx]) if (idx is not None and bboxes is not None) else None
-            firing[c] = ConceptFiring(c, float(scores[c][0]), kind, idx, box)  # type: ignore[arg-type]
+            firing[c] = ConceptFiring(c, float(scores[c][0]), o.kind(c), idx, box)  # type: ignore[arg-type]
         return Explanation(o.root, float(scores[o.root][0]), firing)

@@ -14,10 +14,22 @@ import numpy as np
 from .errors import WorkbenchError
 from .ontology import Ontology
 
-__all__ = ["run", "demo", "DEMO_SIZES"]
+__all__ = ["run", "demo", "shipped_ontology", "DEMO_SIZES"]
 
 #: Images per class of the generated demo set: (quick, full).
 DEMO_SIZES = (40, 150)
+
+
+_REPO_ONTOLOGIES = Path(__file__).resolve().parent.parent / "ontologies"
+
+
+def shipped_ontology(name: str) -> Path:
+    """Path of a shipped ontology (``daisy`` → ``ontologies/daisy.yaml``), installed or in a checkout."""
+    for base in (Path(__file__).resolve().parent / "_ontologies", _REPO_ONTOLOGIES):
+        p = base / f"{name}.yaml"
+        if p.exists():
+            return p
+    raise WorkbenchError(f"shipped ontology {name!r} not found (looked in {_REPO_ONTOLOGIES})")
 
 
 def _log_default(msg: str) -> None:
@@ -198,17 +210,14 @@ def _rule_comparison(onto: Ontology, images: Any, segments: Any, config: Any,
     """For every part implemented by a rule, train the net it replaces and compare them."""
     from .evaluate import accuracy
     from .models import PartNet
-    from .train import _cap_negatives, leaf_targets
+    from .train import leaf_split
 
     out: dict[str, Any] = {}
-    train_side = images.split[segments.image_index] == "train"
     for c in onto.leaves():
         concept = onto.concepts[c]
         if concept.implementation != "rule":
             continue
-        rows, y = leaf_targets(segments, c)
-        tr, ytr = _cap_negatives(rows[train_side[rows]], y[train_side[rows]], config)
-        va, yva = rows[~train_side[rows]], y[~train_side[rows]]
+        tr, ytr, va, yva = leaf_split(segments, images, c, config)
         net = PartNet(c, crop_size=config.crop_size, max_epochs=config.max_epochs, random_state=config.random_state)
         net.fit(segments.crops[tr], ytr, segments.crops[va], yva)
         out[c] = {"rule": concept.rule, "rule_val_accuracy": concepts[c]["val_accuracy"], "rule_params": concepts[c]["params"],
@@ -218,7 +227,6 @@ def _rule_comparison(onto: Ontology, images: Any, segments: Any, config: Any,
 
 def demo(out: str | Path = "demo-out", *, quick: bool = False, seed: int = 0, **kwargs: Any) -> dict[str, Any]:
     """Generate the daisy demo set (if not there yet) and :func:`run` on it with ``ontologies/daisy.yaml``."""
-    from .cli import _shipped_ontology
     from .datasets import generate_demo
 
     out = Path(out)
@@ -229,4 +237,4 @@ def demo(out: str | Path = "demo-out", *, quick: bool = False, seed: int = 0, **
         t = time.perf_counter()
         generate_demo(data, n_per_class=n, seed=seed)
         log(f"generated the demo data set ({2 * n} images) in {time.perf_counter() - t:.1f} s: {data}")
-    return run(data, _shipped_ontology("daisy"), out, quick=quick, random_state=seed, **kwargs)
+    return run(data, shipped_ontology("daisy"), out, quick=quick, random_state=seed, **kwargs)

@@ -26,7 +26,7 @@ from .baseline import resize_images
 from .evaluate import accuracy, balanced_accuracy
 from .models import PrototypeLeafNet, PrototypeParentNet
 from .ontology import Ontology
-from .train import ImageTable, SegmentTable, TrainConfig, _cap_negatives, composite_targets, leaf_targets
+from .train import ImageTable, SegmentTable, TrainConfig, composite_targets, leaf_split
 
 __all__ = ["PrototypeConfig", "train_prototype"]
 
@@ -55,16 +55,13 @@ def train_prototype(
         whole[ok] = resize_images([p for p in pixels if p is not None], proto.image_size)
     crops = resize_images(list(segments.crops), proto.input_size) if len(segments) else np.zeros(
         (0, proto.input_size, proto.input_size, 3), np.uint8)
-    train_seg = images.split[segments.image_index] == "train"
     tr_img, va_img = images.mask("train") & ok, images.mask("val") & ok
 
     maps: dict[str, np.ndarray] = {}
     params: dict[str, int] = {}
     concepts: dict[str, dict[str, Any]] = {}
     for leaf in ontology.leaves():
-        rows, y = leaf_targets(segments, leaf)
-        tr, ytr = _cap_negatives(rows[train_seg[rows]], y[train_seg[rows]], config)
-        va, yva = rows[~train_seg[rows]], y[~train_seg[rows]]
+        tr, ytr, va, yva = leaf_split(segments, images, leaf, config)
         net = PrototypeLeafNet(leaf, input_size=proto.input_size, pool=proto.pool, max_epochs=proto.max_epochs,
                                random_state=config.random_state, n_threads=config.n_threads)
         net.fit(crops[tr], ytr, crops[va] if len(va) else None, yva if len(va) else None)

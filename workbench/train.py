@@ -31,7 +31,7 @@ import numpy as np
 
 from ._io import atomic_write_text
 from .errors import ModelError, WorkbenchError
-from .hybrid import HybridClassifier
+from .hybrid import HybridClassifier, part_scores, score_images
 from .models import CompositeNet, ConceptModel, PartNet, load_model
 from .ontology import Ontology
 
@@ -42,6 +42,7 @@ __all__ = [
     "collect",
     "split_images",
     "leaf_targets",
+    "leaf_split",
     "composite_targets",
     "plan_training",
     "ConceptPlan",
@@ -310,7 +311,7 @@ def _digest(obj: Any) -> str:
 
 
 def _leaf_fingerprint_parts(ontology: Ontology, c: str, segments: SegmentTable, split: np.ndarray,
-                            images: ImageTable, config: TrainConfig, settings_hash: str | None) -> dict[str, Any]:
+                            config: TrainConfig, settings_hash: str | None) -> dict[str, Any]:
     rows, y = leaf_targets(segments, c)
     side = split[segments.image_index[rows]] if len(rows) else np.zeros(0, dtype="<U5")
     concept = ontology.concepts[c]
@@ -338,7 +339,7 @@ def plan_training(
     plans: dict[str, ConceptPlan] = {}
     for c in ontology.bottom_up():
         if c in ontology.leaves():
-            parts = _leaf_fingerprint_parts(ontology, c, segments, images.split, images, config, settings_hash)
+            parts = _leaf_fingerprint_parts(ontology, c, segments, images.split, config, settings_hash)
         else:
             parts = {
                 "implementation": ontology.concepts[c].implementation,
@@ -421,6 +422,20 @@ def _cap_negatives(rows: np.ndarray, y: np.ndarray, config: TrainConfig) -> tupl
     return keep, np.isin(keep, pos).astype(np.int64)
 
 
+def leaf_split(
+    segments: SegmentTable, images: ImageTable, concept: str, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A part's training and validation rows and targets: ``(tr, ytr, va, yva)``.
+
+    Rows are labelled segments (see :func:`leaf_targets`); a segment goes to the side of its image;
+    training negatives are capped (:func:`_cap_negatives`), validation is kept whole.
+    """
+    rows, y = leaf_targets(segments, concept)
+    train_side = images.split[segments.image_index[rows]] == "train" if len(rows) else np.zeros(0, bool)
+    tr, ytr = _cap_negatives(rows[train_side], y[train_side], config)
+    return tr, ytr, rows[~train_side], y[~train_side]
+
+
 def _fit_leaf(task: tuple[ConceptModel, np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> ConceptModel:
     model, Xtr, ytr, Xva, yva = task
     return model.fit(Xtr, ytr, Xva if len(yva) else None, yva if len(yva) else None)
@@ -429,17 +444,9 @@ def _fit_leaf(task: tuple[ConceptModel, np.ndarray, np.ndarray, np.ndarray, np.n
 def image_level_scores(
     ontology: Ontology, models: Mapping[str, ConceptModel], segments: SegmentTable, n_images: int
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Every concept's score per image, the winning segment row per part, and per-segment scores.
-
-    Images without segments score 0 on every part.
-    """
-    scores, best, seg_scores = _leaf_image_scores(ontology, models, segments, n_images)
-    for c in ontology.bottom_up():
-        if c in scores:
-            continue
-        X = np.stack([scores[p] for p in ontology.parts(c)], axis=1)
-        scores[c] = np.asarray(models[c].predict_proba(X), dtype=np.float64) if n_images else np.zeros(0)
-    return scores, best, seg_scores
+    """Every concept's score per image, the winning segment row per part, and per-segment scores
+    (:func:`workbench.hybrid.score_images` over the table). Images without segments score 0 on every part."""
+    return score_images(ontology, models, segments.crops, segments.image_index, n_images)
 
 
 @dataclass
@@ -499,14 +506,11 @@ def train_hybrid(
     seconds: dict[str, float] = {}
     examples: dict[str, int] = {}
     note = progress or (lambda c, msg: None)
-    train_side = images.split[segments.image_index] == "train" if len(segments) else np.zeros(0, bool)
 
     # leaves, independent of each other
     tasks, names = [], []
     for leaf in ontology.leaves():
-        rows, y = leaf_targets(segments, leaf)
-        tr, ytr = _cap_negatives(rows[train_side[rows]], y[train_side[rows]], config)
-        va, yva = rows[~train_side[rows]], y[~train_side[rows]]
+        tr, ytr, va, yva = leaf_split(segments, images, leaf, config)
         examples[leaf] = int(len(tr))
         if not plans[leaf].retrain:
             models[leaf] = load_model(_model_path(mdir, leaf))  # type: ignore[arg-type]
@@ -531,7 +535,7 @@ def train_hybrid(
 
     # composites, bottom-up, children frozen
     targets = composite_targets(ontology, images, segments)
-    img_scores, _, _ = _leaf_image_scores(ontology, models, segments, len(images))
+    img_scores, _, _ = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
     tr_img, va_img = images.mask("train"), images.mask("val")
     for c in ontology.bottom_up():
         if c in img_scores:
@@ -570,22 +574,3 @@ def train_hybrid(
                                 "metrics": getattr(models[c], "metrics_", {})}, indent=1, sort_keys=True, default=str),
                 )
     return TrainResult(ontology, models, plans, seconds, examples)
-
-
-def _leaf_image_scores(ontology: Ontology, models: Mapping[str, ConceptModel], segments: SegmentTable, n: int):
-    seg_scores = {
-        leaf: np.asarray(models[leaf].predict_proba(segments.crops), dtype=np.float64) if len(segments) else np.zeros(0)
-        for leaf in ontology.leaves()
-    }
-    scores, best = {}, {}
-    for leaf, s in seg_scores.items():
-        v = np.zeros(n)
-        b = np.full(n, -1, dtype=np.int64)
-        if len(s):
-            order = np.lexsort((s, segments.image_index))  # by image, then score ascending
-            last = np.r_[segments.image_index[order][1:] != segments.image_index[order][:-1], True]
-            top = order[last]
-            v[segments.image_index[top]] = s[top]
-            b[segments.image_index[top]] = top
-        scores[leaf], best[leaf] = v, b
-    return scores, best, seg_scores
