@@ -22,18 +22,6 @@ __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-_REPO_ONTOLOGIES = Path(__file__).resolve().parent.parent / "ontologies"
-
-
-def _shipped_ontology(name: str) -> Path:
-    """Path of a shipped ontology (``daisy`` → ``ontologies/daisy.yaml``), installed or in a checkout."""
-    for base in (Path(__file__).resolve().parent / "_ontologies", _REPO_ONTOLOGIES):
-        p = base / f"{name}.yaml"
-        if p.exists():
-            return p
-    raise WorkbenchError(f"shipped ontology {name!r} not found (looked in {_REPO_ONTOLOGIES})")
-
-
 def _out(msg: str = "") -> None:
     print(msg, flush=True)
 
@@ -96,7 +84,7 @@ def _cmd_ontology_diff(args: argparse.Namespace) -> int:
         from ._io import dump_yaml
 
         sys.stdout.write(dump_yaml([e.to_dict() for e in edits]) if edits else "")
-        return EXIT_OK if not edits else EXIT_INVALID if args.exit_code else EXIT_OK
+        return EXIT_INVALID if (edits and args.exit_code) else EXIT_OK
     diff = text_diff(a, b, str(args.a), str(args.b))
     sys.stdout.write(diff)
     return EXIT_INVALID if (diff and args.exit_code) else EXIT_OK
@@ -149,10 +137,11 @@ def _cmd_dataset_check(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------- workspace + loop
 def _cmd_init(args: argparse.Namespace) -> int:
     from .ontology import Ontology
+    from .pipeline import shipped_ontology
     from .settings import Settings
     from .workspace import Workspace
 
-    onto = Ontology.load(args.ontology or _shipped_ontology("daisy"))
+    onto = Ontology.load(args.ontology or shipped_ontology("daisy"))
     settings = Settings(dataset=str(Path(args.dataset).resolve()) if args.dataset else None)
     ws = Workspace.create(args.path, onto, settings)
     _out(f"created workspace {ws.path} (ontology {onto.name!r}, {len(onto.concepts)} concepts; git: "

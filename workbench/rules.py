@@ -27,7 +27,7 @@ import hashlib
 import inspect
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
