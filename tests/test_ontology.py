@@ -181,6 +181,8 @@ BAD_CASES = [
      ["concept 'flower_head'", "lists the root 'daisy' as a part"]),
     ("bad id", GOOD.replace("id: petal", "id: Ray Petal").replace("[petal, disk]", "[Ray Petal, disk]"),
      ["concept 'Ray Petal'", "bad id", "'ray_petal'"]),
+    ("reserved id", GOOD.replace("id: petal", "id: none").replace("[petal, disk]", "[none, disk]"),
+     ["concept 'none'", "reserved", "no concept"]),
     ("unknown key", GOOD.replace("  label: Disk\n", "  label: Disk\n  colour: yellow\n"),
      ["concept 'disk'", "unknown key 'colour'"]),
     ("typo key", GOOD.replace("  label: Disk\n", "  lable: Disk\n"),

@@ -71,6 +71,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "ID_PATTERN",
     "IMAGENET_ID_PATTERN",
+    "RESERVED_IDS",
     "CONCEPT_KEYS",
     "Concept",
     "Ontology",
@@ -84,6 +85,8 @@ SCHEMA_VERSION = 1
 IMPLEMENTATIONS = ("net", "rule")
 #: Concept ids (and rule names): lowercase slug, starting with a letter, at most 64 characters.
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: Ids a concept may not take: ``none`` is the label store's "this segment is no concept" label.
+RESERVED_IDS = frozenset({"none"})
 #: An ImageNet (WordNet) synset id such as ``n11939491``.
 IMAGENET_ID_PATTERN = re.compile(r"^n[0-9]{8}$")
 #: The keys of a concept mapping, in canonical order.
@@ -609,6 +612,9 @@ def _validate(
         if not is_valid_id(c.id):
             problems.append(f"{where}: bad id {_r(c.id)}: ids are lowercase letters, digits and _, starting "
                             f"with a letter, at most 64 characters{_slug_hint(c.id)}")
+        elif c.id in RESERVED_IDS:
+            problems.append(f"{where}: the id {_r(c.id)} is reserved (it is the label for segments that are no "
+                            "concept); choose another id, e.g. 'no_part'")
         if c.id in by_id:
             if c.id not in dup_reported:
                 idx = [str(j) for j in positions[c.id]]
