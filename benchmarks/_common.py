@@ -186,7 +186,7 @@ def fmt_stat(s: Mapping[str, Any] | None, unit: str = "s", digits: int = 2) -> s
     """
     if not s or s.get("median") is None:
         return "–"
-    u = f" {unit}" if unit else ""
+    u = unit if unit in ("", "×", "%") else f" {unit}"
     text = f"{s['median']:.{digits}f}{u}"
     if s.get("min") is not None and s.get("max") is not None and s["min"] != s["max"]:
         text += f" ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
