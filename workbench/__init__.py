@@ -7,4 +7,12 @@ The core (this package) imports without Jupyter; widgets live in :mod:`workbench
 """
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "open", "Workbench"]
+
+
+def __getattr__(name: str):  # lazy, so `import workbench` stays light (no widgets, no torch)
+    if name in ("open", "Workbench"):
+        from . import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -1,0 +1,118 @@
+"""The notebook entry point: ``wb = workbench.open("my-workspace")``, then ``wb.label()``, ``wb.review()``,
+``wb.graph()``, ``wb.train()``, ``wb.explain(image)``.
+
+:class:`Workbench` is a thin facade over a :class:`~workbench.workspace.Workspace`: each method makes
+one widget (imported only when called, so ``import workbench`` stays light and the core never needs
+Jupyter) or calls one core function. Nothing is stored here that the workspace does not store.
+"""
+from __future__ import annotations
+
+import html
+import os
+from typing import Any
+
+from .workspace import Workspace
+
+__all__ = ["Workbench", "open"]
+
+
+class Workbench:
+    """An open workspace with its widgets. Make one with :func:`workbench.open`."""
+
+    def __init__(self, workspace: Workspace, *, author: str | None = None):
+        self.workspace = workspace
+        self._author = author
+
+    # -- the workspace ----------------------------------------------------------------------------------
+    @property
+    def ontology(self) -> Any:
+        """The ontology as it is now in ``ontology.yaml``."""
+        return self.workspace.ontology
+
+    @property
+    def store(self) -> Any:
+        return self.workspace.store
+
+    @property
+    def author(self) -> str:
+        """Who labels and decides: ``author=`` given to :func:`open`, else WORKBENCH_AUTHOR / USER."""
+        from .widgets.labeler import default_author
+
+        return self._author or default_author()
+
+    def close(self) -> None:
+        self.workspace.close()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- widgets ----------------------------------------------------------------------------------------
+    def label(self, **filters: Any) -> Any:
+        """The segment labeler (keyboard first). Filters: ``unlabelled``, ``concept``, ``image_class``,
+        ``suggested``, ``least_certain``; also ``author``, ``settings_hash``, ``prefetch``."""
+        from .widgets.labeler import Labeler
+
+        filters.setdefault("author", self._author)
+        return Labeler(self.workspace, **filters)
+
+    def review(self, ref: str | int | None = None) -> Any:
+        """Review a proposal (``ref``: "7", "0007", "proposals/0007.yaml"); None: the oldest pending one."""
+        from .widgets.review import ReviewWidget
+
+        return ReviewWidget(self.workspace, ref, by=self.author)
+
+    def graph(self) -> Any:
+        """The ontology as an interactive graph; select a concept to see its card."""
+        from .widgets.graph import OntologyGraph
+
+        return OntologyGraph(self.workspace)
+
+    def train(self, *, max_epochs: int | None = None, force: bool = False, start: bool = True) -> Any:
+        """Train (only what changed) with a live dashboard; ``start=False`` shows it with a Train button."""
+        from .widgets.dashboard import TrainingDashboard
+
+        dash = TrainingDashboard(self.workspace, max_epochs=max_epochs, force=force)
+        if start:
+            dash.run()
+        return dash
+
+    def explain(self, image: Any) -> Any:
+        """Why the hybrid says what it says about one image (a store path like "daisy/0003.png", an
+        image id, or an RGB array): each concept's score and the segment that made it fire."""
+        from .widgets.dashboard import explain_widget
+
+        return explain_widget(self.workspace, image)
+
+    # -- display ----------------------------------------------------------------------------------------
+    def _summary(self) -> dict[str, Any]:
+        o = self.workspace.ontology
+        done, total = self.workspace.store.progress()
+        pending = 0
+        pdir = self.workspace.proposals_dir
+        if pdir.is_dir():
+            pending = sum(1 for p in pdir.glob("[0-9][0-9][0-9][0-9].yaml"))
+        return {"path": str(self.workspace.path), "root": o.root, "concepts": len(o.concepts),
+                "labelled": done, "segments": total, "proposals": pending}
+
+    def __repr__(self) -> str:
+        s = self._summary()
+        return (f"Workbench({s['path']!r}: ontology {s['root']!r} with {s['concepts']} concepts, "
+                f"{s['labelled']}/{s['segments']} segments labelled, {s['proposals']} proposal file(s))")
+
+    def _repr_html_(self) -> str:
+        s = self._summary()
+        e = html.escape
+        return (
+            f"<div><b>Workbench</b> <code>{e(s['path'])}</code><br>ontology <b>{e(s['root'])}</b>: "
+            f"{s['concepts']} concepts · {s['labelled']}/{s['segments']} segments labelled · "
+            f"{s['proposals']} proposal file(s)<br><small>wb.label() · wb.review() · wb.graph() · wb.train() · "
+            "wb.explain(image)</small></div>"
+        )
+
+
+def open(path: str | os.PathLike[str], *, author: str | None = None) -> Workbench:  # noqa: A001 - workbench.open
+    """Open the workspace at ``path`` for the notebook (see :class:`Workbench`)."""
+    return Workbench(Workspace.open(path), author=author)

@@ -1,0 +1,130 @@
+"""Pictures for the widgets: an image with one segment outlined, its crop, thumbnails, as data URLs.
+
+Everything here is plain numpy + Pillow and runs without a browser, so the labeler can render the
+upcoming segments ahead of time (prefetch) and tests can check what would be shown.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ImageCache", "dataset_root", "image_file", "png_data_url", "context_view", "crop_view", "OUTLINE"]
+
+#: Colour of the outline drawn around the current segment (magenta shows on flowers, leaves and sky).
+OUTLINE = (255, 0, 200)
+
+
+def dataset_root(workspace: Any) -> Path:
+    """The folder the store's relative image paths start from: the settings' ``dataset`` (absolute, or
+    relative to the workspace), else the workspace itself."""
+    root = workspace.settings.dataset
+    if root:
+        r = Path(os.path.expanduser(root))
+        return r if r.is_absolute() else Path(workspace.path) / r
+    return Path(workspace.path)
+
+
+def image_file(workspace: Any, stored_path: str) -> Path:
+    """Where the image the store recorded as ``stored_path`` lives (absolute paths stay as they are)."""
+    p = Path(stored_path)
+    return p if p.is_absolute() else dataset_root(workspace) / p
+
+
+class ImageCache:
+    """A small LRU of decoded images (RGB uint8), keyed by file path; load errors propagate."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, path: Path) -> np.ndarray:
+        from ..datasets import load_image
+
+        key = str(path)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        image = load_image(path)  # raises ImageLoadError naming the file and the reason
+        self._items[key] = image
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return image
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """A ``data:image/png;base64,...`` URL (fast compression: these are sent, not stored)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it (the mask's outline)."""
+    m = np.pad(mask, 1)
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return mask & ~inner
+
+
+def _paint(canvas: np.ndarray, ys: np.ndarray, xs: np.ndarray, colour: tuple[int, int, int], width: int = 2) -> None:
+    h, w = canvas.shape[:2]
+    for dy in range(width):
+        for dx in range(width):
+            y, x = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+            canvas[y, x] = colour
+
+
+def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    from PIL import Image
+
+    if pixels.shape[1] == width and pixels.shape[0] == height:
+        return pixels.copy()
+    return np.array(Image.fromarray(pixels).resize((max(1, width), max(1, height)), Image.BILINEAR), dtype=np.uint8)
+
+
+def context_view(image: np.ndarray, segment: Any, max_edge: int = 384) -> np.ndarray:
+    """The whole image, long edge at most ``max_edge``, the segment outlined and its box marked."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_edge / max(h, w))
+    out = _resize(image, round(w * scale), round(h * scale))
+    oh, ow = out.shape[:2]
+    x0, y0, x1, y1 = segment.bbox
+    ys, xs = np.nonzero(_boundary(segment.crop_mask()))
+    ys = np.minimum(((ys + y0) * oh / h).astype(np.int64), oh - 1)
+    xs = np.minimum(((xs + x0) * ow / w).astype(np.int64), ow - 1)
+    # the box, thin and dark so the outline stays the thing the eye follows
+    bx0, by0 = int(x0 * ow / w), int(y0 * oh / h)
+    bx1, by1 = max(bx0, min(ow - 1, int(x1 * ow / w))), max(by0, min(oh - 1, int(y1 * oh / h)))
+    out[by0, bx0:bx1 + 1] = out[by1, bx0:bx1 + 1] = (255, 255, 255)
+    out[by0:by1 + 1, bx0] = out[by0:by1 + 1, bx1] = (255, 255, 255)
+    _paint(out, ys, xs, OUTLINE, width=2)
+    return out
+
+
+def crop_view(image: np.ndarray, segment: Any, size: int = 160, pad: float = 0.25, outline: bool = True) -> np.ndarray:
+    """The segment's box with ``pad`` of its size around it, scaled to fit ``size``², outlined."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = segment.bbox
+    bw, bh = x1 - x0, y1 - y0
+    side = max(bw, bh) * (1 + 2 * pad)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    X0, Y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    X1, Y1 = min(w, int(np.ceil(cx + side / 2))), min(h, int(np.ceil(cy + side / 2)))
+    region = image[Y0:Y1, X0:X1]
+    rh, rw = region.shape[:2]
+    scale = size / max(rh, rw)
+    out = _resize(region, round(rw * scale), round(rh * scale))
+    if outline:
+        ys, xs = np.nonzero(_boundary(segment.crop_mask()))
+        oh, ow = out.shape[:2]
+        ys = np.clip(((ys + y0 - Y0) * oh / rh).astype(np.int64), 0, oh - 1)
+        xs = np.clip(((xs + x0 - X0) * ow / rw).astype(np.int64), 0, ow - 1)
+        _paint(out, ys, xs, OUTLINE, width=2 if size >= 96 else 1)
+    return out

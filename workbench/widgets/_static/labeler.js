@@ -1,0 +1,175 @@
+// Segment labeler front end (anywidget ESM, no bundler, works offline).
+// Everything shown comes from the model's traits; every action is a custom message to Python,
+// which writes the store and sends back the next view. Data is put in the page with textContent
+// and element attributes only (never innerHTML): concept labels and model ids are data.
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function keyName(e) {
+  if (e.key === "z" && (e.ctrlKey || e.metaKey)) return "u";
+  if (e.ctrlKey || e.metaKey || e.altKey) return null;
+  if (e.key === "PageDown") return "]";
+  if (e.key === "PageUp") return "[";
+  return e.key;
+}
+
+function render({ model, el }) {
+  const root = h("div", { class: "wb-labeler", tabindex: "0", "data-lm-suppress-shortcuts": "true" });
+  root.tabIndex = 0;
+  el.append(root);
+
+  const title = h("span", { class: "wb-title" }, "Label segments");
+  const filterSel = h("select", { class: "wb-filter", title: "filter" });
+  const bar = h("progress", { class: "wb-bar", max: "1", value: "0" });
+  const progText = h("span", { class: "wb-progtext" });
+  const header = h("div", { class: "wb-header" }, title, bar, progText, filterSel);
+  const errorBox = h("div", { class: "wb-error", role: "alert" });
+  const noticeBox = h("div", { class: "wb-notice" });
+  const messageBox = h("div", { class: "wb-message" });
+  const ctxImg = h("img", { class: "wb-context", alt: "image with the segment outlined" });
+  const cropImg = h("img", { class: "wb-crop", alt: "segment crop" });
+  const facts = h("div", { class: "wb-facts" });
+  const main = h("div", { class: "wb-main" }, ctxImg, h("div", { class: "wb-side" }, cropImg, facts));
+  const keysBox = h("div", { class: "wb-keys" });
+  const strip = h("div", { class: "wb-strip" });
+  const counts = h("div", { class: "wb-counts" });
+
+  // create a concept while labelling: becomes a proposal
+  const fId = h("input", { placeholder: "id (e.g. bud)", size: "14" });
+  const fLabel = h("input", { placeholder: "label (e.g. Flower bud)", size: "18" });
+  const fDesc = h("textarea", { placeholder: "what it looks like", rows: "2", cols: "40" });
+  const fParent = h("select", {});
+  const fWhy = h("input", { placeholder: "why (optional)", size: "30" });
+  const fGo = h("button", { class: "wb-btn", type: "button" }, "Propose concept");
+  fGo.addEventListener("click", () => {
+    model.send({ type: "create_concept", id: fId.value, label: fLabel.value, description: fDesc.value,
+                 parents: fParent.value ? [fParent.value] : null, rationale: fWhy.value });
+  });
+  const form = h("details", { class: "wb-create" }, h("summary", {}, "New concept… (becomes a proposal to review)"),
+    h("div", {}, fId, " ", fLabel, " part of ", fParent), h("div", {}, fDesc), h("div", {}, fWhy, " ", fGo));
+
+  root.append(header, errorBox, noticeBox, messageBox, main, keysBox, h("div", { class: "wb-upnext" }, "Up next"), strip, counts, form);
+
+  const send = (key) => model.send({ type: "key", key });
+
+  function drawKeys() {
+    keysBox.replaceChildren();
+    for (const k of model.get("keys") || []) {
+      if (k.hidden) continue;
+      const b = h("button", { class: "wb-btn wb-key-" + k.action, type: "button", title: k.concept || k.action },
+        h("kbd", {}, k.key === "Enter" ? "⏎" : k.key), " ", k.label);
+      b.addEventListener("click", () => { send(k.key); root.focus(); });
+      keysBox.append(b);
+    }
+  }
+
+  function drawFilter() {
+    filterSel.replaceChildren();
+    for (const o of model.get("filter_options") || []) filterSel.append(h("option", { value: o.value }, o.text));
+    filterSel.title = "showing: " + model.get("filter_text");
+    const cur = [...filterSel.options].find((o) => o.textContent === model.get("filter_text"));
+    if (cur) filterSel.value = cur.value;
+    fParent.replaceChildren();
+    for (const c of model.get("composites") || []) fParent.append(h("option", { value: c.id }, c.label + " (" + c.id + ")"));
+  }
+  filterSel.addEventListener("change", () => model.send({ type: "filter", value: filterSel.value }));
+
+  function drawCurrent() {
+    const cur = model.get("current") || {};
+    root.classList.remove("wb-pending");
+    if (!cur.segment_id) {
+      ctxImg.removeAttribute("src");
+      cropImg.removeAttribute("src");
+      facts.replaceChildren(h("b", {}, "Nothing left for this filter."));
+      return;
+    }
+    ctxImg.src = cur.context;
+    cropImg.src = cur.crop;
+    const rows = [
+      h("div", {}, "segment ", h("b", {}, String(cur.segment_id)), " · area " + cur.area),
+      h("div", { class: "wb-path" }, cur.image + (cur.image_class ? " (" + cur.image_class + ")" : "")),
+      h("div", {}, "current label: ", h("b", {}, cur.label || "—")),
+    ];
+    if (cur.suggestion) {
+      rows.push(h("div", { class: "wb-suggestion" }, "suggested: ", h("b", {}, cur.suggestion.concept),
+        " by " + cur.suggestion.model + " — ⏎ accepts"));
+    }
+    facts.replaceChildren(...rows);
+  }
+
+  function drawStrip() {
+    strip.replaceChildren();
+    for (const u of model.get("upcoming") || []) {
+      strip.append(h("img", { class: "wb-thumb", src: u.thumb, title: "segment " + u.segment_id + " · " + u.image }));
+    }
+  }
+
+  function drawProgress() {
+    const p = model.get("progress") || {};
+    bar.max = Math.max(1, p.total || 0);
+    bar.value = p.labelled || 0;
+    progText.textContent = (p.labelled || 0) + " / " + (p.total || 0) + " labelled";
+    counts.replaceChildren();
+    for (const [c, n] of Object.entries(p.counts || {})) counts.append(h("span", { class: "wb-count" }, c + " " + n));
+  }
+
+  function drawText() {
+    errorBox.textContent = model.get("error") || "";
+    errorBox.style.display = model.get("error") ? "" : "none";
+    noticeBox.textContent = model.get("notice") || "";
+    noticeBox.style.display = model.get("notice") ? "" : "none";
+    messageBox.textContent = model.get("message") || "";
+  }
+
+  root.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+    const key = keyName(e);
+    if (key === null) return;
+    const known = (model.get("keys") || []).some((k) => k.key === key);
+    if (!known) return;
+    e.preventDefault();
+    e.stopPropagation();
+    // Show the next segment at once (its thumbnail is already here); Python's view replaces it.
+    const up = model.get("upcoming") || [];
+    const k = (model.get("keys") || []).find((x) => x.key === key);
+    if (up.length && k && (k.action === "label" || k.action === "none" || k.action === "skip" || k.action === "accept")) {
+      cropImg.src = up[0].thumb;
+      root.classList.add("wb-pending");
+    }
+    send(key);
+  });
+  root.addEventListener("click", (e) => {
+    const t = e.target;
+    if (!(t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.tagName === "SUMMARY"))) root.focus();
+  });
+
+  drawKeys(); drawFilter(); drawCurrent(); drawStrip(); drawProgress(); drawText();
+  const on = (name, fn) => model.on("change:" + name, fn);
+  on("keys", drawKeys);
+  on("filter_options", drawFilter);
+  on("filter_text", drawFilter);
+  on("composites", drawFilter);
+  on("current", drawCurrent);
+  on("upcoming", drawStrip);
+  on("progress", drawProgress);
+  on("error", drawText);
+  on("notice", drawText);
+  on("message", drawText);
+  return () => root.remove();
+}
+
+export default { render };
