@@ -472,7 +472,7 @@ class ProposalStore:
         if isinstance(ref, int) and not isinstance(ref, bool):
             if ref < 1:
                 raise ProposalError(f"proposal ids start at 1, got {ref}")
-            return self.path(f"{ref:04d}")
+            return self._confined(self.path(f"{ref:04d}"), str(ref))
         if isinstance(ref, os.PathLike):
             ref = os.fspath(ref)
         if not isinstance(ref, str) or not ref.strip():
@@ -493,10 +493,11 @@ class ProposalStore:
             raise ProposalError(f"{ref!r}: proposals live directly in proposals/ (e.g. proposals/0007.yaml)")
         if not _FILE_RE.match(name):
             raise ProposalError(f"{ref!r}: not a proposal file name (NNNN.yaml, e.g. 0007.yaml)")
-        path = self.dir / name
-        real_dir = self.dir.resolve()
-        if path.exists() and path.resolve().parent != real_dir:
-            raise ProposalError(f"{ref!r}: resolves outside proposals/ (a link?); refused")
+        return self._confined(self.dir / name, ref)
+
+    def _confined(self, path: Path, ref: str) -> Path:
+        if path.is_symlink() or (path.exists() and path.resolve().parent != self.dir.resolve()):
+            raise ProposalError(f"{ref!r}: {self._rel(path)} is a link or resolves outside proposals/; refused")
         return path
 
     def list(self, status: str | None = None) -> list[Proposal]:
