@@ -1,0 +1,318 @@
+"""The Jupyter server extension (workbench/_server.py): plain functions, then the handlers on a real server.
+
+Hostile paths (``..``, absolute, symlinks leading out, ``.git``) and oversized or malformed bodies
+must be refused with a JSON error, and nothing may be written outside the workspace.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import tornado.httpclient
+
+from workbench import _server
+from workbench._server import (
+    BadRequest,
+    PathRefused,
+    check_relative,
+    find_workspaces,
+    history_entries,
+    ontology_tree,
+    parse_body,
+    resolve_inside,
+    resolve_workspace,
+    settings_with,
+)
+from workbench.ontology import Ontology
+from workbench.workspace import Workspace
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+REPO = Path(__file__).resolve().parents[1]
+DAISY = Ontology.load(REPO / "ontologies" / "daisy.yaml")
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` (not following symlinks) with its size and mtime."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(folder):
+        for f in files:
+            p = Path(dirpath) / f
+            st = p.lstat()
+            out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> dict[str, Path]:
+    """A Jupyter root with a workspace ``ws`` and a notebook folder, and a folder outside the root."""
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not yours")
+    Workspace.create(root / "ws", DAISY).close()
+    (root / "notebooks").mkdir()
+    return {"root": root, "outside": outside, "ws": root / "ws"}
+
+
+# ----------------------------------------------------------------------------------------- plain paths
+
+
+@pytest.mark.parametrize(
+    ("rel", "status"),
+    [
+        ("..", 403),
+        ("../outside", 403),
+        ("ws/../../outside", 403),
+        ("/etc", 403),
+        ("~/x", 403),
+        ("C:/Windows", 403),
+        ("ws/.git", 403),
+        (".git/config", 403),
+        ("ws\\..\\..", 400),
+        ("ws\x00", 400),
+        ("a" * 2000, 400),
+        (3, 400),
+    ],
+)
+def test_check_relative_refuses_hostile_paths(rel: object, status: int) -> None:
+    with pytest.raises(PathRefused) as e:
+        check_relative(rel)
+    assert e.value.status == status
+
+
+def test_check_relative_normalises_harmless_paths() -> None:
+    assert check_relative("") == ()
+    assert check_relative("./ws//models/") == ("ws", "models")
+
+
+def test_resolve_workspace_finds_the_workspace_and_refuses_non_workspaces(layout: dict[str, Path]) -> None:
+    root = layout["root"]
+    assert resolve_workspace(root, "ws") == layout["ws"].resolve()
+    assert resolve_workspace(root, "./ws/") == layout["ws"].resolve()
+    for rel, status in [("notebooks", 404), ("nothing", 404), ("", 404), ("ws/ontology.yaml", 404)]:
+        with pytest.raises(PathRefused) as e:
+            resolve_workspace(root, rel)
+        assert e.value.status == status, rel
+
+
+def test_symlinks_leading_out_of_the_root_or_into_git_are_refused(layout: dict[str, Path]) -> None:
+    root, ws, outside = layout["root"], layout["ws"], layout["outside"]
+    Workspace.create(outside / "ws2", DAISY).close()
+    (root / "escape").symlink_to(outside / "ws2")
+    (root / "alias").symlink_to(ws)  # a symlink that stays inside is fine
+    (ws / "leak.txt").symlink_to(outside / "secret.txt")
+    (ws / "gitdir").symlink_to(ws / ".git")
+    with pytest.raises(PathRefused, match="outside") as e:
+        resolve_workspace(root, "escape")
+    assert e.value.status == 403
+    assert resolve_workspace(root, "alias") == ws.resolve()
+    with pytest.raises(PathRefused, match="outside"):
+        resolve_inside(ws, "leak.txt")
+    with pytest.raises(PathRefused, match=r"\.git"):
+        resolve_inside(ws, "gitdir/config")
+    assert resolve_inside(ws, "ontology.yaml") == (ws / "ontology.yaml").resolve()
+    with pytest.raises(PathRefused) as e:
+        resolve_inside(ws, "missing.png")
+    assert e.value.status == 404
+
+
+def test_find_workspaces_looks_up_to_the_root_and_one_level_down(layout: dict[str, Path]) -> None:
+    root, ws = layout["root"], layout["ws"]
+    (ws / "notebooks").mkdir()
+    assert find_workspaces(root, "") == ["ws"]
+    assert find_workspaces(root, "ws/notebooks") == ["ws"]
+    assert find_workspaces(root, "notebooks") == []
+    (root / "escape").symlink_to(layout["outside"])
+    Workspace.create(layout["outside"] / "ws3", DAISY).close()
+    assert find_workspaces(root, "") == ["ws"]  # a symlinked folder is not searched
+    with pytest.raises(PathRefused):
+        find_workspaces(root, "escape/ws3")
+
+
+# ----------------------------------------------------------------------------------------- plain bodies
+
+
+def test_parse_body_checks_size_shape_keys_and_types() -> None:
+    fields = {"workspace": (str, True), "settings": (dict, False), "n": (int, False)}
+    assert parse_body(b'{"workspace": "ws", "n": 2}', fields) == {"workspace": "ws", "n": 2}
+    cases = [
+        (b"x" * (_server.MAX_BODY_BYTES + 1), 413, "over the limit"),
+        (b"[1, 2]", 400, "JSON object"),
+        (b"{not json", 400, "not UTF-8 JSON"),
+        (b"\xff\xfe", 400, "not UTF-8 JSON"),
+        (b'{"workspace": "ws", "path": "../x"}', 400, "unknown field"),
+        (b'{"n": 1}', 400, "'workspace' is required"),
+        (b'{"workspace": 1}', 400, "must be str"),
+        (b'{"workspace": "ws", "n": true}', 400, "must be int"),
+    ]
+    for raw, status, message in cases:
+        with pytest.raises(BadRequest, match=message) as e:
+            parse_body(raw, fields)
+        assert e.value.status == status
+
+
+def test_settings_overrides_are_validated_and_never_take_a_key(layout: dict[str, Path]) -> None:
+    with Workspace.open(layout["ws"]) as ws:
+        s = settings_with(ws, {"claude_model": "claude-test-1", "gate_max_loss": 0.02, "llm_max_image_edge": None})
+        assert (s.claude_model, s.gate_max_loss, s.llm_max_image_edge) == ("claude-test-1", 0.02, ws.settings.llm_max_image_edge)
+        assert settings_with(ws, None) is ws.settings
+        with pytest.raises(BadRequest, match="api_key"):
+            settings_with(ws, {"api_key": "sk-ant-canary-0123456789"})
+        with pytest.raises(BadRequest, match="dataset"):
+            settings_with(ws, {"dataset": "/"})
+        with pytest.raises(BadRequest, match="llm_max_image_edge"):
+            settings_with(ws, {"llm_max_image_edge": "big"})
+        with pytest.raises(BadRequest, match="looks like an API key") as e:
+            settings_with(ws, {"claude_model": "sk-ant-canary-0123456789"})
+        assert "canary" not in str(e.value)  # the refusal does not echo the secret
+    assert "canary" not in (layout["ws"] / "workbench.yaml").read_text()
+
+
+# ----------------------------------------------------------------------------------------- plain views
+
+
+def test_ontology_tree_lists_every_concept_with_its_metrics(layout: dict[str, Path]) -> None:
+    ws_path = layout["ws"]
+    (ws_path / "models" / "petal.json").write_text(json.dumps(
+        {"concept": "petal", "metrics": {"val_balanced_accuracy": 0.875, "val_examples": 40, "fit_seconds": 1.0}}
+    ))  # fmt: skip
+    (ws_path / "models" / "stem.json").write_text("{broken")
+    with Workspace.open(ws_path) as ws:
+        tree = ontology_tree(ws)
+        assert tree["root"] == DAISY.root and tree["name"] == DAISY.name
+        assert tree["head"] == ws.head()
+        by_id = {c["id"]: c for c in tree["concepts"]}
+        assert set(by_id) == set(DAISY.concepts)
+        assert tree["concepts"][0]["id"] == DAISY.root
+        for cid, c in by_id.items():
+            assert c["parts"] == list(DAISY.parts(cid))
+            assert c["kind"] == DAISY.kind(cid)
+            assert c["implementation"] == DAISY.concepts[cid].implementation
+        assert by_id["petal"]["metrics"] == {"val_balanced_accuracy": 0.875, "val_examples": 40}
+        assert by_id["stem"]["metrics"] is None  # a damaged sidecar is shown as "no metrics", not an error
+        assert by_id["leaf"]["metrics"] is None
+
+
+def test_history_lists_the_newest_change_first(layout: dict[str, Path]) -> None:
+    with Workspace.open(layout["ws"]) as ws:
+        ws.apply_edits([{"op": "describe", "id": "leaf", "description": "A green leaf."}],
+                       message="Describe the leaf more plainly")  # fmt: skip
+        entries = history_entries(ws)
+        assert len(entries) >= 2
+        text = json.dumps(entries[0])
+        assert ws.last_commit in text
+        assert "Describe the leaf more plainly" in text
+
+
+# ----------------------------------------------------------------------------------------- the server
+
+
+@pytest.fixture
+def jp_server_config(layout: dict[str, Path]) -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"workbench._server": True}, "root_dir": str(layout["root"])}}
+
+
+@pytest.fixture
+def jp_root_dir(layout: dict[str, Path]) -> Path:
+    return layout["root"]
+
+
+async def _get(jp_fetch, *path: str, **params: str) -> tuple[int, dict]:
+    try:
+        r = await jp_fetch("workbench", "api", *path, params=params, method="GET")
+    except tornado.httpclient.HTTPClientError as e:
+        assert e.response is not None
+        return e.code, json.loads(e.response.body)
+    return r.code, json.loads(r.body)
+
+
+async def _post(jp_fetch, path: str, body: bytes | dict) -> tuple[int, dict]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    try:
+        r = await jp_fetch("workbench", "api", path, method="POST", body=raw)
+    except tornado.httpclient.HTTPClientError as e:
+        assert e.response is not None
+        return e.code, json.loads(e.response.body)
+    return r.code, json.loads(r.body)
+
+
+async def test_server_serves_the_ontology_and_history(jp_fetch, layout: dict[str, Path]) -> None:
+    code, data = await _get(jp_fetch, "workspaces", path="notebooks/..")
+    assert code == 400 or code == 403  # '..' even when it would stay inside
+    code, data = await _get(jp_fetch, "workspaces", path="")
+    assert (code, data) == (200, {"workspaces": ["ws"]})
+    code, data = await _get(jp_fetch, "ontology", workspace="ws")
+    assert code == 200
+    assert {c["id"] for c in data["concepts"]} == set(DAISY.concepts)
+    code, data = await _get(jp_fetch, "history", workspace="ws")
+    assert code == 200 and len(data["history"]) == 1
+    code, data = await _get(jp_fetch, "images", workspace="ws")
+    assert (code, data) == (200, {"images": []})
+
+
+async def test_server_refuses_hostile_workspace_paths_with_json_errors(jp_fetch, layout: dict[str, Path]) -> None:
+    root, outside = layout["root"], layout["outside"]
+    Workspace.create(outside / "ws2", DAISY).close()
+    (root / "escape").symlink_to(outside / "ws2")
+    before = _snapshot(root.parent)
+    cases = [
+        ("../outside/ws2", 403),
+        (str(outside / "ws2"), 403),
+        ("escape", 403),
+        ("ws/.git", 403),
+        ("notebooks", 404),
+        ("ws\\..", 400),
+    ]
+    for rel, status in cases:
+        for endpoint in ("ontology", "proposals", "history", "images"):
+            code, data = await _get(jp_fetch, endpoint, workspace=rel)
+            assert code == status, (endpoint, rel, data)
+            assert data["status"] == status and rel.split("/")[0] in data["error"] or data["error"]
+    code, data = await _get(jp_fetch, "ontology")
+    assert code == 400 and "?workspace=" in data["error"]
+    assert _snapshot(root.parent) == before
+
+
+async def test_server_refuses_bad_posts_and_writes_nothing(jp_fetch, layout: dict[str, Path]) -> None:
+    root = layout["root"]
+    (layout["ws"] / "leak.png").symlink_to(layout["outside"] / "secret.txt")
+    before = _snapshot(root.parent)
+    cases = [
+        (b"x" * (_server.MAX_BODY_BYTES + 10), 413),
+        (b"[]", 400),
+        (json.dumps({"workspace": "ws", "image": "a.png", "path": "/etc/passwd"}).encode(), 400),
+        (json.dumps({"workspace": "../outside", "image": "a.png"}).encode(), 403),
+        (json.dumps({"workspace": "ws", "image": "../../outside/secret.txt"}).encode(), 403),
+        (json.dumps({"workspace": "ws", "image": "/etc/passwd"}).encode(), 403),
+        (json.dumps({"workspace": "ws", "image": ".git/config"}).encode(), 403),
+        (json.dumps({"workspace": "ws", "image": "leak.png"}).encode(), 403),
+        (json.dumps({"workspace": "ws", "image": "x.png", "settings": {"api_key": "sk-ant-canary-0123456789"}}).encode(), 400),
+    ]
+    for raw, status in cases:
+        code, data = await _post(jp_fetch, "suggest", raw)
+        if code == 501:  # suggesters not landed yet: the path checks above must still come first
+            pytest.skip(data["error"])
+        assert code == status, (raw[:80], data)
+        assert data["status"] == status and data["error"]
+    code, data = await _post(jp_fetch, "refactor", {"workspace": "ws/../..", "suggester": "scripted"})
+    assert code == 403
+    assert _snapshot(root.parent) == before
+    assert "canary" not in json.dumps(_snapshot(root.parent))
+
+
+async def test_server_needs_an_authenticated_user(jp_serverapp, http_server_client, jp_base_url) -> None:
+    for method, body in (("GET", None), ("POST", b"{}")):
+        url = f"{jp_base_url}workbench/api/{'ontology?workspace=ws' if method == 'GET' else 'suggest'}"
+        with pytest.raises(tornado.httpclient.HTTPClientError) as e:
+            await http_server_client.fetch(url, method=method, body=body)
+        assert e.value.code == 403
+
+
+def test_extension_points_name_this_module() -> None:
+    assert _server._jupyter_server_extension_points() == [{"module": "workbench._server"}]
+    config = json.loads((REPO / "jupyter-config" / "jupyter_server_config.d" / "workbench.json").read_text())
+    assert config == {"ServerApp": {"jpserver_extensions": {"workbench._server": True}}}
