@@ -1,0 +1,178 @@
+"""The merge gate: the paired bootstrap against closed-form answers, the decision rule, and the gate
+on a tiny generated workspace (a harmful simplification rejected, a neutral edit merged, an addition
+without labels inconclusive), never writing to the workspace's models."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from workbench.datasets import generate_demo
+from workbench.errors import ProposalConflict
+from workbench.evaluate import balanced_accuracy
+from workbench.gate import Verdict, decide, edit_kind, gate_edits, paired_bootstrap
+from workbench.labelers import label_from_masks
+from workbench.ontology import Ontology
+from workbench.segment import WeightFreeSegmenter, segment_dataset, settings_hash
+from workbench.settings import Settings
+from workbench.train import TrainConfig, collect, split_images, train_hybrid
+from workbench.workspace import Workspace
+
+DAISY = Ontology.load("ontologies/daisy.yaml")
+FAST = TrainConfig(max_epochs=4, patience=2, val_fraction=0.5)
+
+
+# ------------------------------------------------------------------------------------------- statistics
+def test_bootstrap_point_estimate_is_the_balanced_accuracy_difference():
+    rng = np.random.default_rng(1)
+    y = np.array([1] * 30 + [0] * 20)
+    base = rng.random(50) < 0.6
+    cand = rng.random(50) < 0.8
+    r = paired_bootstrap(y, base, cand, n_resamples=200)
+
+    def predictions(correct):  # the answers a model that is right exactly there gives
+        return np.where(correct, y, 1 - y).astype(float)
+
+    assert r.base == pytest.approx(balanced_accuracy(y, predictions(base)), abs=1e-4)
+    assert r.candidate == pytest.approx(balanced_accuracy(y, predictions(cand)), abs=1e-4)
+    assert r.difference == pytest.approx(r.candidate - r.base)
+    assert r.n == 50 and r.low <= r.difference <= r.high
+
+
+def test_bootstrap_interval_matches_the_closed_form_standard_error():
+    # Stratified resampling of per-image differences d: Δ = ½(mean d|pos + mean d|neg), so its
+    # bootstrap variance is ¼(var_pos/n_pos + var_neg/n_neg) (population variances).
+    rng = np.random.default_rng(7)
+    y = np.array([1] * 60 + [0] * 40)
+    base = rng.random(100) < 0.5
+    cand = np.where(rng.random(100) < 0.3, ~base, base)  # flips 30% of the answers
+    r = paired_bootstrap(y, base, cand, n_resamples=40_000, confidence=0.95, random_state=3)
+    d = cand.astype(float) - base.astype(float)
+    se = 0.5 * np.sqrt(d[y == 1].var() / 60 + d[y == 0].var() / 40)
+    assert (r.high - r.low) / 2 == pytest.approx(1.959964 * se, rel=0.06)
+    assert (r.high + r.low) / 2 == pytest.approx(r.difference, abs=0.3 * se)
+
+
+def test_bootstrap_hand_cases():
+    y = [1, 1, 0, 0]
+    same = paired_bootstrap(y, [1, 0, 1, 0], [1, 0, 1, 0], n_resamples=50)
+    assert (same.difference, same.low, same.high, same.fraction_not_better) == (0.0, 0.0, 0.0, 1.0)
+    # right everywhere the base was wrong everywhere: +100 pts whatever the resample
+    fixed = paired_bootstrap(y, [0, 0, 0, 0], [1, 1, 1, 1], n_resamples=50)
+    assert (fixed.base, fixed.candidate) == (0.0, 1.0)
+    assert fixed.low == fixed.high == fixed.difference == 1.0 and fixed.fraction_not_better == 0.0
+    # d = [0, 1] within each class: each class mean is 0, ½, 1 with probability ¼, ½, ¼, so
+    # Δ = ½(pos + neg) is 0 with probability 1/16 (and 1 with 1/16): CI [0, 1], P(Δ <= 0) = 0.0625
+    half = paired_bootstrap(y, [1, 0, 1, 0], [1, 1, 1, 1], n_resamples=40_000, random_state=2)
+    assert (half.base, half.candidate, half.difference) == (0.5, 1.0, 0.5)
+    assert (half.low, half.high) == (0.0, 1.0)
+    assert half.fraction_not_better == pytest.approx(1 / 16, abs=0.004)
+    # several seeds average per image
+    seeds = paired_bootstrap(y, [[1, 1, 1, 1]] * 2, [[1, 1, 1, 1], [0, 0, 1, 1]], n_resamples=50)
+    assert seeds.difference == pytest.approx(-0.25)
+
+
+@pytest.mark.parametrize(
+    ("kind", "diff", "lo", "hi", "expected"),
+    [
+        ("addition", 0.05, 0.01, 0.09, "merge"),
+        ("addition", 0.02, -0.01, 0.05, "inconclusive"),
+        ("addition", 0.0, 0.0, 0.0, "reject"),
+        ("addition", -0.05, -0.09, -0.01, "reject"),
+        ("simplification", 0.0, -0.005, 0.02, "merge"),
+        ("simplification", -0.005, -0.04, 0.03, "inconclusive"),
+        ("simplification", -0.1, -0.2, 0.0, "reject"),
+        ("simplification", -0.03, -0.06, -0.005, "reject"),
+        ("neutral", 0.0, 0.0, 0.0, "merge"),
+    ],
+)
+def test_decision_rule(kind, diff, lo, hi, expected):
+    assert decide(kind, diff, lo, hi, min_gain=0.0, max_loss=0.01) == expected
+
+
+def test_min_gain_raises_the_bar_for_additions():
+    assert decide("addition", 0.03, 0.01, 0.05, min_gain=0.02, max_loss=0.01) == "inconclusive"
+    assert decide("addition", 0.05, 0.03, 0.07, min_gain=0.02, max_loss=0.01) == "merge"
+
+
+def test_edit_kinds():
+    assert edit_kind([{"op": "add_concept", "id": "x", "label": "X", "parents": ["daisy"]}]) == "addition"
+    assert edit_kind([{"op": "remove_part", "parent": "a", "part": "b"}]) == "simplification"
+    assert edit_kind([{"op": "merge", "sources": ["a", "b"], "into": "a"}]) == "simplification"
+    assert edit_kind([{"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_petal"}],
+                     DAISY) == "simplification"
+    assert edit_kind([{"op": "describe", "id": "disk", "implementation": "rule", "rule": "yellow_disk"}],
+                     DAISY) == "neutral"  # it already was a rule
+    assert edit_kind([{"op": "describe", "id": "petal", "description": "white"}]) == "neutral"
+    assert edit_kind([{"op": "rename", "old": "petal", "new": "ray"}]) == "neutral"
+
+
+def test_verdict_summary_and_round_trip():
+    v = Verdict("merge", "addition", "gains", 0.70, 0.731, 0.031, 0.008, 0.054, 0.95, 48,
+                fraction_not_better=0.01, n_resamples=1000, seeds=(0,), retrained=("daisy",))
+    assert v.summary() == "Gate: merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)"
+    assert Verdict.from_dict(v.to_dict()) == v
+    assert "\n" not in Verdict("inconclusive", "addition", "label some segments as 'sky'").summary()
+    with pytest.raises(Exception, match="decision"):
+        Verdict("maybe", "addition", "")
+
+
+# ------------------------------------------------------------------------------------------ workspace
+def _tree_digest(path):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gate")
+    folder = generate_demo(root / "data", n_per_class=16, seed=3)
+    w = Workspace.create(root / "ws", DAISY, Settings(dataset=str(root / "data"), gate_bootstrap=2000))
+    seg = WeightFreeSegmenter()
+    segment_dataset(w.store, folder, seg, cache_dir=w.cache_dir / "segments", progress=False)
+    label_from_masks(w.store, folder, DAISY, settings_hash=settings_hash(seg))
+    images, segments = collect(w.store, settings_hash(seg), FAST.crop_size, image_root=root / "data",
+                               cache_dir=w.cache_dir)
+    images.split = split_images(images, FAST.val_fraction, 0)
+    train_hybrid(DAISY, images, segments, FAST, models_dir=w.models_dir, settings_hash=settings_hash(seg))
+    yield w
+    w.close()
+
+
+def test_removing_the_part_that_carries_the_signal_is_rejected(ws):
+    before = _tree_digest(ws.models_dir)
+    edits = [{"op": "remove_concept", "id": c} for c in ("disk", "petal", "flower_head")]
+    v = gate_edits(ws, edits, config=FAST)
+    assert v.kind == "simplification"
+    assert v.decision == "reject", v.to_dict()
+    assert v.difference < -ws.settings.gate_max_loss
+    assert v.candidate_balanced_accuracy < v.base_balanced_accuracy
+    assert v.retrained == ("daisy",)  # leaf and stem are reused, only the root retrains
+    assert v.n == 16 and v.n_resamples == 2000
+    assert v.summary().startswith("Gate: reject (-")
+    assert _tree_digest(ws.models_dir) == before  # nothing written to the workspace's models
+    assert ws.ontology == DAISY
+
+
+def test_a_describe_edit_is_neutral_and_merges_without_training(ws):
+    v = gate_edits(ws, [{"op": "describe", "id": "petal", "description": "A narrow white strap."}], config=FAST)
+    assert (v.kind, v.decision, v.retrained) == ("neutral", "merge", ())
+    assert v.seconds < 5
+
+
+@pytest.mark.slow
+def test_a_rename_retrains_and_merges_with_no_loss(ws):
+    v = gate_edits(ws, [{"op": "rename", "old": "petal", "new": "ray"}], config=FAST)
+    assert v.kind == "neutral" and "ray" in v.retrained
+    assert v.decision == "merge" and v.difference == 0.0
+
+
+def test_an_addition_without_labels_is_inconclusive_and_names_the_concept(ws):
+    v = gate_edits(ws, [{"op": "add_concept", "id": "sky", "label": "Sky", "parents": ["daisy"]}], config=FAST)
+    assert (v.kind, v.decision, v.labels_needed) == ("addition", "inconclusive", ("sky",))
+    assert "'sky'" in v.message and "label" in v.message
+
+
+def test_edits_that_no_longer_apply_are_a_conflict(ws):
+    with pytest.raises(ProposalConflict, match="no_such"):
+        gate_edits(ws, [{"op": "remove_concept", "id": "no_such"}], proposal_id="0009", config=FAST)
