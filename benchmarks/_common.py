@@ -229,7 +229,7 @@ class Prepared:
         self.segmenter = WeightFreeSegmenter()
         self.shash = settings_hash(self.segmenter)
         self.cache = self.work / "cache"
-        self.store = LabelStore(self.work / "labels.sqlite")
+        self.store = LabelStore(self.work / f"{self.data.name}.sqlite")  # one store per data set
         t = time.perf_counter()
         self.segment_report = segment_dataset(self.store, self.folder, self.segmenter,
                                               cache_dir=self.cache / "segments", workers=workers, progress=False)
