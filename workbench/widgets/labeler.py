@@ -93,6 +93,7 @@ class Labeler(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)  # the last action's error (shown in red)
     notice = traitlets.Unicode("").tag(sync=True)  # a lasting remark about the filter (e.g. no models)
     message = traitlets.Unicode("").tag(sync=True)  # what the last action did
+    skipped = traitlets.List().tag(sync=True)  # [{image, reason}] images that cannot be shown (skipped)
 
     def __init__(
         self,
@@ -377,17 +378,17 @@ class Labeler(anywidget.AnyWidget):
 
     def _least_certain_order(self) -> list[int] | None:
         """Unlabelled segments by how close the most doubtful part model scores them to 0.5."""
-        import numpy as np
-
-        from ..models import load_model
-        from ..train import collect
-
         o = self.workspace.ontology
-        models, missing = {}, []
-        for leaf in o.leaves():
-            p = self.workspace.models_dir / f"{leaf}.safetensors"
-            if not p.exists():
-                missing.append(leaf)
+        files = {leaf: self.workspace.models_dir / f"{leaf}.safetensors" for leaf in o.leaves()}
+        models: dict[str, Any] = {}
+        missing = [leaf for leaf, p in files.items() if not p.exists()]
+        if len(missing) < len(files):  # torch only when there is a model to load
+            import numpy as np
+
+            from ..models import load_model
+            from ..train import collect
+        for leaf, p in files.items():
+            if leaf in missing:
                 continue
             try:
                 models[leaf] = load_model(p)
@@ -563,6 +564,7 @@ class Labeler(anywidget.AnyWidget):
             }
         except ImageLoadError as e:
             self._bad_images[seg.image_id] = e.reason
+            self.skipped = [*self.skipped, {"image": im.path, "reason": e.reason}]
             msg = f"image {im.path} ({path}): {e.reason}; its segments are skipped"
             self.error = (self.error + "\n" if self.error else "") + msg
             log.warning("labeler: %s", msg)

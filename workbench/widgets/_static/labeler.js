@@ -39,6 +39,7 @@ function render({ model, el }) {
   const errorBox = h("div", { class: "wb-error", role: "alert" });
   const noticeBox = h("div", { class: "wb-notice" });
   const messageBox = h("div", { class: "wb-message" });
+  const skippedBox = h("div", { class: "wb-error wb-skipped" });
   const ctxImg = h("img", { class: "wb-context", alt: "image with the segment outlined" });
   const cropImg = h("img", { class: "wb-crop", alt: "segment crop" });
   const facts = h("div", { class: "wb-facts" });
@@ -61,7 +62,7 @@ function render({ model, el }) {
   const form = h("details", { class: "wb-create" }, h("summary", {}, "New concept… (becomes a proposal to review)"),
     h("div", {}, fId, " ", fLabel, " part of ", fParent), h("div", {}, fDesc), h("div", {}, fWhy, " ", fGo));
 
-  root.append(header, errorBox, noticeBox, messageBox, main, keysBox, h("div", { class: "wb-upnext" }, "Up next"), strip, counts, form);
+  root.append(header, errorBox, skippedBox, noticeBox, messageBox, main, keysBox, h("div", { class: "wb-upnext" }, "Up next"), strip, counts, form);
 
   const send = (key) => model.send({ type: "key", key });
 
@@ -132,6 +133,9 @@ function render({ model, el }) {
     noticeBox.textContent = model.get("notice") || "";
     noticeBox.style.display = model.get("notice") ? "" : "none";
     messageBox.textContent = model.get("message") || "";
+    const sk = model.get("skipped") || [];
+    skippedBox.textContent = sk.length ? "Skipped (cannot be shown): " + sk.map((x) => x.image + ": " + x.reason).join("; ") : "";
+    skippedBox.style.display = sk.length ? "" : "none";
   }
 
   root.addEventListener("keydown", (e) => {
@@ -169,6 +173,7 @@ function render({ model, el }) {
   on("error", drawText);
   on("notice", drawText);
   on("message", drawText);
+  on("skipped", drawText);
   return () => root.remove();
 }
 

@@ -1,0 +1,263 @@
+"""The segment labeler driven headless, the way the browser drives it: custom messages and key names.
+
+Each test gets its own copy of a tiny segmented workspace (built once per module)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
+
+import workbench  # noqa: E402
+from workbench.store import LabelStore  # noqa: E402
+from workbench.widgets.labeler import Labeler, concept_keys  # noqa: E402
+from workbench.workspace import Workspace  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return make_tiny_workspace(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture
+def ws(template, tmp_path):
+    w = Workspace.open(copy_workspace(template, tmp_path))
+    yield w
+    w.close()
+
+
+def key(w: Labeler, k: str) -> None:
+    w._handle_custom_msg({"type": "key", "key": k}, [])
+
+
+def keymap(w: Labeler) -> dict[str, str]:
+    return {k["concept"]: k["key"] for k in w.keys if k["action"] == "label"}
+
+
+def test_keys_digits_then_letters_skip_action_letters():
+    km = concept_keys([f"c{i}" for i in range(14)])
+    assert list(km)[:10] == [*"123456789", "a"]
+    assert not {"n", "s", "u"} & set(km)
+
+
+def test_a_keypress_stores_the_label_and_shows_the_next_segment(ws):
+    w = Labeler(ws, author="alice")
+    assert w.error == ""
+    first, nxt = w.segment_id, w.upcoming_ids
+    assert first is not None and len(nxt) == 6 and first not in nxt
+    assert w.current["context"].startswith("data:image/png;base64,")
+    assert all(u["thumb"].startswith("data:image/png;base64,") for u in w.upcoming)
+    key(w, keymap(w)["petal"])
+    row = ws.store.label(first)
+    assert (row.concept, row.source, row.author) == ("petal", "person", "alice")
+    assert row.elapsed_ms is not None and row.elapsed_ms >= 0
+    assert w.segment_id == nxt[0]
+    key(w, "n")
+    assert ws.store.label(nxt[0]).concept == "none"
+    assert w.progress["labelled"] == 2 and w.progress["counts"] == {"none": 1, "petal": 1}
+    assert w.progress["total"] == ws.store.progress()[1]
+    # an unknown key does nothing
+    before = w.segment_id
+    key(w, "F5")
+    assert w.segment_id == before and w.error == ""
+
+
+def test_undo_walks_back_several_labels(ws):
+    w = Labeler(ws, author="alice")
+    km = keymap(w)
+    s1 = w.segment_id
+    key(w, km["petal"])
+    s2 = w.segment_id
+    key(w, km["disk"])
+    s3 = w.segment_id
+    key(w, km["leaf"])
+    assert [ws.store.label(s).concept for s in (s1, s2, s3)] == ["petal", "disk", "leaf"]
+    key(w, "u")
+    assert ws.store.label(s3) is None and w.segment_id == s3
+    key(w, "Backspace")
+    assert ws.store.label(s2) is None and w.segment_id == s2
+    key(w, "u")
+    assert ws.store.label(s1) is None and w.segment_id == s1
+    assert w.progress["labelled"] == 0
+    key(w, "u")
+    assert "Nothing to undo" in w.message
+    # relabel after undo goes on to the next unlabelled one
+    key(w, km["stem"])
+    assert ws.store.label(s1).concept == "stem" and w.segment_id == s2
+
+
+def test_skip_leaves_the_segment_unlabelled(ws):
+    w = Labeler(ws, author="alice")
+    s1 = w.segment_id
+    key(w, "s")
+    assert ws.store.label(s1) is None and w.segment_id != s1
+
+
+def test_resumes_after_the_last_label_when_reopened(ws, template, tmp_path):
+    w = Labeler(ws, author="bob")
+    for _ in range(4):
+        key(w, "n")
+    last, expected_next = ws.store.last_label(author="bob").segment_id, w.segment_id
+    path = ws.path
+    ws.close()
+    with Workspace.open(path) as again:
+        w2 = Labeler(again, author="bob")
+        assert w2.segment_id == expected_next != last
+        assert w2.progress["labelled"] == 4
+    ws.store = LabelStore(path / "labels.sqlite")  # the fixture closes it again
+
+
+def test_next_and_previous_image(ws):
+    w = Labeler(ws, author="alice")
+    img0 = w.current["image_id"]
+    key(w, "]")
+    img1 = w.current["image_id"]
+    assert img1 != img0
+    key(w, "[")
+    assert w.current["image_id"] == img0
+
+
+def test_filter_by_concept_and_by_image_class(ws):
+    segs = [s.id for s in ws.store.segments()]
+    ws.store.set_label(segs[5], "leaf", source="person", author="x")
+    ws.store.set_label(segs[9], "leaf", source="person", author="x")
+    w = Labeler(ws, concept="leaf", author="alice")
+    assert w.segment_id == segs[5] and w.upcoming_ids == [segs[9]]
+    assert w.current["label"] == "leaf"
+    # correcting a label in the concept view
+    key(w, keymap(w)["stem"])
+    assert ws.store.label(segs[5]).concept == "stem"
+
+    not_daisy = {im.id for im in ws.store.images(class_label="not_daisy")}
+    w = Labeler(ws, image_class="not_daisy", author="alice")
+    shown = [w.segment_id, *w.upcoming_ids]
+    assert shown and all(ws.store.segment(s).image_id in not_daisy for s in shown)
+    for _ in range(3):
+        key(w, "n")
+        assert ws.store.segment(w.segment_id).image_id in not_daisy
+    # the same filter from the browser's menu
+    w._handle_custom_msg({"type": "filter", "value": "class:daisy"}, [])
+    assert "class daisy" in w.filter_text
+    assert ws.store.image(ws.store.segment(w.segment_id).image_id).class_label == "daisy"
+
+
+def test_suggested_filter_and_enter_accepts(ws):
+    segs = [s.id for s in ws.store.segments()]
+    ws.store.add_suggestions([(segs[3], "petal"), (segs[7], "disk")], model="claude-test")
+    w = Labeler(ws, suggested=True, author="alice")
+    assert w.segment_id == segs[3]
+    assert w.current["suggestion"] == {"concept": "petal", "model": "claude-test"}
+    key(w, "Enter")
+    assert ws.store.label(segs[3]).concept == "petal"
+    assert ws.store.suggestions(pending_only=False, segment_id=segs[3])[0].status == "confirmed"
+    assert w.segment_id == segs[7]
+    key(w, keymap(w)["leaf"])  # a different key rejects the suggestion
+    assert ws.store.suggestions(pending_only=False, segment_id=segs[7])[0].status == "rejected"
+    assert w.segment_id is None and "All done" in w.message
+    key(w, "Enter")
+    assert w.error == ""
+
+
+def test_no_suggestions_says_so(ws):
+    w = Labeler(ws, suggested=True, author="alice")
+    assert w.segment_id is None and "No LLM suggestions" in w.notice
+
+
+def test_least_certain_without_models_says_so_and_falls_back(ws):
+    w = Labeler(ws, least_certain=True, author="alice")
+    assert "needs trained part models" in w.notice
+    assert w.segment_id == ws.store.next_unlabeled().id
+
+
+def test_least_certain_orders_by_doubt_of_a_trained_part_model(ws):
+    from workbench.models import PartNet
+    from workbench.train import collect
+
+    _, table = collect(ws.store, None, 32, image_root=ws.path.parent / "data")
+    y = np.arange(len(table.labels)) % 2
+    net = PartNet("petal", max_epochs=1, random_state=0).fit(table.crops, y)
+    ws.models_dir.mkdir(exist_ok=True)
+    net.save(ws.models_dir / "petal.safetensors")
+    w = Labeler(ws, least_certain=True, author="alice", prefetch=8)
+    assert "no trained model for disk" in w.notice
+    doubt = {int(s): abs(float(p) - 0.5) for s, p in zip(table.segment_ids, net.predict_proba(table.crops))}
+    shown = [w.segment_id, *w.upcoming_ids]
+    assert [doubt[s] for s in shown] == sorted(doubt[s] for s in shown)
+    assert doubt[shown[0]] == min(doubt.values())
+
+
+def test_create_a_concept_makes_a_person_proposal(ws):
+    from workbench.proposals import ProposalStore
+
+    w = Labeler(ws, author="alice")
+    sid = w.segment_id
+    w._handle_custom_msg({"type": "create_concept", "id": "bud", "label": "Flower bud",
+                          "description": "a closed green knob on a stem", "parents": ["daisy"],
+                          "rationale": "some images show closed buds"}, [])
+    assert w.error == ""
+    [p] = ProposalStore(ws).list()
+    assert p.kind == "person" and p.author == "person:alice" and p.status == "pending"
+    assert p.edits[0].op["op"] == "add_concept" and p.edits[0].op["id"] == "bud"
+    assert p.evidence.segments == (sid,)
+    assert p.id in w.message
+    assert "bud" not in ws.ontology  # nothing changes until the proposal is accepted
+    # an invalid one is refused in the widget, nothing saved
+    w._handle_custom_msg({"type": "create_concept", "id": "petal", "label": "Petal again"}, [])
+    assert "already exists" in w.error
+    assert len(ProposalStore(ws).list()) == 1
+
+
+def test_errors_show_in_the_widget_not_only_the_log(ws):
+    w = Labeler(ws, author="alice")
+    sid = w.segment_id
+    w._handle_custom_msg({"type": "label", "concept": "unicorn"}, [])
+    assert "not a part concept" in w.error and ws.store.label(sid) is None
+    key(w, "n")
+    assert w.error == ""  # the next action clears it
+
+
+def test_a_missing_image_is_an_error_for_that_image_and_skipped(ws):
+    first_img = ws.store.images()[0]
+    (ws.path.parent / "data" / first_img.path).unlink()
+    w = Labeler(ws, author="alice")
+    assert first_img.path in w.error and "skipped" in w.error
+    assert w.skipped == [{"image": first_img.path, "reason": "file not found"}]
+    assert w.segment_id is not None
+    assert ws.store.segment(w.segment_id).image_id != first_img.id
+    assert all(ws.store.segment(s).image_id != first_img.id for s in w.upcoming_ids)
+
+
+def test_a_corrupt_image_is_reported_too(ws):
+    img = ws.store.images()[1]
+    (ws.path.parent / "data" / img.path).write_bytes(b"not a png")
+    w = Labeler(ws, author="alice")
+    for _ in range(40):
+        if w.segment_id is None:
+            break
+        assert ws.store.segment(w.segment_id).image_id != img.id
+        key(w, "n")
+    assert [x["image"] for x in w.skipped] == [img.path]  # stays listed after later actions
+    assert "not an image" in w.skipped[0]["reason"]
+
+
+def test_labels_are_data_in_the_browser_code():
+    js = (Path(workbench.__file__).parent / "widgets" / "_static" / "labeler.js").read_text()
+    import re
+
+    assert not re.search(r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML|\beval\(|new Function", js)
+    assert "data-lm-suppress-shortcuts" in js and "tabIndex = 0" in js
+
+
+def test_open_gives_the_workbench_facade(ws):
+    wb = workbench.open(ws.path, author="carol")
+    try:
+        assert "daisy" in repr(wb) and "segments labelled" in wb._repr_html_()
+        lab = wb.label(image_class="daisy")
+        assert isinstance(lab, Labeler) and lab.author == "carol"
+        assert wb.ontology.root == "daisy"
+    finally:
+        wb.close()
