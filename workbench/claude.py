@@ -736,7 +736,7 @@ class ClaudeSuggester:
         while True:
             try:
                 message = client.messages.create(**params)
-                return message.to_dict(mode="json")
+                return message.to_dict(mode="json", warnings=False)
             except Exception as err:  # noqa: BLE001 - classified below; anything else propagates
                 wait, why = self._classify(err, params, attempt, fell_back)
                 if why == "fallback":
@@ -1065,7 +1065,7 @@ def collect_batch(
                 err = getattr(getattr(result, "error", None), "error", None)
                 failed[cid] = f"{result.type}: {getattr(err, 'type', '')} {getattr(err, 'message', '')}".strip()
             else:
-                response = result.message.to_dict(mode="json")
+                response = result.message.to_dict(mode="json", warnings=False)
                 item = items[cid]
                 exchange = {"request": {**record.get("request", {}), "messages": item.get("messages", [])},
                             "response": _scrub(response, _env_secrets()), "batch": {"id": batch_id, "custom_id": cid}}
