@@ -383,6 +383,205 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
+# ------------------------------------------------------------------- suggest / refactor / proposals
+def _suggester_from(args: argparse.Namespace, ws):
+    from .suggest import make_suggester
+
+    name = args.suggester or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "scripted")
+    options: dict = {}
+    if name == "scripted" and args.script:
+        options["path"] = args.script
+    if name == "replay" and args.replay_from:
+        options["proposal_files"] = [str(f) for f in args.replay_from]
+    s = make_suggester(name, ws, **options)
+    _out(f"suggester: {getattr(s, 'author', None) or s.name}" + ("" if args.suggester else
+         " (default: claude when ANTHROPIC_API_KEY is set, else the scripted demo; choose with --suggester)"))
+    return s
+
+
+def _print_proposal(ws, p, *, with_preview: bool = True, accept=None) -> None:
+    from .errors import ProposalError
+    from .proposals import escape_terminal as esc
+    from .proposals import preview
+
+    _out(f"proposal {p.id or '(not saved)'} [{p.status}] {p.kind} by {esc(p.author)}, {p.created}")
+    _out(f"  title: {esc(p.title)}")
+    if p.evidence.image:
+        _out(f"  image: {esc(p.evidence.image)}")
+    if p.rationale:
+        _out(f"  rationale: {esc(p.rationale)}")
+    if not p.edits:
+        _out("  (no edits)")
+    for i, e in enumerate(p.edits):
+        _out(f"  [{i}] {esc(e.summary())}  — {e.decision}")
+        if e.rationale:
+            _out(f"      why: {esc(e.rationale)}")
+        if e.problem:
+            _out(f"      problem: {esc(e.problem)}")
+        for w in e.lint:
+            _out(f"      lint: {esc(w)}")
+    if p.commit:
+        _out(f"  commit: {p.commit}")
+    if not with_preview or p.status != "pending" or not p.valid_edits:
+        return
+    try:
+        pv = preview(ws, p, accept)
+    except ProposalError as err:
+        _out(f"  preview: {esc(err)}")
+        return
+    if pv.stale:
+        _out("  note: the ontology changed since this proposal was made; the edits were checked again")
+    _out(f"  accepting edits {','.join(map(str, pv.chosen))} would:")
+    _out(f"    add: {', '.join(pv.added) or '-'}; remove: {', '.join(pv.removed) or '-'}; "
+         f"change: {', '.join(pv.changed) or '-'}")
+    touched = ", ".join(f"[{i}] {n}" for i, n in pv.labels_touched.items() if n)
+    _out(f"    labelled segments touched: {touched or 'none'}")
+    _out(f"    retrain: {', '.join(pv.retrain) or 'nothing'}")
+    sys.stdout.write(esc(pv.diff))
+
+
+def _edit_indices(text: str | None):
+    if text is None:
+        return None
+    from .errors import ProposalError
+
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ProposalError(f"--edits takes edit numbers separated by commas (e.g. 0,2), got {text!r}") from None
+
+
+def _cmd_suggest(args: argparse.Namespace) -> int:
+    from .errors import SuggesterError
+    from .suggest import _image_context, suggest_images
+
+    ws = _open_ws(args.workspace)
+    try:
+        if args.collect is not None:
+            from .claude import BatchPending, collect_batch
+
+            try:
+                proposals, failures = collect_batch(ws, args.collect or None)
+            except BatchPending as e:
+                _out(f"batch still processing: {e}")
+                return EXIT_OK
+            for p in proposals:
+                _print_proposal(ws, p, with_preview=False)
+            for cid, why in failures:
+                _out(f"failed: {cid}: {why}")
+            _out(f"{len(proposals)} proposals, {len(failures)} failures; review: workbench proposals list "
+                 f"--workspace {args.workspace}")
+            return EXIT_INVALID if failures and not proposals else EXIT_OK
+        if not args.images:
+            raise SuggesterError("give the image files to suggest for (or --collect to fetch a batch)")
+        suggester = _suggester_from(args, ws)
+        if args.batch:
+            from .claude import ClaudeSuggester, submit_batch
+            from .datasets import load_image
+
+            if not isinstance(suggester, ClaudeSuggester):
+                raise SuggesterError("--batch sends the images with Claude's Message Batches API: use --suggester claude")
+            items = [(load_image(f), _image_context(ws, Path(f))) for f in args.images]
+            batch_id = submit_batch(ws, items, suggester)
+            _out(f"submitted batch {batch_id} ({len(items)} images, half price); collect the proposals with: "
+                 f"workbench suggest --workspace {args.workspace} --collect")
+            return EXIT_OK
+        for p in suggest_images(ws, suggester, args.images, save=not args.no_save):
+            _print_proposal(ws, p)
+        _out(f"review: workbench proposals show --workspace {args.workspace} ID; "
+             "accept: workbench proposals accept ... --by NAME")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_refactor(args: argparse.Namespace) -> int:
+    from .suggest import refactor_workspace
+
+    ws = _open_ws(args.workspace)
+    try:
+        p = refactor_workspace(ws, _suggester_from(args, ws), save=not args.no_save)
+        _print_proposal(ws, p)
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_proposals(args: argparse.Namespace) -> int:
+    from .proposals import ProposalStore, accept, reject
+    from .proposals import escape_terminal as esc
+
+    ws = _open_ws(args.workspace)
+    try:
+        store = ProposalStore(ws)
+        if args.proposals_command == "list":
+            ps = store.list(args.status)
+            for p in ps:
+                _out(f"{p.id}  {p.status:<8} {p.kind:<8} {len(p.valid_edits)}/{len(p.edits)} valid  "
+                     f"{esc(p.author)}: {esc(p.title)}")
+            _out(f"{len(ps)} proposal{'s' if len(ps) != 1 else ''}")
+        elif args.proposals_command == "show":
+            _print_proposal(ws, store.load(args.ref), accept=_edit_indices(args.edits))
+        elif args.proposals_command == "accept":
+            p = accept(ws, args.ref, _edit_indices(args.edits), by=args.by, note=args.note or "")
+            _print_proposal(ws, p, with_preview=False)
+            _out(f"applied and committed ({p.status}): {p.commit or 'no git commit'}")
+        elif args.proposals_command == "reject":
+            p = reject(ws, args.ref, by=args.by, reason=args.reason or "")
+            _out(f"proposal {p.id} rejected by {esc(args.by)}; the ontology is unchanged")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _register_proposals(sub: argparse._SubParsersAction) -> None:
+    def suggester_opts(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--workspace", type=Path, required=True, metavar="WS")
+        q.add_argument("--suggester", choices=["scripted", "claude", "replay"],
+                       help="default: claude when ANTHROPIC_API_KEY is set, else scripted (the authored demo script)")
+        q.add_argument("--script", type=Path, metavar="FILE",
+                       help="scripted: the suggestions file (default: the shipped daisy.suggestions.yaml)")
+        q.add_argument("--replay-from", type=Path, nargs="+", metavar="FILE",
+                       help="replay: saved proposal files whose recorded exchange to replay")
+        q.add_argument("--no-save", action="store_true", help="print the proposal, do not save it")
+
+    sg = sub.add_parser("suggest", help="ask a suggester for ontology edits for each image; saves proposals to review")
+    suggester_opts(sg)
+    sg.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    sg.add_argument("--batch", action="store_true", help="claude: send all images as one Message Batch (half price)")
+    sg.add_argument("--collect", nargs="?", const="", metavar="BATCH_ID",
+                    help="fetch a submitted batch's proposals (default: the newest uncollected one)")
+    sg.set_defaults(func=_cmd_suggest)
+
+    rf = sub.add_parser("refactor", help="ask a suggester to merge/rename/split/remove concepts; saves a proposal")
+    suggester_opts(rf)
+    rf.set_defaults(func=_cmd_refactor)
+
+    pp = sub.add_parser("proposals", help="list, show, accept or reject the workspace's proposals")
+    sp = pp.add_subparsers(dest="proposals_command", metavar="ACTION")
+    sp.required = True
+    ls = sp.add_parser("list", help="every proposal: id, status, kind, valid edits, author, title")
+    ls.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    ls.add_argument("--status", choices=["pending", "accepted", "partial", "rejected"])
+    sh = sp.add_parser("show", help="one proposal: edits, rationale, problems, lint, and the preview diff")
+    ac = sp.add_parser("accept", help="apply (some of) a proposal's edits and commit them, naming who decided")
+    rj = sp.add_parser("reject", help="record a rejection; the ontology is not touched")
+    for q in (sh, ac, rj):
+        q.add_argument("ref", metavar="ID", help="7, 0007 or proposals/0007.yaml")
+        q.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    sh.add_argument("--edits", metavar="I,J", help="preview only these edits (e.g. 0,2)")
+    ac.add_argument("--edits", metavar="I,J", help="accept only these edits (default: every valid one)")
+    for q in (ac, rj):
+        q.add_argument("--by", required=True, metavar="NAME", help="the person deciding (recorded and in the commit)")
+    ac.add_argument("--note", metavar="TEXT", help="a note for the record and the commit message")
+    rj.add_argument("--reason", metavar="TEXT", help="why (recorded in the proposal)")
+    for q in (sh, ac, rj, ls):
+        q.set_defaults(func=_cmd_proposals)
+
+
+_EXTRA_COMMANDS.append(_register_proposals)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
