@@ -1,0 +1,198 @@
+/**
+ * The REST client for the workbench server extension (workbench/_server.py), under /workbench/api/.
+ *
+ * Every answer is plain JSON; errors come back as {"error", "status"} and are thrown as ApiError
+ * with the server's message, so the user sees why (a refused path, a missing workspace, ...).
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** One concept of the ontology, with the validation metrics of its trained model (if any). */
+export interface IConcept {
+  id: string;
+  label: string;
+  description: string;
+  kind: 'root' | 'composite' | 'part';
+  implementation: 'net' | 'rule';
+  rule: string | null;
+  parts: string[];
+  parents: string[];
+  metrics: {
+    val_balanced_accuracy?: number | null;
+    val_examples?: number | null;
+    train_balanced_accuracy?: number | null;
+    n_params?: number | null;
+  } | null;
+}
+
+export interface IOntology {
+  name: string;
+  root: string;
+  concepts: IConcept[];
+  head: string | null;
+  ontology_sha256: string;
+}
+
+/** A merge-gate verdict as stored in a proposal (see workbench/gate.py); every field optional. */
+export interface IGate {
+  decision?: string;
+  kind?: string;
+  message?: string;
+  difference?: number | null;
+  ci_low?: number | null;
+  ci_high?: number | null;
+  confidence?: number;
+  n?: number;
+  [key: string]: unknown;
+}
+
+export interface IProposalSummary {
+  id: string;
+  kind: string;
+  title: string;
+  status: string;
+  author: string;
+  created: string;
+  edits: number;
+  invalid: number;
+  gate: IGate | null;
+  commit: string | null;
+  stale: boolean;
+}
+
+/** An nbformat-style cell as produced by workbench.cells.proposal_cells. */
+export interface ICellData {
+  cell_type: 'markdown' | 'code' | 'raw';
+  source: string | string[];
+  metadata?: { [key: string]: unknown };
+  id?: string;
+  attachments?: { [key: string]: unknown };
+}
+
+export interface IProposalDetail {
+  id: string;
+  title: string;
+  status: string;
+  stale: boolean;
+  cells: ICellData[] | null;
+  diff: string | null;
+  [key: string]: unknown;
+}
+
+export interface IHistoryEntry {
+  [key: string]: unknown;
+}
+
+export interface IImage {
+  id: number;
+  path: string;
+  class_label: string | null;
+}
+
+/** Settings a request may override (the names of workbench.settings.Settings fields). */
+export interface ISettingsOverrides {
+  claude_model?: string | null;
+  llm_max_image_edge?: number | null;
+  gate_confidence?: number | null;
+  gate_min_gain?: number | null;
+  gate_max_loss?: number | null;
+}
+
+/** An error answered by the server, with its status and message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Call the workbench API: `path` below /workbench/api/, `query` as URL parameters. */
+export async function requestAPI<T>(
+  path: string,
+  query: { [key: string]: string } = {},
+  init: RequestInit = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  let url = URLExt.join(settings.baseUrl, 'workbench', 'api', path);
+  const params = new URLSearchParams(query).toString();
+  if (params) {
+    url += '?' + params;
+  }
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const body = data as { error?: string; message?: string } | null;
+    const message =
+      body?.error ?? body?.message ?? `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message);
+  }
+  return data as T;
+}
+
+export function findWorkspaces(path: string): Promise<{ workspaces: string[] }> {
+  return requestAPI('workspaces', { path });
+}
+
+export function getOntology(workspace: string): Promise<IOntology> {
+  return requestAPI('ontology', { workspace });
+}
+
+export function getProposals(
+  workspace: string
+): Promise<{ proposals: IProposalSummary[] }> {
+  return requestAPI('proposals', { workspace });
+}
+
+export function getProposal(
+  workspace: string,
+  id: string
+): Promise<IProposalDetail> {
+  return requestAPI(`proposals/${encodeURIComponent(id)}`, { workspace });
+}
+
+export function getHistory(
+  workspace: string
+): Promise<{ history: IHistoryEntry[] }> {
+  return requestAPI('history', { workspace });
+}
+
+export function getImages(workspace: string): Promise<{ images: IImage[] }> {
+  return requestAPI('images', { workspace });
+}
+
+export function postSuggest(
+  workspace: string,
+  image: string,
+  settings: ISettingsOverrides
+): Promise<{ proposal: { id: string; title: string } }> {
+  return requestAPI(
+    'suggest',
+    {},
+    { method: 'POST', body: JSON.stringify({ workspace, image, settings }) }
+  );
+}
+
+export function postRefactor(
+  workspace: string,
+  settings: ISettingsOverrides
+): Promise<{ proposal: { id: string; title: string } }> {
+  return requestAPI(
+    'refactor',
+    {},
+    { method: 'POST', body: JSON.stringify({ workspace, settings }) }
+  );
+}

@@ -1,0 +1,277 @@
+/**
+ * The Workbench commands: ids in one place (CommandIDs), registered by registerCommands and listed in
+ * the command palette under the category "Workbench".
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  InputDialog,
+  MainAreaWidget,
+  Notification,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { MarkdownCell } from '@jupyterlab/cells';
+
+import {
+  ICellData,
+  ISettingsOverrides,
+  getImages,
+  getOntology,
+  getProposal,
+  getProposals,
+  postRefactor,
+  postSuggest
+} from './api';
+import { GraphWidget } from './graph';
+import { WorkbenchPanel } from './panel';
+
+/** Every command id of the extension. */
+export namespace CommandIDs {
+  export const openPanel = 'workbench:open-panel';
+  export const refresh = 'workbench:refresh';
+  export const insertProposal = 'workbench:insert-proposal';
+  export const openGraph = 'workbench:open-graph';
+  export const suggest = 'workbench:suggest';
+  export const refactor = 'workbench:refactor';
+  export const showHistory = 'workbench:show-history';
+}
+
+/** The palette category of the commands. */
+export const CATEGORY = 'Workbench';
+
+/** What the commands need from the plugin. */
+export interface ICommandContext {
+  app: JupyterFrontEnd;
+  palette: ICommandPalette | null;
+  tracker: INotebookTracker;
+  panel: WorkbenchPanel;
+  /** The workspace to act on (relative to the Jupyter root), or null when none is found. */
+  workspace(): Promise<string | null>;
+  /** Per-request settings overrides from the Settings Editor (null fields: the workspace's own). */
+  overrides(): ISettingsOverrides;
+}
+
+/** The text of a cell source given as a string or a list of lines (nbformat allows both). */
+function sourceText(source: string | string[]): string {
+  return Array.isArray(source) ? source.join('') : source;
+}
+
+/**
+ * Insert a proposal's cells below the active cell of `panel` (or at the top of an empty notebook).
+ *
+ * Cells keep their ids (stable ids keep nbdime diffs clean) unless the notebook already uses one, and
+ * carry metadata.workbench.proposal. A proposal already in the notebook is not inserted twice: its
+ * first cell is selected instead. Returns the index of the first cell and whether it was inserted.
+ */
+export function insertProposalCells(
+  panel: NotebookPanel,
+  proposalId: string,
+  cells: ICellData[]
+): { index: number; inserted: boolean } {
+  const notebook = panel.content;
+  const model = notebook.model;
+  if (!model) {
+    throw new Error('the notebook is not loaded yet');
+  }
+  const ids = new Set<string>();
+  for (let i = 0; i < model.cells.length; i++) {
+    const cell = model.cells.get(i);
+    ids.add(cell.id);
+    const meta = cell.getMetadata('workbench') as { proposal?: string } | undefined;
+    if (meta?.proposal === proposalId) {
+      notebook.activeCellIndex = i;
+      return { index: i, inserted: false };
+    }
+  }
+  const at = model.cells.length ? notebook.activeCellIndex + 1 : 0;
+  const data = cells.map(c => {
+    const metadata = { ...(c.metadata ?? {}) } as { [key: string]: any };
+    metadata.workbench = { ...(metadata.workbench ?? {}), proposal: proposalId };
+    const cell: { [key: string]: any } = {
+      cell_type: c.cell_type,
+      source: sourceText(c.source),
+      metadata
+    };
+    if (c.id && !ids.has(c.id)) {
+      cell.id = c.id;
+    }
+    if (c.cell_type === 'code') {
+      cell.outputs = [];
+      cell.execution_count = null;
+    } else if (c.attachments) {
+      cell.attachments = c.attachments;
+    }
+    return cell;
+  });
+  model.sharedModel.insertCells(at, data as any);
+  for (let i = at; i < at + data.length; i++) {
+    const widget = notebook.widgets[i];
+    if (widget instanceof MarkdownCell) {
+      widget.rendered = true;
+    }
+  }
+  notebook.activeCellIndex = at;
+  void notebook.scrollToItem(at);
+  return { index: at, inserted: true };
+}
+
+async function requireWorkspace(ctx: ICommandContext): Promise<string> {
+  const ws = await ctx.workspace();
+  if (ws === null) {
+    throw new Error(
+      'No workspace found: open a notebook next to a workspace folder, or set "Workspace folder" ' +
+        'in Settings › Constructability Workbench.'
+    );
+  }
+  return ws;
+}
+
+async function report(title: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    await showErrorMessage(title, (error as Error).message ?? String(error));
+  }
+}
+
+/** Register every command and add them to the palette. */
+export function registerCommands(ctx: ICommandContext): void {
+  const { app, palette, tracker, panel } = ctx;
+  const { commands, shell } = app;
+
+  const insert = async (id: string) => {
+    const nb = tracker.currentWidget;
+    if (!nb) {
+      throw new Error('Open a notebook first: the proposal is inserted below its active cell.');
+    }
+    const workspace = await requireWorkspace(ctx);
+    const detail = await getProposal(workspace, id);
+    if (!detail.cells || !detail.cells.length) {
+      throw new Error(`Proposal ${id} has no notebook cells (this workbench version cannot render them).`);
+    }
+    await nb.context.ready;
+    const { inserted } = insertProposalCells(nb, id, detail.cells);
+    shell.activateById(nb.id);
+    Notification.info(
+      inserted
+        ? `Proposal ${id} inserted: read it, then run its code cell to apply it.`
+        : `Proposal ${id} is already in this notebook.`,
+      { autoClose: 4000 }
+    );
+  };
+
+  commands.addCommand(CommandIDs.openPanel, {
+    label: 'Open Workbench Panel',
+    caption: 'Show the ontology, pending proposals and history of the workspace',
+    execute: () => {
+      shell.activateById(panel.id);
+      return panel.refresh();
+    }
+  });
+
+  commands.addCommand(CommandIDs.refresh, {
+    label: 'Refresh Workbench Panel',
+    execute: () => panel.refresh()
+  });
+
+  commands.addCommand(CommandIDs.insertProposal, {
+    label: args => (args.id ? `Insert Proposal ${args.id} as Cells` : 'Insert Proposal as Cells'),
+    caption: 'Insert a proposal below the active cell: its rationale and diff, and a cell that applies it',
+    isEnabled: () => tracker.currentWidget !== null,
+    execute: args =>
+      report('Insert proposal', async () => {
+        let id = typeof args.id === 'string' ? args.id : '';
+        if (!id) {
+          const workspace = await requireWorkspace(ctx);
+          const pending = (await getProposals(workspace)).proposals.filter(p => p.status === 'pending');
+          if (!pending.length) {
+            throw new Error('No pending proposals: suggest edits for an image or run a refactor first.');
+          }
+          const items = pending.map(p => `${p.id}: ${p.title}`);
+          const choice = await InputDialog.getItem({ title: 'Insert proposal as cells', items });
+          if (!choice.button.accept || choice.value === null) {
+            return;
+          }
+          id = pending[items.indexOf(choice.value)].id;
+        }
+        await insert(id);
+      })
+  });
+
+  commands.addCommand(CommandIDs.openGraph, {
+    label: 'Open Ontology Graph',
+    caption: 'Show the ontology as a graph: parts below the concepts they make up',
+    execute: () =>
+      report('Ontology graph', async () => {
+        const workspace = await requireWorkspace(ctx);
+        const content = new GraphWidget();
+        content.render(await getOntology(workspace));
+        const widget = new MainAreaWidget({ content });
+        widget.id = `workbench-graph-${Date.now()}`;
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      })
+  });
+
+  const afterProposal = async (p: { id: string; title: string }) => {
+    await panel.refresh();
+    if (tracker.currentWidget) {
+      await insert(p.id);
+    } else {
+      Notification.success(`Proposal ${p.id}: ${p.title}`, { autoClose: 6000 });
+    }
+  };
+
+  commands.addCommand(CommandIDs.suggest, {
+    label: 'Suggest Edits for an Image',
+    caption: 'Ask the suggester (Claude with ANTHROPIC_API_KEY set on the server, else scripted) for edits',
+    execute: args =>
+      report('Suggest edits', async () => {
+        const workspace = await requireWorkspace(ctx);
+        let image = typeof args.image === 'string' ? args.image : '';
+        if (!image) {
+          const images = (await getImages(workspace)).images.map(i => i.path);
+          const choice = images.length
+            ? await InputDialog.getItem({ title: 'Suggest edits for which image?', items: images })
+            : await InputDialog.getText({
+                title: 'Suggest edits for which image?',
+                placeholder: 'path inside the data set, e.g. daisy/0003.png'
+              });
+          if (!choice.button.accept || !choice.value) {
+            return;
+          }
+          image = choice.value;
+        }
+        const { proposal } = await postSuggest(workspace, image, ctx.overrides());
+        await afterProposal(proposal);
+      })
+  });
+
+  commands.addCommand(CommandIDs.refactor, {
+    label: 'Refactor Ontology Now',
+    caption: 'Ask the suggester to simplify the ontology given the proposals so far',
+    execute: () =>
+      report('Refactor', async () => {
+        const workspace = await requireWorkspace(ctx);
+        const { proposal } = await postRefactor(workspace, ctx.overrides());
+        await afterProposal(proposal);
+      })
+  });
+
+  commands.addCommand(CommandIDs.showHistory, {
+    label: 'Show Workbench History',
+    caption: 'The workspace changes: which proposal changed what, and why',
+    execute: async () => {
+      shell.activateById(panel.id);
+      await panel.refresh();
+      panel.showSection('history');
+    }
+  });
+
+  if (palette) {
+    for (const command of Object.values(CommandIDs)) {
+      palette.addItem({ command, category: CATEGORY });
+    }
+  }
+}

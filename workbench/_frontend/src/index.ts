@@ -1,0 +1,126 @@
+/**
+ * The Constructability Workbench in JupyterLab: one plugin that adds the Workbench sidebar panel, the
+ * Workbench commands (see commands.ts) and reads the user's settings (schema/plugin.json).
+ *
+ * The data comes from the server extension (workbench/_server.py); nothing here writes files.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { ISettingsOverrides, findWorkspaces } from './api';
+import { CommandIDs, registerCommands } from './commands';
+import { WorkbenchPanel } from './panel';
+
+/** The plugin id: the npm package name and the settings schema file name (schema/plugin.json). */
+export const PLUGIN_ID = 'constructability-workbench:plugin';
+
+const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<g class="jp-icon3" fill="#616161">' +
+  '<circle cx="12" cy="4" r="2.6"/><circle cx="5" cy="19" r="2.6"/><circle cx="19" cy="19" r="2.6"/>' +
+  '<circle cx="12" cy="13" r="2.2"/>' +
+  '<path d="M11.3 6.4h1.4v4.6h-1.4zM6 17.2l4.9-3.4.8 1.1-4.9 3.4zM18 17.2l-4.9-3.4-.8 1.1 4.9 3.4z"/>' +
+  '</g></svg>';
+
+export const workbenchIcon = new LabIcon({ name: 'workbench:icon', svgstr: ICON_SVG });
+
+/** The user's settings (see schema/plugin.json); null fields mean "the workspace's own value". */
+interface IUserSettings {
+  workspace: string;
+  claudeModel: string | null;
+  maxImageEdge: number | null;
+  gateConfidence: number | null;
+  gateMinGain: number | null;
+  gateMaxLoss: number | null;
+}
+
+const DEFAULTS: IUserSettings = {
+  workspace: '',
+  claudeModel: null,
+  maxImageEdge: null,
+  gateConfidence: null,
+  gateMinGain: null,
+  gateMaxLoss: null
+};
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The Workbench panel and commands: ontology, proposals as cells, history.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    let settings: IUserSettings = { ...DEFAULTS };
+
+    const workspace = async (): Promise<string | null> => {
+      if (settings.workspace.trim()) {
+        return settings.workspace.trim();
+      }
+      const nb = tracker.currentWidget;
+      const dir = nb ? PathExt.dirname(nb.context.path) : '';
+      const { workspaces } = await findWorkspaces(dir);
+      return workspaces.length ? workspaces[0] : null;
+    };
+
+    const overrides = (): ISettingsOverrides => ({
+      claude_model: settings.claudeModel || null,
+      llm_max_image_edge: settings.maxImageEdge,
+      gate_confidence: settings.gateConfidence,
+      gate_min_gain: settings.gateMinGain,
+      gate_max_loss: settings.gateMaxLoss
+    });
+
+    const panel = new WorkbenchPanel({
+      insertProposal: id => void app.commands.execute(CommandIDs.insertProposal, { id }),
+      resolveWorkspace: workspace
+    });
+    panel.title.icon = workbenchIcon;
+    app.shell.add(panel, 'left', { rank: 850 });
+    if (restorer) {
+      restorer.add(panel, panel.id);
+    }
+
+    registerCommands({ app, palette, tracker, panel, workspace, overrides });
+
+    // Follow the active notebook: another folder may hold another workspace.
+    tracker.currentChanged.connect(() => {
+      if (panel.isVisible) {
+        void panel.refresh();
+      }
+    });
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(loaded => {
+          const update = () => {
+            settings = { ...DEFAULTS, ...(loaded.composite as Partial<IUserSettings>) };
+            if (panel.isVisible) {
+              void panel.refresh();
+            }
+          };
+          loaded.changed.connect(update);
+          update();
+        })
+        .catch(reason => {
+          console.error(`Constructability Workbench: could not load settings (${reason})`);
+        });
+    }
+  }
+};
+
+export default plugin;
