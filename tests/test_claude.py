@@ -578,3 +578,38 @@ def test_cost_estimate_counts_the_image_and_prices_cache_and_batch():
     assert e.usd_cached < e.usd_uncached and e.usd_batch_cached == pytest.approx(e.usd_cached / 2, abs=1e-6)
     assert estimate_cost().prefix_tokens > 1000  # tools + instructions + an ontology: worth caching
     assert "with the prefix cached" in str(e)
+
+
+# ----------------------------------------------------------------------------- the key from the environment
+def test_the_env_key_is_sent_as_a_header_and_written_nowhere(ws, monkeypatch, caplog):
+    """No client injected: the suggester builds its own from ANTHROPIC_API_KEY (the SDK constructor is
+    only given our fake transport), so the canary really travels, and must appear nowhere else."""
+    caplog.set_level(logging.DEBUG)
+    api = FakeAPI(_error(429, "rate_limit_error", "slow down", headers={"retry-after": "1"}),
+                  _proposal_msg([{"op": {"op": "describe", "id": "stem", "label": "Stalk " + "x"}, "rationale": "r"}]))
+    real = anthropic.Anthropic
+    built: list[dict] = []
+
+    def with_fake_transport(**kw: Any) -> anthropic.Anthropic:
+        built.append({k: v for k, v in kw.items() if k != "api_key"})
+        return real(**kw, http_client=httpx2.Client(transport=httpx2.MockTransport(api)))
+
+    monkeypatch.setattr(anthropic, "Anthropic", with_fake_transport)
+    s = ClaudeSuggester(model=TOOL_MODEL, timeout=12.5, sleep=Sleeps())
+    p = s.suggest(ws.ontology, _photo(64, 64), None)
+    assert built == [{"max_retries": 0, "timeout": 12.5}]  # our retry loop, our timeout
+    sent = [v.decode() for r in api.requests for _, v in r.headers.raw]
+    assert any(CANARY in v for v in sent)  # the key went as a header ...
+    assert all(CANARY not in r.content.decode() for r in api.requests)  # ... never in a body
+    ProposalStore(ws).save(p)
+    _no_canary_anywhere(ws.path, caplog.text, json.dumps(p.to_dict()), repr(s))
+
+
+def test_effort_goes_in_output_config_next_to_the_format(ws):
+    text = json.dumps({"title": "t", "rationale": "r", "edits": []})
+    api = FakeAPI(_message([{"type": "text", "text": text}], stop="end_turn"))
+    _suggest(ws, api, model="claude-sonnet-5-5", effort="low")
+    assert api.bodies[0]["output_config"]["effort"] == "low" and "format" in api.bodies[0]["output_config"]
+    api = FakeAPI(_proposal_msg([]))
+    _suggest(ws, api, effort="medium")
+    assert api.bodies[0]["output_config"] == {"effort": "medium"} and api.bodies[0]["tool_choice"]["type"] == "tool"

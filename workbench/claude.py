@@ -607,7 +607,8 @@ class ClaudeSuggester:
     ``client``: an ``anthropic.Anthropic`` to use instead of building one from ``ANTHROPIC_API_KEY``
     (tests pass one over a faked transport); our own loop does the retries, so it is used with
     ``max_retries=0``. ``structured``: "auto" (forced tool use unless the model refuses it),
-    "tool" or "format". ``sleep`` is how retries wait (tests pass a recorder).
+    "tool" or "format". ``effort``: "low" ... "max" for models that take ``output_config.effort``
+    (None: the model's default). ``sleep`` is how retries wait (tests pass a recorder).
     """
 
     name = "claude"
@@ -622,6 +623,7 @@ class ClaudeSuggester:
         max_tokens: int = 8192,
         *,
         structured: str = "auto",
+        effort: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         from .settings import DEFAULT_CLAUDE_MODEL
@@ -636,6 +638,7 @@ class ClaudeSuggester:
         self.max_retries = max_retries
         self.max_tokens = int(max_tokens)
         self.structured = structured
+        self.effort = effort
         self._sleep = sleep
         self._injected = client
         self._client: Any = None
@@ -683,17 +686,22 @@ class ClaudeSuggester:
             "messages": [{"role": "user", "content": content}],
         }
         self._structure(params, tool)
+        if self.effort:
+            params.setdefault("output_config", {})["effort"] = self.effort
         return params
 
     def _structure(self, params: dict[str, Any], tool: str) -> None:
         """Ask for ``tool``'s schema: forced tool use, or (format mode) the schema as output format."""
-        params.pop("output_config", None)
+        config = params.pop("output_config", {})
+        config.pop("format", None)
         if self.mode == "tool":
             params["tool_choice"] = {"type": "tool", "name": tool}
         else:
             schema = next(t for t in params["tools"] if t["name"] == tool)["input_schema"]
             params["tool_choice"] = {"type": "none"}  # tools stay declared: the cached prefix is the same
-            params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+            config["format"] = {"type": "json_schema", "schema": schema}
+        if config:
+            params["output_config"] = config
 
     def _suggest_content(self, image: Any, context: Any) -> tuple[list[dict[str, Any]], SentImage]:
         sent = encode_image(image, self.max_image_edge)
@@ -780,7 +788,7 @@ class ClaudeSuggester:
             ) from None
         if status == 403:
             raise SuggesterError(f"the API key may not use {self.model} (403: {msg}){rid}") from None
-        if status == 402 or (status == 429 and _is_spend_limit(err)):
+        if status == 402 or (status in (400, 403, 429) and _is_spend_limit(err)):
             raise SuggesterError(
                 f"Claude refused the request for spend or billing reasons ({status}: {msg}){rid}; not retried. "
                 "Raise the spend limit or add credit in the Anthropic console, then try again."
