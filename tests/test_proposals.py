@@ -380,3 +380,22 @@ def test_model_text_is_stored_as_is_and_escaped_when_shown(ws):
     assert "<a " not in h and "src=" not in h.replace("src=&quot;", "")
     assert escape_html(evil).count("&lt;") == 1
     assert "\x1b" not in escape_terminal(evil) and "\\x1b[2J" in escape_terminal(evil)
+
+
+def test_a_hand_edited_file_cannot_make_an_invalid_edit_acceptable(ws):
+    before = ws.ontology_path.read_bytes()
+    p = ProposalStore(ws).save(make_proposal(ws.ontology, [_item({"op": "remove_concept", "id": "daisy"})],
+                                             kind="suggest", author="claude:m"))
+    path = ws.proposals_dir / f"{p.id}.yaml"
+    d = p.to_dict()
+    del d["edits"][0]["problem"]  # the problem deleted by hand, the decision left
+    path.write_text(Proposal.from_dict(d).dumps())
+    edited = ProposalStore(ws).load(p.id)
+    assert edited.edits[0].problem is None and not edited.edits[0].valid  # still marked invalid
+    with pytest.raises(ProposalError, match="can never be accepted"):
+        accept(ws, p.id, [0], by="ana")
+    d["edits"][0]["decision"] = "pending"  # both deleted by hand: checked against the ontology anyway
+    path.write_text(Proposal.from_dict(d).dumps())
+    with pytest.raises(ProposalError, match="cannot remove the root"):
+        accept(ws, p.id, [0], by="ana")
+    assert ws.ontology_path.read_bytes() == before

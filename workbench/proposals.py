@@ -108,13 +108,13 @@ class ProposedEdit:
 
     @property
     def valid(self) -> bool:
-        """True when the op parsed and applied where it was proposed (``problem`` is None)."""
-        return self.problem is None
+        """True when the op parsed and applied where it was proposed (no ``problem``, not marked invalid)."""
+        return self.problem is None and self.decision != "invalid"
 
     def edit(self) -> Edit:
         """The edit object; :class:`ProposalError` when this op is invalid (it can never be applied)."""
         if not self.valid:
-            raise ProposalError(f"{self.summary()}: invalid, cannot be applied: {self.problem}")
+            raise ProposalError(f"{self.summary()}: invalid, cannot be applied: {self.problem or 'marked invalid'}")
         try:
             return edit_from_dict(self.op)
         except EditError as e:
@@ -598,7 +598,7 @@ def _plan(
     for i in chosen:
         pe = p.edits[i]
         if not pe.valid:
-            raise ProposalError(f"{p.ref}: edit {i} ({pe.summary()}) is invalid and can never be accepted: {pe.problem}. "
+            raise ProposalError(f"{p.ref}: edit {i} ({pe.summary()}) is invalid and can never be accepted: {pe.problem or 'marked invalid'}. "
                                 "Make a new proposal with a corrected op instead")
         try:
             e = edit_from_dict(edited[i]) if i in edited else pe.edit()
@@ -735,7 +735,11 @@ def accept(
         entry["stale"] = True
     done = replace(p, edits=tuple(new_edits), status=status, decisions=p.decisions + (entry,), commit=sha,
                    gate=dict(gate) if gate is not None else p.gate)
-    return store.update(done, message=f"Record {status} of proposal {p.id} (commit {sha[:12] if sha else 'none'})")
+    try:
+        return store.update(done, message=f"Record {status} of proposal {p.id} (commit {sha[:12] if sha else 'none'})")
+    except WorkbenchError as err:
+        raise ProposalError(f"{p.ref}: the edits were applied (commit {sha or 'none'}) but the proposal file could not "
+                            f"record the decision: {err}. Run `workbench proposals show {p.id}` and fix the file") from err
 
 
 def _restore(ws: Any, before: Ontology, before_text: bytes, edits: Sequence[Edit]) -> None:
