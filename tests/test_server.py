@@ -316,3 +316,49 @@ def test_extension_points_name_this_module() -> None:
     assert _server._jupyter_server_extension_points() == [{"module": "workbench._server"}]
     config = json.loads((REPO / "jupyter-config" / "jupyter_server_config.d" / "workbench.json").read_text())
     assert config == {"ServerApp": {"jpserver_extensions": {"workbench._server": True}}}
+
+
+@pytest.fixture
+def data_layout(layout: dict[str, Path]) -> dict[str, Path]:
+    """Like ``layout``, with a generated data set in the root and a workspace ``dws`` pointing at it."""
+    from workbench.datasets import generate_demo
+    from workbench.settings import Settings
+
+    root = layout["root"]
+    generate_demo(root / "data", n_per_class=1, size=64, seed=3)
+    Workspace.create(root / "dws", DAISY, Settings(dataset="../data")).close()
+    return {**layout, "dws": root / "dws", "data": root / "data"}
+
+
+async def test_suggest_saves_a_proposal_the_panel_lists_with_its_cells(jp_fetch, data_layout: dict[str, Path],
+                                                                      monkeypatch) -> None:  # fmt: skip
+    pytest.importorskip("workbench.suggest")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the scripted suggester, no network
+    image = sorted(p.relative_to(data_layout["data"]).as_posix() for p in (data_layout["data"] / "daisy").glob("*.png")
+                   if not p.name.endswith(".parts.png"))[0]  # fmt: skip
+    outside_before = _snapshot(data_layout["outside"])
+    code, data = await _post(jp_fetch, "suggest", {"workspace": "dws", "image": image,
+                                                   "settings": {"claude_model": "claude-test-1"}})  # fmt: skip
+    assert code == 200, data
+    pid = data["proposal"]["id"]
+    assert data["proposal"]["author"].startswith("scripted:")
+    assert (data_layout["dws"] / "proposals" / f"{pid}.yaml").is_file()
+    code, data = await _get(jp_fetch, "proposals", workspace="dws")
+    assert code == 200
+    (listed,) = [p for p in data["proposals"] if p["id"] == pid]
+    assert listed["status"] == "pending" and listed["edits"] >= 1 and listed["stale"] is False
+    code, detail = await _get(jp_fetch, "proposals", pid, workspace="dws")
+    assert code == 200 and detail["id"] == pid
+    if detail["cells"] is not None:  # workbench.cells renders proposals as cells
+        code_cells = [c for c in detail["cells"] if c["cell_type"] == "code"]
+        assert any(f'proposals/{pid}.yaml' in c["source"] for c in code_cells)
+        assert all(c["metadata"]["workbench"]["proposal"] == pid for c in detail["cells"])
+    code, data = await _get(jp_fetch, "proposals", "9999", workspace="dws")
+    assert code == 404 and data["error"]
+    code, data = await _get(jp_fetch, "proposals", workspace="dws", status="merged")
+    assert code == 400 and "unknown status" in data["error"]
+    code, data = await _post(jp_fetch, "refactor", {"workspace": "dws"})
+    assert code in (200, 422), data  # the script may hold no refactor before more suggestions
+    if code == 200:
+        assert data["proposal"]["kind"] == "refactor"
+    assert _snapshot(data_layout["outside"]) == outside_before

@@ -434,7 +434,7 @@ def suggest(ws: Workspace, image: str, *, suggester: str | None = None, override
     rel = PurePosixPath(*check_relative(image)).as_posix()
     class_label = rel.split("/")[0] if "/" in rel else None
     p = s.suggest(ws.ontology, array, SuggestContext(image_id=rel, image_sha256=sha, class_label=class_label))
-    return proposals.ProposalStore(ws).save(p)
+    return _save(proposals, ws, p, f"for image {rel}")
 
 
 def refactor(ws: Workspace, *, suggester: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
@@ -442,8 +442,14 @@ def refactor(ws: Workspace, *, suggester: str | None = None, overrides: Mapping[
     proposals = _proposals_module()
     settings = settings_with(ws, overrides)
     s = _suggester(ws, suggester, settings)
-    store = proposals.ProposalStore(ws)
-    return store.save(s.refactor(ws.ontology, store.list()))
+    return _save(proposals, ws, s.refactor(ws.ontology, proposals.ProposalStore(ws).list()), "for a refactor")
+
+
+def _save(proposals: Any, ws: Workspace, p: Any, what: str) -> Any:
+    """Save a new proposal; one without edits (e.g. a used-up script) is refused, not saved."""
+    if not p.edits:
+        raise BadRequest(f"the suggester ({p.author}) proposed no edits {what}; nothing was saved", 422)
+    return proposals.ProposalStore(ws).save(p)
 
 
 # ----------------------------------------------------------------------------------------- handlers
