@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,9 +136,18 @@ def daisy() -> Ontology:
     return Ontology.load(ROOT / "ontologies" / "daisy.yaml")
 
 
+@pytest.fixture(scope="module")
+def template_ws(tmp_path_factory) -> Path:
+    """One workspace made once (git init and all); each test gets a copy (much faster than creating)."""
+    path = tmp_path_factory.mktemp("template") / "ws"
+    Workspace.create(path, Ontology.load(ROOT / "ontologies" / "daisy.yaml")).close()
+    return path
+
+
 @pytest.fixture
-def ws(tmp_path, daisy):
-    with Workspace.create(tmp_path / "ws", daisy) as w:
+def ws(tmp_path, template_ws):
+    shutil.copytree(template_ws, tmp_path / "ws", symlinks=True)
+    with Workspace.open(tmp_path / "ws") as w:
         yield w
 
 
