@@ -399,3 +399,27 @@ def test_a_hand_edited_file_cannot_make_an_invalid_edit_acceptable(ws):
     with pytest.raises(ProposalError, match="cannot remove the root"):
         accept(ws, p.id, [0], by="ana")
     assert ws.ontology_path.read_bytes() == before
+
+
+def test_concurrent_accepts_of_one_proposal_apply_it_once(ws):
+    p = ProposalStore(ws).save(make_proposal(ws.ontology, [_item({"op": "describe", "id": "stem", "label": "Green"})],
+                                             kind="suggest", author="x"))
+    results: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def work(name):
+        barrier.wait()
+        with Workspace.open(ws.path) as own:  # each its own workspace object, as separate processes would
+            try:
+                accept(own, p.id, by=name)
+                results.append("ok")
+            except ProposalError as e:
+                results.append("busy" if "another accept" in str(e) else "decided" if "already" in str(e) else str(e))
+
+    threads = [threading.Thread(target=work, args=(f"p{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and set(results) <= {"ok", "busy", "decided"}, results
+    assert len(ProposalStore(ws).load(p.id).decisions) == 1

@@ -40,7 +40,8 @@ import html
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -706,6 +707,12 @@ def accept(
     p = _as_proposal(ws, ref_or_proposal)
     if p.id is None:
         p = store.save(p)
+    with _decision_lock(ws, p):
+        return _accept_locked(ws, store, store.load(p.id), accept, edited, by=by, note=note, gate=gate)
+
+
+def _accept_locked(ws: Any, store: ProposalStore, p: Proposal, accept: Sequence[int] | None,
+                   edited: Mapping[int, Mapping] | None, *, by: str, note: str, gate: Mapping | None) -> Proposal:
     if p.status != "pending":
         raise ProposalError(f"{p.ref} is already {p.status}; a decided proposal is not applied again "
                             "(make a new one, or revert its commit)")
@@ -742,6 +749,28 @@ def accept(
                             f"record the decision: {err}. Run `workbench proposals show {p.id}` and fix the file") from err
 
 
+@contextmanager
+def _decision_lock(ws: Any, p: Proposal) -> Iterator[None]:
+    """One decision at a time per workspace (an OS file lock, released even if the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock
+        yield
+        return
+    lock_dir = Path(ws.cache_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "decisions.lock", "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ProposalError(f"{p.ref}: another accept/reject is running in this workspace; try again when it "
+                                "has finished") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _restore(ws: Any, before: Ontology, before_text: bytes, edits: Sequence[Edit]) -> None:
     """After a failed apply: undo whatever part of it reached the disk (ontology bytes and moved labels)."""
     try:
@@ -765,6 +794,11 @@ def reject(ws: Any, ref: Any, *, by: str, reason: str = "") -> Proposal:
     p = _as_proposal(ws, ref)
     if p.id is None:
         p = store.save(p)
+    with _decision_lock(ws, p):
+        return _reject_locked(store, store.load(p.id), by=by, reason=reason)
+
+
+def _reject_locked(store: ProposalStore, p: Proposal, *, by: str, reason: str) -> Proposal:
     if p.status != "pending":
         raise ProposalError(f"{p.ref} is already {p.status}; only a pending proposal can be rejected")
     new_edits = tuple(pe if not pe.valid else replace(pe, decision="rejected") for pe in p.edits)
