@@ -406,6 +406,15 @@ def test_spend_limit_and_billing_errors_are_not_retried(ws, reply):
         assert "not retried" in str(exc.value)
 
 
+def test_retry_after_ms_and_http_dates_are_honoured(ws):
+    sleeps = Sleeps()
+    api = FakeAPI(_error(429, "rate_limit_error", "slow", headers={"retry-after-ms": "1500", "retry-after": "9"}),
+                  _error(503, "api_error", "unavailable", headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+                  _proposal_msg([]))
+    _suggest(ws, api, sleep=sleeps)
+    assert sleeps == [1.5, 0.0]  # a date in the past: retry at once
+
+
 def test_a_retry_after_too_long_is_not_slept(ws):
     sleeps = Sleeps()
     api = FakeAPI(_error(429, "rate_limit_error", "slow down", headers={"retry-after": "3600"}))
@@ -543,10 +552,11 @@ def test_batch_submit_then_collect_matches_by_custom_id_lists_failures_and_resum
     before = ws.ontology_path.read_bytes()
     api = FakeAPI()
     s = _suggester(api)
-    bid = submit_batch(ws, [(_photo(100, 80), Ctx("daisy/0001.png")), (_photo(90, 90), Ctx("daisy/0002.png"))], s)
+    bid = submit_batch(ws, [(_photo(100, 80), Ctx("daisy/0001.png")), (_photo(90, 90), Ctx("daisy/0002.png")),
+                            (_photo(60, 60), Ctx("daisy/0003.png"))], s)
     assert bid == "msgbatch_01"
     reqs = api.bodies[0]["requests"]
-    assert [r["custom_id"] for r in reqs] == ["img-0000", "img-0001"]
+    assert [r["custom_id"] for r in reqs] == ["img-0000", "img-0001", "img-0002"]
     assert reqs[0]["params"]["tool_choice"] == {"type": "tool", "name": "propose_edits"}
     record = (ws.proposals_dir / "batches.yaml").read_text()
     assert "msgbatch_01" in record and "daisy/0002.png" in record and ";base64," not in record
@@ -560,11 +570,17 @@ def test_batch_submit_then_collect_matches_by_custom_id_lists_failures_and_resum
             "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}}},
         {"custom_id": "img-0000", "result": {"type": "succeeded", "message": _proposal_msg(
             [{"op": {"op": "describe", "id": "stem", "label": "Stalk"}, "rationale": "r"}])}},
+        {"custom_id": "img-0002", "result": {"type": "succeeded", "message": _message([], stop="refusal")}},
+        {"custom_id": "img-9999", "result": {"type": "expired"}},  # not ours: ignored
     ]
+    preview, _ = collect_batch(ws, suggester=s, save=False)  # a look without saving anything
+    assert [p.id for p in preview] == [None] and ProposalStore(ws).ids() == []
     proposals, failures = collect_batch(ws, suggester=s)
     assert [p.evidence.image for p in proposals] == ["daisy/0001.png"]
     assert proposals[0].id == "0001" and proposals[0].exchange["batch"]["custom_id"] == "img-0000"
-    assert failures == [("img-0001", "errored: overloaded_error Overloaded")]
+    assert proposals[0].exchange["request"]["messages"][0]["content"][0]["source"]["width"] == 80
+    assert failures[0] == ("img-0001", "errored: overloaded_error Overloaded")
+    assert failures[1][0] == "img-0002" and "declined" in failures[1][1] and len(failures) == 2
     n = len(api.requests)
     again, failures2 = collect_batch(ws, bid, suggester=s)  # resumable: no refetch, no duplicate
     assert [p.id for p in again] == ["0001"] and failures2 == failures and len(api.requests) == n
