@@ -124,6 +124,8 @@ def test_batch_needs_claude_and_its_key(ws_path, images, capsys):
     assert rc == 1 and "ANTHROPIC_API_KEY" in err
     assert ProposalStore(Workspace.open(ws_path)).ids() == []
     assert not (Path(ws_path) / "proposals" / "batches.yaml").exists()
+    rc, _, err = _run(capsys, "suggest", "--workspace", ws_path, "--collect")
+    assert rc == 1 and "no batches recorded" in err
 
 
 def test_suggest_without_images_says_what_to_give(ws_path, capsys):
