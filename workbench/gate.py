@@ -309,20 +309,23 @@ def gate(
     seeds: Sequence[int] | None = None,
     executor: Executor | None = None,
     config: Any = None,
+    keep: dict[str, Any] | None = None,
 ) -> Verdict:
     """Retrain what ``proposal`` (a Proposal or a ref such as ``"0007"``) affects and judge it.
 
     ``accept``: indices of the edits to test (default: every valid one). ``seeds``: training seeds
     for the retrained concepts (default: the workspace's ``random_state``); more seeds average out
     training noise, each extra one costs a retrain. ``config``: a :class:`workbench.train.TrainConfig`
-    (default: from the workspace settings).
+    (default: from the workspace settings). ``keep``: a dict that receives the trained models and
+    tables (``base``/``candidate``: ``(ontology, models)``, ``images``, ``segments``,
+    ``candidate_segments``) for before/after pictures (:func:`workbench.cells.proposal_cells`).
     """
     if isinstance(proposal, (str, int)):
         from .proposals import ProposalStore
 
         proposal = ProposalStore(ws).load(str(proposal))
     edits, pid = _proposal_edits(proposal, accept)
-    return gate_edits(ws, edits, proposal_id=pid, seeds=seeds, executor=executor, config=config)
+    return gate_edits(ws, edits, proposal_id=pid, seeds=seeds, executor=executor, config=config, keep=keep)
 
 
 def gate_edits(
@@ -333,6 +336,7 @@ def gate_edits(
     seeds: Sequence[int] | None = None,
     executor: Executor | None = None,
     config: Any = None,
+    keep: dict[str, Any] | None = None,
 ) -> Verdict:
     """:func:`gate` for a plain list of edits (objects or dicts) against the workspace's current ontology."""
     from .edits import apply_edits, edit_from_dict
@@ -417,6 +421,9 @@ def gate_edits(
             except WorkbenchError as e:
                 return done("inconclusive", f"the changed ontology cannot be trained: {e}")
             cand_rows.append(_correct(cand_o, cand.models, images, cand_segments)[val])
+    if keep is not None:
+        keep.update(base=(base_o, base.models), candidate=(cand_o, cand.models), images=images,
+                    segments=segments, candidate_segments=cand_segments, retrained=retrained)
     boot = paired_bootstrap(y, np.stack([base_correct] * len(cand_rows)), np.stack(cand_rows),
                             n_resamples=s.gate_bootstrap, confidence=s.gate_confidence, random_state=s.random_state)
     decision = decide(kind, boot.difference, boot.low, boot.high, min_gain=s.gate_min_gain, max_loss=s.gate_max_loss)
