@@ -639,3 +639,13 @@ def test_effort_goes_in_output_config_next_to_the_format(ws):
     api = FakeAPI(_proposal_msg([]))
     _suggest(ws, api, effort="medium")
     assert api.bodies[0]["output_config"] == {"effort": "medium"} and api.bodies[0]["tool_choice"]["type"] == "tool"
+
+
+def test_text_answers_are_shown_with_control_characters_visible_and_fenced_json_is_read(ws):
+    api = FakeAPI(_message([{"type": "text", "text": "done \x1b[2J\u202eevil"}], stop="end_turn"))
+    with pytest.raises(SuggesterError) as exc:
+        _suggest(ws, api)
+    assert "\x1b" not in str(exc.value) and "\\x1b[2J" in str(exc.value) and "\u202e" not in str(exc.value)
+    fenced = "```json\n" + json.dumps({"title": "t", "rationale": "r", "edits": []}) + "\n```"
+    p = _suggest(ws, FakeAPI(_message([{"type": "text", "text": fenced}], stop="end_turn")), model="claude-sonnet-5-5")
+    assert p.edits == () and p.title

@@ -407,8 +407,13 @@ def _env_secrets() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------- parsing
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _short(value: Any, n: int = 160) -> str:
+    """Model text for a message: shortened, control and bidi characters made visible (data, not markup)."""
     text = value if isinstance(value, str) else json.dumps(value, default=repr)[: n + 1]
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -444,13 +449,19 @@ def _structured_input(response: Mapping[str, Any], tool: str, what: str) -> Any:
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
     text = "".join(texts).strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(\{.*\})\s*```", text, re.DOTALL)
+    if fenced:
+        text = fenced.group(1)
     if text.startswith("{"):
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
             return _Malformed(f"the structured answer is not valid JSON ({e.msg} at character {e.pos})", text)
     names = [b.get("name") for b in content if isinstance(b, Mapping) and b.get("type") == "tool_use"]
-    got = f"it called {', '.join(map(str, names))}" if names else (f"it answered in text: {_short(text)!r}" if text else "it gave no answer")
+    if names:
+        got = f"it called {', '.join(_short(n, 40) for n in names)}"
+    else:
+        got = f"it answered in text: {_short(text)!r}" if text else "it gave no answer"
     raise SuggesterError(f"Claude did not answer this {what} through {tool} ({got}); nothing was proposed")
 
 
@@ -488,7 +499,8 @@ def _raw_edits(data: Any) -> tuple[str, str, list[dict[str, Any]], list[str | No
             op = {k: v for k, v in item.items() if k != "rationale"}
         if not isinstance(op, Mapping):
             raw.append({"op": {"malformed": _short(op, 400)}, "rationale": why[:_MAX_TEXT]})
-            problems.append(f"edit {i + 1}: `op` must be an object naming the operation and its fields, got {type(op).__name__}")
+            problems.append(f"edit {i + 1}: `op` must be an object naming the operation and its fields, "
+                            f"got {type(op).__name__}")
             continue
         raw.append({"op": dict(op), "rationale": why[:_MAX_TEXT]})
         problems.append(None)
@@ -546,7 +558,8 @@ def parse_presort(ontology: Ontology, response: Mapping[str, Any], segment_ids: 
     _check_stop(response, "pre-sorting request")
     data = _structured_input(response, SORT_TOOL, "pre-sorting request")
     if isinstance(data, _Malformed) or not isinstance(data, Mapping) or not isinstance(data.get("assignments"), list):
-        raise SuggesterError("the pre-sorting answer is malformed (expected {assignments: [{cell, concept}]}); nothing stored")
+        raise SuggesterError("the pre-sorting answer is malformed (expected {assignments: [{cell, concept}]}); "
+                             "nothing stored")
     out: list[tuple[int, str]] = []
     seen: set[int] = set()
     dropped: list[str] = []
@@ -814,12 +827,13 @@ class ClaudeSuggester:
                     f"Claude is rate limiting ({status}: {msg}) and asks to wait {wait:.0f} s; try again later"
                 ) from None
             return wait, f"{status}"
+        tries = f"gave up after {attempt + 1} attempts"
         if status == 429:
-            raise SuggesterError(f"Claude is rate limiting this key (429: {msg}){rid}; gave up after {attempt + 1} attempts. Try again later.") from None
+            raise SuggesterError(f"Claude is rate limiting this key (429: {msg}){rid}; {tries}. Try again later.") from None
         if status == 529:
-            raise SuggesterError(f"Claude is overloaded (529: {msg}){rid}; gave up after {attempt + 1} attempts. Try again in a few minutes.") from None
+            raise SuggesterError(f"Claude is overloaded (529: {msg}){rid}; {tries}. Try again in a few minutes.") from None
         if status >= 500:
-            raise SuggesterError(f"the Claude API failed ({status}: {msg}){rid}; gave up after {attempt + 1} attempts.") from None
+            raise SuggesterError(f"the Claude API failed ({status}: {msg}){rid}; {tries}.") from None
         raise SuggesterError(f"the Claude API refused the request ({status}: {msg}){rid}") from None
 
     # -- the Suggester protocol ----------------------------------------------------------------------
@@ -1036,7 +1050,8 @@ def collect_batch(
     if not batches:
         raise SuggesterError(f"no batches recorded in {_batches_path(ws)}; submit one first (submit_batch)")
     if batch_id is None:
-        open_ = [b for b, r in batches.items() if len(r.get("collected", {})) + len(r.get("failed", {})) < len(r.get("items", {}))]
+        open_ = [b for b, r in batches.items()
+                 if len(r.get("collected") or {}) + len(r.get("failed") or {}) < len(r.get("items") or {})]
         batch_id = (open_ or list(batches))[-1]
     if batch_id not in batches:
         raise SuggesterError(f"batch {batch_id!r} is not recorded in {_batches_path(ws)} (known: {', '.join(batches)})")
