@@ -362,3 +362,17 @@ async def test_suggest_saves_a_proposal_the_panel_lists_with_its_cells(jp_fetch,
     if code == 200:
         assert data["proposal"]["kind"] == "refactor"
     assert _snapshot(data_layout["outside"]) == outside_before
+
+
+async def test_why_traces_a_concept_to_the_change_that_introduced_it(jp_fetch, layout: dict[str, Path]) -> None:
+    pytest.importorskip("workbench.history")
+    with Workspace.open(layout["ws"]) as ws:
+        ws.apply_edits([{"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"]}],
+                       message="Add the sepal under the flower head")  # fmt: skip
+        sha = ws.last_commit
+    code, data = await _get(jp_fetch, "why", workspace="ws", concept="sepal")
+    assert code == 200, data
+    assert data["concept"] == "sepal" and data["introduced"]["sha"] == sha
+    for bad in ("../x", "Sepal", "", "a" * 80):
+        code, data = await _get(jp_fetch, "why", workspace="ws", concept=bad)
+        assert code == 400 and "concept id" in data["error"]

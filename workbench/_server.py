@@ -10,6 +10,7 @@ the workspace through these handlers; every one of them needs an authenticated J
 ``GET  /workbench/api/proposals?workspace=W``  proposal summaries (status, gate verdict, stale)
 ``GET  /workbench/api/proposals/0007?workspace=W``  one proposal, with its notebook cells
 ``GET  /workbench/api/history?workspace=W``  the workspace's recent changes (git history)
+``GET  /workbench/api/why?workspace=W&concept=C``  which change introduced / last changed concept C
 ``GET  /workbench/api/images?workspace=W``  images in the label store (for "suggest edits")
 ``POST /workbench/api/suggest``             ``{"workspace", "image", "suggester"?, "settings"?}``: a new proposal
 ``POST /workbench/api/refactor``            ``{"workspace", "suggester"?, "settings"?}``: a new proposal
@@ -64,6 +65,7 @@ __all__ = [
     "proposal_summaries",
     "proposal_detail",
     "history_entries",
+    "why_concept",
     "image_list",
     "suggest",
     "refactor",
@@ -80,6 +82,7 @@ SETTINGS_OVERRIDES = ("claude_model", "llm_max_image_edge", "gate_confidence", "
 #: Largest model sidecar (``models/<concept>.json``) read for metrics.
 _MAX_SIDECAR_BYTES = 1024 * 1024
 _PROPOSAL_REF = re.compile(r"^[0-9]{1,6}$")
+_CONCEPT_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class PathRefused(WorkbenchError):
@@ -374,7 +377,7 @@ def history_entries(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
     except ImportError:
         history = None
     if history is not None:
-        return [_jsonable(c) for c in list(history(ws))[:limit]]
+        return [_jsonable(c) for c in history(ws, limit=limit)]
     if ws.head() is None:
         return []
     r = ws._git("log", f"-{int(limit)}", "--format=%H%x1f%aI%x1f%an%x1f%s", check=False)
@@ -383,6 +386,17 @@ def history_entries(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
         sha, date, author, subject = (line.split("\x1f") + ["", "", "", ""])[:4]
         out.append({"sha": sha, "date": date, "author": author, "title": subject})
     return out
+
+
+def why_concept(ws: Workspace, concept: object) -> dict[str, Any]:
+    """Which change introduced ``concept`` and which last changed it (``workbench.history.why``)."""
+    if not isinstance(concept, str) or not _CONCEPT_ID.match(concept):
+        raise BadRequest(f"concept id {str(concept)[:40]!r} must look like petal or flower_head")
+    try:
+        from .history import why
+    except ImportError as e:
+        raise BadRequest(f"history is not available in this version of the workbench ({e})", 501) from None
+    return _jsonable(why(ws, concept))
 
 
 def image_list(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
@@ -538,6 +552,12 @@ if APIHandler is not None:
             rel = self.get_query_argument("workspace", None)
             await self._run(lambda: {"history": self._with_ws(rel, history_entries)})
 
+    class WhyHandler(_Handler):
+        @tornado.web.authenticated
+        async def get(self) -> None:
+            rel = self.get_query_argument("workspace", None)
+            await self._run(self._with_ws, rel, why_concept, self.get_query_argument("concept", None))
+
     class ImagesHandler(_Handler):
         @tornado.web.authenticated
         async def get(self) -> None:
@@ -576,6 +596,7 @@ if APIHandler is not None:
             (url_path_join(api, "proposals"), ProposalsHandler),
             (url_path_join(api, r"proposals/([0-9]{1,6})"), ProposalsHandler),
             (url_path_join(api, "history"), HistoryHandler),
+            (url_path_join(api, "why"), WhyHandler),
             (url_path_join(api, "images"), ImagesHandler),
             (url_path_join(api, "suggest"), SuggestHandler),
             (url_path_join(api, "refactor"), RefactorHandler),
