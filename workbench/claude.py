@@ -645,8 +645,10 @@ class ClaudeSuggester:
             raise SuggesterError(f"structured must be 'auto', 'tool' or 'format', got {structured!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise SuggesterError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        if not isinstance(max_image_edge, int) or not 64 <= max_image_edge <= 8000:
+            raise SuggesterError(f"max_image_edge must be an integer between 64 and 8000 pixels, got {max_image_edge!r}")
         self.model = model or DEFAULT_CLAUDE_MODEL
-        self.max_image_edge = int(max_image_edge)
+        self.max_image_edge = max_image_edge
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_tokens = int(max_tokens)
@@ -681,7 +683,9 @@ class ClaudeSuggester:
         """The SDK client (built on first use; the key is checked here, before any request)."""
         if self._client is None:
             if self._injected is not None:
-                self._client = self._injected.with_options(max_retries=0, timeout=self.timeout)
+                with_options = getattr(self._injected, "with_options", None)
+                self._client = (with_options(max_retries=0, timeout=self.timeout) if with_options is not None
+                                else self._injected)
             else:
                 key = _api_key()
                 import anthropic
@@ -838,7 +842,12 @@ class ClaudeSuggester:
 
     # -- the Suggester protocol ----------------------------------------------------------------------
     def suggest(self, ontology: Ontology, image: Any, context: Any = None) -> Proposal:
-        """Ask Claude for the edits that let ``ontology`` account for ``image``; a pending Proposal."""
+        """Ask Claude for the edits that let ``ontology`` account for ``image``; a pending Proposal.
+
+        ``context`` (a :class:`~workbench.suggest.SuggestContext` or anything with ``image_id``,
+        ``image_sha256``, ``class_label``, ``note``) is sent as data and kept as evidence; without an
+        ``image_sha256`` the evidence holds the sha256 of the bytes sent.
+        """
         from .proposals import Evidence as _Evidence
 
         self.client()  # the key first
