@@ -582,6 +582,112 @@ def _register_proposals(sub: argparse._SubParsersAction) -> None:
 _EXTRA_COMMANDS.append(_register_proposals)
 
 
+# ------------------------------------------------------------------- the pull-request loop: history, gate
+def _cmd_history(args: argparse.Namespace) -> int:
+    from .history import history
+    from .proposals import escape_terminal as esc
+
+    ws = _open_ws(args.workspace)
+    try:
+        changes = history(ws, limit=args.limit)
+        for c in changes:
+            _out(f"{c.short}  {c.date[:10]}  {esc(c.summary().split(' ', 1)[1])}")
+            if c.gate:
+                _out(f"    Gate: {esc(c.gate)}")
+            if c.reverts:
+                _out(f"    reverts {c.reverts[:12]}")
+            if c.reverted_by:
+                _out(f"    reverted by {c.reverted_by[:12]}")
+            if c.concepts:
+                _out(f"    concepts: {esc(', '.join(c.concepts))}")
+        _out(f"{len(changes)} change{'s' if len(changes) != 1 else ''} to the ontology")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_why(args: argparse.Namespace) -> int:
+    from .history import why
+    from .proposals import escape_terminal as esc
+
+    ws = _open_ws(args.workspace)
+    try:
+        _out(esc(why(ws, args.concept).summary()))
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_revert(args: argparse.Namespace) -> int:
+    from .history import revert
+    from .proposals import escape_terminal as esc
+
+    ws = _open_ws(args.workspace)
+    try:
+        c = revert(ws, args.ref, by=args.by, reason=args.reason or "")
+        _out(f"reverted {c.reverts[:12] if c.reverts else args.ref} as a new commit {c.short}: {esc(c.title)}")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from .gate import GateRejected, apply_proposal, gate
+    from .proposals import escape_terminal as esc
+
+    ws = _open_ws(args.workspace)
+    try:
+        accept = _edit_indices(args.edits)
+        if args.merge:
+            if not args.by:
+                raise WorkbenchError("--merge needs --by NAME (the person deciding; recorded in the commit)")
+            try:
+                p, v = apply_proposal(ws, args.ref, accept, by=args.by, override=args.override)
+            except GateRejected as e:
+                _out(esc(e.verdict.summary()))
+                _out(esc(e.verdict.message))
+                raise
+            _out(esc(v.summary()) if v else "merged without the gate")
+            _out(f"merged proposal {p.id} ({p.status}): commit {p.commit or 'none'}")
+            return EXIT_OK
+        v = gate(ws, args.ref, accept)
+        _out(esc(v.summary()))
+        _out(esc(v.message))
+        if v.retrained:
+            _out(f"retrained: {', '.join(v.retrained)} ({v.seconds:.1f} s)")
+        return EXIT_OK if v.decision == "merge" else EXIT_INVALID
+    finally:
+        ws.close()
+
+
+def _register_pr_loop(sub: argparse._SubParsersAction) -> None:
+    h = sub.add_parser("history", help="the changes to the workspace's ontology: proposal, who decided, gate")
+    h.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    h.add_argument("--limit", type=int, metavar="N", help="at most N changes (newest first)")
+    h.set_defaults(func=_cmd_history)
+    w = sub.add_parser("why", help="which proposal introduced a concept and which last changed it, and why")
+    w.add_argument("concept", metavar="CONCEPT")
+    w.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    w.set_defaults(func=_cmd_why)
+    r = sub.add_parser("revert", help="undo one change (proposal id or commit sha) as a new commit")
+    r.add_argument("ref", metavar="REF", help="a proposal id (7, 0007) or a commit sha")
+    r.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    r.add_argument("--by", required=True, metavar="NAME", help="the person deciding (recorded in the commit)")
+    r.add_argument("--reason", metavar="TEXT", help="why (goes into the commit message)")
+    r.set_defaults(func=_cmd_revert)
+    g = sub.add_parser("gate", help="retrain what a proposal affects and judge it (exit 0 only for 'merge')")
+    g.add_argument("ref", metavar="ID", help="7, 0007 or proposals/0007.yaml")
+    g.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    g.add_argument("--edits", metavar="I,J", help="gate only these edits (default: every valid one)")
+    g.add_argument("--merge", action="store_true", help="accept it when the gate does not reject it")
+    g.add_argument("--by", metavar="NAME", help="with --merge: the person deciding")
+    g.add_argument("--override", metavar="REASON", help="with --merge: merge even on a reject verdict, recording why")
+    g.set_defaults(func=_cmd_gate)
+
+
+_EXTRA_COMMANDS.append(_register_pr_loop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

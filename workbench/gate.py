@@ -60,6 +60,8 @@ __all__ = [
     "gate",
     "gate_edits",
     "override",
+    "apply_proposal",
+    "GateRejected",
 ]
 
 DECISIONS = ("merge", "reject", "inconclusive")
@@ -67,6 +69,14 @@ KINDS = ("addition", "simplification", "neutral")
 
 _ADDING_OPS = {"add_concept", "add_part", "split"}
 _SIMPLIFYING_OPS = {"merge", "remove_concept", "remove_part"}
+
+
+class GateRejected(ProposalError):
+    """The merge gate rejected a proposal; ``verdict`` holds its numbers. Merge anyway with an override."""
+
+    def __init__(self, message: str, verdict: Verdict):
+        super().__init__(message)
+        self.verdict = verdict
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -219,13 +229,22 @@ class Verdict:
     def passed(self) -> bool:
         return self.decision == "merge"
 
+    def line(self) -> str:
+        """The verdict in one line without the ``Gate:`` key: ``merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``;
+        an override is appended (``— overridden by ana: reason``)."""
+        if self.difference is None:
+            text = f"{self.decision} ({self.message})"
+        else:
+            conf = f"{round(100 * self.confidence):d}%"
+            text = (f"{self.decision} ({_pts(self.difference)} pts, {conf} CI [{_pts(self.ci_low)}, "
+                    f"{_pts(self.ci_high)}], n={self.n})")
+        if self.override:
+            text += f" — overridden by {self.override.get('by', '?')}: {self.override.get('reason', '')}"
+        return " ".join(text.split())
+
     def summary(self) -> str:
         """One line for a commit message: ``Gate: merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``."""
-        if self.difference is None:
-            return f"Gate: {self.decision} ({self.message})"
-        conf = f"{round(100 * self.confidence):d}%"
-        return (f"Gate: {self.decision} ({_pts(self.difference)} pts, {conf} CI [{_pts(self.ci_low)}, "
-                f"{_pts(self.ci_high)}], n={self.n})")
+        return f"Gate: {self.line()}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -238,13 +257,15 @@ class Verdict:
             elif isinstance(v, Mapping):
                 v = dict(v)
             d[f.name] = v
-        d["summary"] = self.summary()
+        d["summary"] = self.line()  # what proposals.accept writes after "Gate: " in the commit message
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        if isinstance(kw.get("thresholds"), Mapping):
+            kw["thresholds"] = dict(kw["thresholds"])
         return cls(**kw)
 
     def with_override(self, *, by: str, reason: str) -> Verdict:
@@ -469,5 +490,58 @@ def override(
     p = ref if not isinstance(ref, (str, int)) else _p.ProposalStore(ws).load(str(ref))
     if verdict is None:
         verdict = gate(ws, p, accept)
-    verdict = verdict.with_override(by=by.strip(), reason=" ".join(reason.split()))
-    return _p.accept(ws, p, accept, by=by, note=f"gate override: {' '.join(reason.split())}", gate=verdict.to_dict())
+    reason = " ".join(reason.split())
+    verdict = verdict.with_override(by=by.strip(), reason=reason)
+    note = f"Merged against the gate ({verdict.decision}) by {by.strip()}: {reason}"
+    return _p.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict())
+
+
+_run_gate, _run_override = gate, override  # apply_proposal's ``gate``/``override`` arguments shadow them
+
+
+def apply_proposal(
+    ws: Any,
+    ref: Any,
+    accept: Sequence[int] | None = None,
+    *,
+    by: str,
+    gate: bool = True,
+    override: str | None = None,
+    note: str = "",
+    **gate_options: Any,
+) -> tuple[Any, Verdict | None]:
+    """Gate, then accept: what ``wb.apply("proposals/0007.yaml")`` runs. Returns ``(proposal, verdict)``.
+
+    A "merge" or "inconclusive" verdict is accepted with the verdict in the commit message (``Gate:``);
+    a "reject" raises :class:`GateRejected` (the verdict is recorded in the proposal file) unless
+    ``override="why"`` is given, which merges and records the override. ``gate=False`` skips the gate.
+    """
+    from . import proposals as _p
+
+    store = _p.ProposalStore(ws)
+    p = ref if isinstance(ref, _p.Proposal) else store.load(ref)
+    if p.id is None:
+        p = store.save(p)
+    if p.status != "pending":
+        raise ProposalError(f"{p.ref} is already {p.status} (commit {(p.commit or 'none')[:12]}); "
+                            "to undo it: wb.revert(...) / `workbench revert`")
+    if not gate:
+        if override:
+            raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")
+        return _p.accept(ws, p, accept, by=by, note=note), None
+    verdict = _run_gate(ws, p, accept, **gate_options)
+    if verdict.decision == "reject":
+        if override:
+            return _run_override(ws, p, accept, by=by, reason=override, verdict=verdict), verdict
+        try:
+            store.update(dataclasses.replace(p, gate=verdict.to_dict()),
+                         message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+        except WorkbenchError as e:  # the refusal matters more than recording it
+            log_msg = f" (could not record the verdict: {e})"
+        else:
+            log_msg = ""
+        raise GateRejected(
+            f"proposal {p.id} not merged: {verdict.summary()} — {verdict.message}.{log_msg} To merge it anyway, "
+            f"give the reason: wb.apply({p.id!r}, override=\"why\") or "
+            f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict)
+    return _p.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict()), verdict

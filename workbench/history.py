@@ -293,7 +293,7 @@ def _changes(ws: Any, limit: int | None = None) -> list[tuple[Change, Ontology |
             sha=sha, date=date, author=author, title=title, rationale=rationale,
             proposal=trailers.get("Proposal"), proposed_by=trailers.get("Proposed-by"),
             accepted_by=trailers.get("Accepted-by"), gate=trailers.get("Gate"),
-            gate_override=trailers.get("Gate-override"), reverts=_full_sha(trailers.get("Reverts"), by_sha),
+            gate_override=trailers.get("Gate-override") or _override_in(trailers.get("Gate")), reverts=_full_sha(trailers.get("Reverts"), by_sha),
             edits=tuple(e.to_dict() for e in edits), concepts=_touched(before, after), parent=parent,
             trailers=dict(trailers),
         )  # fmt: skip
@@ -305,6 +305,13 @@ def _changes(ws: Any, limit: int | None = None) -> list[tuple[Change, Ontology |
     out = [(replace(c, reverted_by=reverted.get(c.sha)) if c.sha in reverted else c, b, a) for c, b, a in out]
     out.reverse()
     return out[:limit] if limit is not None else out
+
+
+def _override_in(gate: str | None) -> str | None:
+    """``<by>: <reason>`` from a gate line ``… — overridden by <by>: <reason>`` (see Verdict.line)."""
+    if gate and " — overridden by " in gate:
+        return gate.split(" — overridden by ", 1)[1].strip()
+    return None
 
 
 def _full_sha(short: str | None, by_sha: Mapping[str, Change]) -> str | None:
