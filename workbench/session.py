@@ -86,6 +86,60 @@ class Workbench:
 
         return explain_widget(self.workspace, image)
 
+    # -- the pull-request loop (workbench.gate, workbench.history, workbench.cells) ----------------------
+    def apply(self, ref: Any, accept: Any = None, *, gate: bool = True, override: str | None = None) -> Any:
+        """Run the merge gate on a proposal, then apply it (commit message: rationale, trailers, verdict).
+
+        A "reject" verdict refuses (:class:`workbench.gate.GateRejected`) unless ``override="why"``;
+        the override is recorded. ``gate=False`` applies without the gate. Returns the Verdict (or the
+        Proposal when ungated).
+        """
+        from .gate import apply_proposal
+
+        p, verdict = apply_proposal(self.workspace, ref, accept, by=self.author, gate=gate, override=override)
+        return verdict if verdict is not None else p
+
+    def history(self, limit: int | None = None) -> list[Any]:
+        """The changes to the ontology, newest first (:class:`workbench.history.Change`)."""
+        from .history import history
+
+        return history(self.workspace, limit)
+
+    def why(self, concept: str) -> Any:
+        """Which proposal introduced ``concept`` and which last changed it, and why."""
+        from .history import why
+
+        return why(self.workspace, concept)
+
+    def revert(self, ref: Any, reason: str = "") -> Any:
+        """Undo a change (proposal id or commit sha) as a new commit; refused if later changes conflict."""
+        from .history import revert
+
+        return revert(self.workspace, ref, by=self.author, reason=reason)
+
+    def propose_cells(self, ref: Any, *, gate: bool = False) -> list[dict[str, Any]] | None:
+        """A proposal as notebook cells. In a notebook kernel: shows the review Markdown and puts the
+        ``wb.apply(...)`` code cell below the active cell (run it deliberately), returns None; elsewhere
+        (no IPython) returns the cells. ``gate=True`` runs the gate first and adds its verdict and the
+        before/after pictures of the retrained concepts."""
+        from .cells import proposal_cells
+
+        verdict, models = None, None
+        if gate:
+            from .gate import gate as run_gate
+
+            models = {}
+            verdict = run_gate(self.workspace, ref, keep=models)
+        cells = proposal_cells(self.workspace, ref, verdict=verdict, models=models)
+        shell = _ipython()
+        if shell is None:
+            return cells
+        from IPython.display import Markdown, display
+
+        display(Markdown(cells[0]["source"]), metadata={"workbench": cells[0]["metadata"]["workbench"]})
+        shell.set_next_input(cells[1]["source"], replace=False)
+        return None
+
     # -- display ----------------------------------------------------------------------------------------
     def _summary(self) -> dict[str, Any]:
         o = self.workspace.ontology
@@ -116,3 +170,12 @@ class Workbench:
 def open(path: str | os.PathLike[str], *, author: str | None = None) -> Workbench:  # noqa: A001 - workbench.open
     """Open the workspace at ``path`` for the notebook (see :class:`Workbench`)."""
     return Workbench(Workspace.open(path), author=author)
+
+
+def _ipython() -> Any:
+    """The running IPython shell (a notebook kernel), or None outside one."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
