@@ -124,6 +124,245 @@ def pct(v):
 '''
 
 
+# ------------------------------------------------------------------------------------ 01 grow ontology
+NB01 = [
+    md("grow-01", """
+# 01 · Grow the ontology
+
+The ontology is a file (`ontology.yaml`): the concepts the classifier is made of, what each looks like
+(a description a person and an LLM can read), and which concept is a part of which. It grows by
+**proposals**, like pull requests: a *suggester* looks at an image and the current ontology and
+proposes edits (add a concept, add a part, rename, merge, split, describe, remove); a person previews
+each proposal as a diff, accepts all or some of its edits (or edits them first), or rejects it. Every
+accepted proposal is one git commit of `ontology.yaml`, with who proposed it and who accepted it.
+
+Suggesters:
+
+- **scripted** plays steps written by hand in `ontologies/daisy.suggestions.yaml`: it grows a
+  one-concept seed into the shipped daisy ontology, and on purpose makes the mistakes an LLM makes
+  (redundant concepts, speculative ones, non-visual wording) so the refactors have something to clean
+  up. Its proposals say `scripted:...`, never a model's name. This notebook uses it: no key needed.
+- **claude** asks Claude (key in `ANTHROPIC_API_KEY`, never in a file): see the end of this notebook.
+- **replay** re-plays recorded exchanges of saved proposals, offline.
+""" + SETUP_NOTE),
+    setup_cell("grow-02", "01"),
+    code("grow-03", """
+from workbench.datasets import generate_demo
+from workbench.ontology import Ontology
+from workbench.settings import Settings
+from workbench.suggest import SHIPPED_SEED, SuggestContext, make_suggester, suggest_images
+from workbench.workspace import Workspace
+
+folder = generate_demo(HERE / "data", n_per_class=6, seed=0)      # 12 small images are enough here
+ws = Workspace.create(HERE / "workspace", Ontology.load(SHIPPED_SEED), Settings(dataset=str(folder.root)))
+print(ws.ontology.dumps())
+""" + HTML_TABLE),
+    code("grow-04", """
+# NBVAL_CHECK_OUTPUT
+print(sorted(ws.ontology.concepts), ws.ontology.root)
+""", expect="['daisy'] daisy\n"),
+    md("grow-05", """
+## 1 · A suggestion for one image
+
+`suggest_images` shows each image to the suggester with the current ontology and saves what comes back
+as a pending proposal in `proposals/NNNN.yaml`. Each edit is validated against the ontology as the
+earlier valid edits of the same proposal leave it: an invalid one is kept (you see what was proposed)
+but marked with its problem and can never be accepted. Concept **lint** flags wording a camera cannot
+see. Everything a suggester writes is shown as data: escaped, never rendered as Markdown, never run.
+"""),
+    code("grow-06", """
+from workbench.proposals import ProposalStore, accept, preview, proposal_html, reject
+
+suggester = make_suggester("scripted", workspace=ws)
+image = folder.root / "daisy" / "0000.png"
+display(Image.open(image).resize((192, 192)))
+(p,) = suggest_images(ws, suggester, [image])
+display(HTML(proposal_html(p)))   # every piece of text in it is escaped
+"""),
+    md("grow-07", """
+`preview` says what accepting would do before anything is done: the text diff of `ontology.yaml`,
+concepts added, removed and changed, labelled segments an edit would move, and which concept models
+would retrain.
+"""),
+    code("grow-08", """
+pv = preview(ws, p)
+print(pv.diff)
+print("added:", pv.added, "| retrain:", pv.retrain)
+"""),
+    code("grow-09", """
+import subprocess
+
+p = accept(ws, p, by="you")
+print(p.status, "as commit", p.commit[:12], "- its message:\\n")
+print(subprocess.run(["git", "-C", str(ws.path), "show", "-s", "--format=%B", p.commit],
+                     capture_output=True, text=True, check=True).stdout)
+"""),
+    md("grow-10", """
+## 2 · Two more images: a stem, leaves, and some wobbles
+
+The next two steps add a stem and leaves, then pink petal tips and a *stalk* (the same green line as the
+stem, under another name). Accepting them is fine for now: the refactor comes next. Note the lint on
+the leaf: "probably used for photosynthesis" is function, not appearance.
+"""),
+    code("grow-11", """
+for name in ("0001.png", "0002.png"):
+    (p,) = suggest_images(ws, suggester, [folder.root / "daisy" / name])
+    display(HTML(proposal_html(p)))
+    accept(ws, p, by="you")
+print(len(ws.ontology.concepts), "concepts:", sorted(ws.ontology.concepts))
+"""),
+    md("grow-12", """
+## 3 · A refactor
+
+`refactor` looks at the whole ontology and its history and proposes to clean it up: merge `stalk`
+into `stem`, drop the `petal_tip` colour variant, rename the centre to `disk` and make it a
+plain-code rule, and describe the leaf by what it looks like. The preview counts the labelled
+segments each rename or merge would move (none yet: nothing is labelled in this notebook).
+
+Here you accept only some of its edits first, then the rest: `accept(ws, p, [0, 1], by=...)`
+records a *partial* decision, and the remaining edits stay in the same proposal.
+"""),
+    code("grow-13", """
+from workbench.suggest import refactor_workspace
+
+r = refactor_workspace(ws, suggester)
+display(HTML(proposal_html(r)))
+pv = preview(ws, r)
+print("removed:", pv.removed, "| changed:", pv.changed, "| labels moved per edit:", pv.labels_touched)
+print(pv.diff[:1500])
+"""),
+    code("grow-14", """
+r = accept(ws, r, [0, 1, 2], by="you", note="merge and removal first")
+print(r.status, [e.decision for e in r.edits])
+"""),
+    md("grow-15", """
+A partially accepted proposal is decided (the edits left out are recorded as not accepted): to take
+the rest later, make them a new proposal (here by hand, as a person's proposal, from the same ops)
+and accept that.
+"""),
+    code("grow-16", """
+from workbench.proposals import make_proposal
+
+rest = make_proposal(ws.ontology, [{"op": e.op, "rationale": e.rationale} for e in r.edits if e.decision != "accepted"],
+                     kind="person", author="person:you", title="The rest of the refactor",
+                     rationale="Rename the centre to disk with its rule, and visual wording for the leaf.")
+rest = accept(ws, ProposalStore(ws).save(rest), by="you")
+print(rest.status, len(ws.ontology.concepts), "concepts:", sorted(ws.ontology.concepts))
+"""),
+    md("grow-17", """
+## 4 · The rest of the script, and where it ends
+
+Three more images (a leaf rosette, a small daisy in a lawn, "pollen on the petals") and a second
+refactor. Played and accepted in order, the script ends exactly at the shipped `ontologies/daisy.yaml`:
+the ontology that notebooks 02 and 03 train.
+"""),
+    code("grow-18", """
+for name in ("0003.png", "0004.png", "0005.png"):
+    (p,) = suggest_images(ws, suggester, [folder.root / "daisy" / name])
+    print(f"{p.id}: {p.title} -> {[e.summary() for e in p.edits]}", *(f"  lint: {w}" for e in p.edits for w in e.lint), sep="\\n")
+    accept(ws, p, by="you")
+r2 = refactor_workspace(ws, suggester)
+print(f"{r2.id}: {r2.title} -> {[e.summary() for e in r2.edits]}")
+r2 = accept(ws, r2, by="you")
+"""),
+    code("grow-19", """
+# NBVAL_CHECK_OUTPUT
+from workbench.pipeline import shipped_ontology
+
+print(sorted(ws.ontology.concepts))
+print("same as ontologies/daisy.yaml:", ws.ontology.dumps() == Ontology.load(shipped_ontology("daisy")).dumps())
+""", expect="['daisy', 'disk', 'flower_head', 'leaf', 'petal', 'stem']\nsame as ontologies/daisy.yaml: True\n"),
+    md("grow-20", """
+## 5 · Invalid edits, rejection, and the history
+
+A proposal can hold edits that cannot apply (a part of a concept that does not exist, a cycle, an op
+that is not on the whitelist). They are kept, marked `invalid` with the reason, and can never be
+accepted. A whole proposal can be rejected with a reason; the ontology file is not touched.
+"""),
+    code("grow-21", """
+bad = make_proposal(ws.ontology, [
+    {"op": {"op": "add_part", "parent": "flower_head", "part": "sepal"}, "rationale": "green cup under the head"},
+    {"op": {"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+            "description": "A small green leaf-like cup under the flower head."}, "rationale": "seen from the side"},
+    {"op": {"op": "delete_everything"}, "rationale": "not an operation"},
+], kind="person", author="person:you", title="A sepal (in the wrong order), and a bogus op")
+bad = ProposalStore(ws).save(bad)
+display(HTML(proposal_html(bad)))
+print([(e.decision, e.problem) for e in bad.edits])
+before = ws.ontology_path.read_bytes()
+reject(ws, bad, by="you", reason="sepals are too small to see in these images")
+print("ontology.yaml untouched:", ws.ontology_path.read_bytes() == before)
+"""),
+    code("grow-22", """
+from workbench.history import history, why
+
+for change in history(ws):
+    print(change.summary())
+print()
+print(why(ws, "stem"))
+"""),
+    code("grow-23", """
+# NBVAL_CHECK_OUTPUT
+print(sorted({p.status for p in ProposalStore(ws).list()}))
+""", expect="['accepted', 'partial', 'rejected']\n"),
+    md("grow-24", """
+## Claude, with a key
+
+With `ANTHROPIC_API_KEY` set in the environment of the Jupyter server (`export ANTHROPIC_API_KEY=...`
+before `jupyter lab`; never in a notebook or a file), the same calls ask Claude. The request holds the
+current ontology (as a cached prefix), the image downscaled to `llm_max_image_edge` (1568 px by
+default) and a forced tool whose schema allows only the whitelisted edit operations. The answer
+becomes a pending proposal like any other, with the exchange recorded for replay (image hash and size,
+never the pixels, never the key). Refusals, cut-offs and API errors are errors with a reason, never
+half a proposal. Claude can also **pre-sort** an image's segments into concepts: stored as
+*suggestions* the labeler shows, which only a person's keypress turns into labels.
+
+Without a key this cell says so and does nothing; with one it costs a request (about a cent; see
+`workbench.claude.estimate_cost`).
+"""),
+    code("grow-25", """
+from workbench.errors import SuggesterError
+
+if os.environ.get("ANTHROPIC_API_KEY"):
+    claude = make_suggester("claude", workspace=ws)
+    try:
+        (cp,) = suggest_images(ws, claude, [folder.root / "not_daisy" / "0000.png"])
+        display(HTML(proposal_html(cp)))
+        print(preview(ws, cp).diff if cp.valid_edits else "no valid edits")
+        # accept(ws, cp, by="you")   # if you agree; or reject(ws, cp, by="you", reason="...")
+    except SuggesterError as e:
+        print("Claude could not answer:", e)
+else:
+    print("ANTHROPIC_API_KEY is not set: skipped (the scripted suggester needs no key)")
+"""),
+    md("grow-26", """
+## Replay: the recorded exchanges, offline
+
+Each saved proposal keeps its exchange. `replay` runs them again against an ontology, without a network:
+a Claude proposal is re-parsed from its recorded response, so the same recording and the same ontology
+give the same edits, problems and lint. Here: the first scripted proposal, replayed against the seed.
+"""),
+    code("grow-27", """
+from workbench.suggest import ReplaySuggester
+
+replay = ReplaySuggester([ProposalStore(ws).load("0001")])
+again = replay.suggest(Ontology.load(SHIPPED_SEED))
+print([e.summary() for e in again.edits])
+"""),
+    code("grow-28", """
+# NBVAL_CHECK_OUTPUT
+print([e.summary() for e in again.edits] == [e.summary() for e in ProposalStore(ws).load("0001").edits])
+""", expect="True\n"),
+    md("grow-29", """
+From the command line: `workbench suggest --workspace WS --suggester scripted IMAGE`,
+`workbench proposals list|show|accept|reject`, `workbench refactor --workspace WS`. In JupyterLab the
+Workbench sidebar lists the proposals; `workbench.open(WS).review()` reviews one with checkboxes per
+edit. Next: `02_segment_and_label.ipynb`.
+"""),
+    final_cell("grow-30"),
+]
+
+
 # ------------------------------------------------------------------------------ 02 segment and label
 NB02 = [
     md("seg-01", """
@@ -592,6 +831,7 @@ where each part fires outside its concept. It takes about a minute and a half on
 
 
 NOTEBOOKS: dict[str, list[dict]] = {
+    "01_grow_ontology.ipynb": NB01,
     "02_segment_and_label.ipynb": NB02,
     "03_train_and_compose.ipynb": NB03,
 }
