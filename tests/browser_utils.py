@@ -190,6 +190,11 @@ class JupyterLab:
         self.api("PUT", f"api/contents/{name}", {"type": "notebook", "format": "json", "content": notebook_json(cells)})
         return name
 
+    def start_session(self, path: str, kernel: str = "python3") -> dict[str, Any]:
+        """Start a kernel session for the notebook at ``path`` (JupyterLab then attaches to it)."""
+        return self.api("POST", "api/sessions", {"path": path, "name": Path(path).name, "type": "notebook",
+                                                  "kernel": {"name": kernel}})
+
 
 def notebook_json(cells: list[str]) -> dict[str, Any]:
     """An nbformat 4 notebook (as plain data) of code cells with stable ids."""

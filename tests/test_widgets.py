@@ -35,7 +35,7 @@ def key(w: Labeler, k: str) -> None:
 
 
 def keymap(w: Labeler) -> dict[str, str]:
-    return {k["concept"]: k["key"] for k in w.keys if k["action"] == "label"}
+    return {k["concept"]: k["key"] for k in w.bindings if k["action"] == "label"}
 
 
 def test_keys_digits_then_letters_skip_action_letters():
@@ -47,6 +47,8 @@ def test_keys_digits_then_letters_skip_action_letters():
 def test_a_keypress_stores_the_label_and_shows_the_next_segment(ws):
     w = Labeler(ws, author="alice")
     assert w.error == ""
+    state = w.get_state()  # what the browser receives when the widget opens
+    assert state["_model_module"] == "anywidget" and {"current", "upcoming", "bindings", "progress"} <= set(state)
     first, nxt = w.segment_id, w.upcoming_ids
     assert first is not None and len(nxt) == 6 and first not in nxt
     assert w.current["context"].startswith("data:image/png;base64,")

@@ -73,12 +73,22 @@ def _boundary(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
-def _paint(canvas: np.ndarray, ys: np.ndarray, xs: np.ndarray, colour: tuple[int, int, int], width: int = 2) -> None:
+def _outline(canvas: np.ndarray, crop_mask: np.ndarray, box: tuple[float, float, float, float],
+             colour: tuple[int, int, int], width: int = 2) -> None:
+    """Draw the outline of ``crop_mask`` (the mask inside its bbox) where that bbox lands on ``canvas``
+    (``box`` in canvas pixels): the mask is scaled first, so the line stays solid when enlarged."""
+    from PIL import Image
+
     h, w = canvas.shape[:2]
-    for dy in range(width):
-        for dx in range(width):
-            y, x = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
-            canvas[y, x] = colour
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0 = max(0, min(x0, w - 1)), max(0, min(y0, h - 1))
+    x1, y1 = max(x0 + 1, min(x1, w)), max(y0 + 1, min(y1, h))
+    m = np.asarray(Image.fromarray(crop_mask.astype(np.uint8) * 255).resize((x1 - x0, y1 - y0), Image.NEAREST)) > 127
+    edge = _boundary(m)
+    for _ in range(width - 1):  # thicken inwards and outwards by one pixel per step
+        p = np.pad(edge, 1)
+        edge = edge | p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:]
+    canvas[y0:y1, x0:x1][edge] = colour
 
 
 def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -90,21 +100,19 @@ def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def context_view(image: np.ndarray, segment: Any, max_edge: int = 384) -> np.ndarray:
-    """The whole image, long edge at most ``max_edge``, the segment outlined and its box marked."""
+    """The whole image scaled so its long edge is ``max_edge``, the segment outlined and its box marked."""
     h, w = image.shape[:2]
-    scale = min(1.0, max_edge / max(h, w))
+    scale = max_edge / max(h, w)
     out = _resize(image, round(w * scale), round(h * scale))
     oh, ow = out.shape[:2]
+    sx, sy = ow / w, oh / h
     x0, y0, x1, y1 = segment.bbox
-    ys, xs = np.nonzero(_boundary(segment.crop_mask()))
-    ys = np.minimum(((ys + y0) * oh / h).astype(np.int64), oh - 1)
-    xs = np.minimum(((xs + x0) * ow / w).astype(np.int64), ow - 1)
-    # the box, thin and dark so the outline stays the thing the eye follows
-    bx0, by0 = int(x0 * ow / w), int(y0 * oh / h)
-    bx1, by1 = max(bx0, min(ow - 1, int(x1 * ow / w))), max(by0, min(oh - 1, int(y1 * oh / h)))
+    # the box, thin and white so the outline stays the thing the eye follows
+    bx0, by0 = int(x0 * sx), int(y0 * sy)
+    bx1, by1 = max(bx0, min(ow - 1, int(x1 * sx))), max(by0, min(oh - 1, int(y1 * sy)))
     out[by0, bx0:bx1 + 1] = out[by1, bx0:bx1 + 1] = (255, 255, 255)
     out[by0:by1 + 1, bx0] = out[by0:by1 + 1, bx1] = (255, 255, 255)
-    _paint(out, ys, xs, OUTLINE, width=2)
+    _outline(out, segment.crop_mask(), (x0 * sx, y0 * sy, x1 * sx, y1 * sy), OUTLINE, width=2)
     return out
 
 
@@ -122,9 +130,7 @@ def crop_view(image: np.ndarray, segment: Any, size: int = 160, pad: float = 0.2
     scale = size / max(rh, rw)
     out = _resize(region, round(rw * scale), round(rh * scale))
     if outline:
-        ys, xs = np.nonzero(_boundary(segment.crop_mask()))
-        oh, ow = out.shape[:2]
-        ys = np.clip(((ys + y0 - Y0) * oh / rh).astype(np.int64), 0, oh - 1)
-        xs = np.clip(((xs + x0 - X0) * ow / rw).astype(np.int64), 0, ow - 1)
-        _paint(out, ys, xs, OUTLINE, width=2 if size >= 96 else 1)
+        sx, sy = out.shape[1] / rw, out.shape[0] / rh
+        _outline(out, segment.crop_mask(), ((x0 - X0) * sx, (y0 - Y0) * sy, (x1 - X0) * sx, (y1 - Y0) * sy),
+                 OUTLINE, width=2 if size >= 96 else 1)
     return out

@@ -85,7 +85,7 @@ class Labeler(anywidget.AnyWidget):
     # --- what the browser shows (views of the store, recomputed; never the source of truth)
     current = traitlets.Dict().tag(sync=True)  # the segment being labelled (pictures + facts), {} when done
     upcoming = traitlets.List().tag(sync=True)  # [{segment_id, thumb}] next in line, prefetched
-    keys = traitlets.List().tag(sync=True)  # [{key, action, concept, label}] one per button
+    bindings = traitlets.List().tag(sync=True)  # [{key, action, concept, label}] one per button (`keys` is taken by ipywidgets)
     progress = traitlets.Dict().tag(sync=True)  # {labelled, total, counts: {concept: n}}
     filter_text = traitlets.Unicode("").tag(sync=True)  # the active filter, in words
     filter_options = traitlets.List().tag(sync=True)  # [{value, text}] for the filter menu
@@ -148,7 +148,7 @@ class Labeler(anywidget.AnyWidget):
 
     def press(self, key: str) -> None:
         """What a keypress does: a concept key labels, the action keys act, other keys do nothing."""
-        by_key = {k["key"]: k for k in self.keys}
+        by_key = {k["key"]: k for k in self.bindings}
         entry = by_key.get(key)
         if entry is None:
             return
@@ -587,7 +587,7 @@ class Labeler(anywidget.AnyWidget):
             {"key": "]", "action": "next_image", "concept": None, "label": "next image"},
             {"key": "Enter", "action": "accept", "concept": None, "label": "accept suggestion"},
         ]
-        self.keys = keys
+        self.bindings = keys
         self.composites = [{"id": c, "label": o.concepts[c].label} for c in o.bottom_up()[::-1] if o.parts(c)]
         opts = [{"value": "unlabelled", "text": "unlabelled"},
                 {"value": "suggested", "text": "LLM-suggested, awaiting confirmation"},

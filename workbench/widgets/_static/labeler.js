@@ -68,7 +68,7 @@ function render({ model, el }) {
 
   function drawKeys() {
     keysBox.replaceChildren();
-    for (const k of model.get("keys") || []) {
+    for (const k of model.get("bindings") || []) {
       if (k.hidden) continue;
       const b = h("button", { class: "wb-btn wb-key-" + k.action, type: "button", title: k.concept || k.action },
         h("kbd", {}, k.key === "Enter" ? "⏎" : k.key), " ", k.label);
@@ -143,13 +143,13 @@ function render({ model, el }) {
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
     const key = keyName(e);
     if (key === null) return;
-    const known = (model.get("keys") || []).some((k) => k.key === key);
+    const known = (model.get("bindings") || []).some((k) => k.key === key);
     if (!known) return;
     e.preventDefault();
     e.stopPropagation();
     // Show the next segment at once (its thumbnail is already here); Python's view replaces it.
     const up = model.get("upcoming") || [];
-    const k = (model.get("keys") || []).find((x) => x.key === key);
+    const k = (model.get("bindings") || []).find((x) => x.key === key);
     if (up.length && k && (k.action === "label" || k.action === "none" || k.action === "skip" || k.action === "accept")) {
       cropImg.src = up[0].thumb;
       root.classList.add("wb-pending");
@@ -163,7 +163,7 @@ function render({ model, el }) {
 
   drawKeys(); drawFilter(); drawCurrent(); drawStrip(); drawProgress(); drawText();
   const on = (name, fn) => model.on("change:" + name, fn);
-  on("keys", drawKeys);
+  on("bindings", drawKeys);
   on("filter_options", drawFilter);
   on("filter_text", drawFilter);
   on("composites", drawFilter);

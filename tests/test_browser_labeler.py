@@ -1,0 +1,86 @@
+"""Real browser: JupyterLab on loopback, headless Debian Chromium (Playwright), a notebook that opens
+the labeler on a tiny generated workspace; keys pressed in the widget land in the label store, and
+JupyterLab's own notebook shortcuts do not see them (``1`` would turn the cell into a heading).
+
+Skipped when /usr/bin/chromium is missing, unless WORKBENCH_REQUIRE_BROWSER=1 (CI), then it fails."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip, make_tiny_workspace  # noqa: E402
+
+from workbench.store import LabelStore  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+def _person_labels(store_path: Path) -> list[tuple[int, str]]:
+    with LabelStore(store_path) as store:
+        return [(r.segment_id, r.concept) for r in store.labels(source="person") if r.author == "browser"]
+
+
+def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
+    chromium_or_skip()
+    t0 = time.monotonic()
+    root = tmp_path / "lab"
+    root.mkdir()
+    ws = make_tiny_workspace(root / "tiny", n_per_class=1, size=96)
+    with LabelStore(ws / "labels.sqlite") as store:
+        petal_key = "3"  # daisy leaves in order: disk, leaf, petal, stem
+        first_ids = [s.id for s in store.unlabeled(limit=3)]
+    cells = [
+        "import workbench\n"
+        f"wb = workbench.open({str(ws)!r}, author='browser')\n"
+        "lab = wb.label()\n"
+        "lab",
+    ]
+    with JupyterLab(root) as lab, browser_page() as page:
+        lab.upload_notebook("labeler.ipynb", cells)
+        lab.start_session("labeler.ipynb")  # a running kernel: no "Select Kernel" dialog
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.goto(lab.url("lab/tree/labeler.ipynb"), wait_until="domcontentloaded")
+        cell = page.locator(".jp-Notebook .jp-Cell").first
+        cell.wait_for(state="visible", timeout=30_000)
+        page.get_by_text("| Idle").first.wait_for(timeout=30_000)
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        widget = page.locator(".wb-labeler")
+        try:
+            widget.wait_for(state="visible", timeout=40_000)
+            page.locator(".wb-labeler img.wb-context[src^='data:image/png']").wait_for(timeout=10_000)
+        except Exception:
+            page.screenshot(path=str(artifacts_dir(tmp_path) / "labeler-failed.png"))
+            output = page.locator(".jp-Notebook .jp-Cell .jp-OutputArea").first
+            if "javascript error" in output.inner_text(timeout=2_000):
+                output.get_by_text("javascript error").first.click()
+                page.wait_for_timeout(300)
+            out = output.inner_text(timeout=2_000) + "\nconsole:\n" + "\n".join(console[-20:])
+            raise AssertionError(f"the labeler did not render; cell output:\n{out}\nserver log:\n{lab.log()}") from None
+        n_cells = page.locator(".jp-Notebook .jp-Cell").count()  # Shift+Enter added an empty cell below
+        page.locator(".wb-labeler .wb-title").click()  # focus the widget, as a person would
+        for k in (petal_key, "n", petal_key):
+            page.keyboard.press(k)
+            page.wait_for_timeout(150)
+        deadline = time.monotonic() + 15
+        got: list[tuple[int, str]] = []
+        while time.monotonic() < deadline:
+            got = _person_labels(ws / "labels.sqlite")
+            if len(got) >= 3:
+                break
+            time.sleep(0.2)
+        page.locator(".wb-labeler .wb-progtext").filter(has_text="3 / ").wait_for(timeout=10_000)
+        shot = artifacts_dir(tmp_path) / "labeler.png"
+        page.locator(".wb-labeler").screenshot(path=str(shot))
+        # JupyterLab's shortcuts did not fire: the code cell is still a code cell, nothing was inserted
+        assert page.locator(".jp-Notebook .jp-Cell").count() == n_cells
+        assert page.locator(".jp-Notebook .jp-CodeCell").count() == n_cells
+    assert got == [(first_ids[0], "petal"), (first_ids[1], "none"), (first_ids[2], "petal")], got
+    assert shot.stat().st_size > 5_000
+    print(json.dumps({"seconds": round(time.monotonic() - t0, 1), "screenshot": str(shot)}))
