@@ -487,6 +487,7 @@ def train_hybrid(
     label_override: Sequence[str | None] | None = None,
     seeds: Mapping[str, int] | None = None,
     progress: Callable[[str, str], None] | None = None,
+    on_fitted: Callable[[str, ConceptModel], None] | None = None,
 ) -> TrainResult:
     """Fit (or load, when unchanged) every concept model, leaves first, then composites bottom-up.
 
@@ -494,6 +495,8 @@ def train_hybrid(
     ``executor`` when one is given (a process pool or a Dask client's executor). With
     ``models_dir`` set, fitted models and their fingerprints are saved there; with
     ``label_override`` (the shuffled-labels control) or ``seeds`` nothing is saved.
+    ``progress(concept, "training" | "done")`` and ``on_fitted(concept, model)`` (each model as soon
+    as it is fitted, with its ``metrics_``) let a dashboard follow along.
     """
     if len(images.split) != len(images):
         raise WorkbenchError("images.split is not set: call split_images(images) first")
@@ -532,6 +535,8 @@ def train_hybrid(
         models[leaf] = fitted[k] if fitted is not None else _fit_leaf(tasks[k])
         seconds[leaf] = time.perf_counter() - (t0 if fitted is not None else t)
         note(leaf, "done")
+        if on_fitted is not None:
+            on_fitted(leaf, models[leaf])
 
     # composites, bottom-up, children frozen
     targets = composite_targets(ontology, images, segments)
@@ -558,6 +563,8 @@ def train_hybrid(
             seconds[c] = time.perf_counter() - t
             note(c, "done")
             models[c] = m
+            if on_fitted is not None:
+                on_fitted(c, m)
         else:
             models[c] = load_model(_model_path(mdir, c))  # type: ignore[arg-type]
         img_scores[c] = np.asarray(models[c].predict_proba(X), dtype=np.float64)
