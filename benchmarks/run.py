@@ -44,10 +44,10 @@ ORDER = ("scoring", "incremental", "demo_quick", "label", "growth", "curves", "d
 #: Keyword arguments of each benchmark's ``run`` per profile. "tiny" keeps every benchmark to seconds.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
-        "scoring": {"images": 4, "repeats": 2, "per_class": 6, "size": 128, "epochs": 1},
-        "incremental": {"per_class": 6, "size": 128, "repeats": 2, "epochs": 2},
-        "curves": {"per_class": 8, "size": 128, "sizes": (3, None), "seeds": (0, 1, 2), "epochs": 2},
-        "demo_quick": {"per_class": 6, "size": 128},
+        "scoring": {"images": 4, "repeats": 2, "per_class": 4, "size": 96, "epochs": 1},
+        "incremental": {"per_class": 4, "size": 96, "repeats": 2, "epochs": 1},
+        "curves": {"per_class": 6, "size": 96, "sizes": (2, None), "seeds": (0,), "epochs": 1},
+        "demo_quick": {"per_class": 4, "size": 96},
         "label": {"tiny": True},
         "growth": {"tiny": True},
     },

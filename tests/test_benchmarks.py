@@ -1,0 +1,94 @@
+"""Smoke tests of the benchmarks: each runs at a tiny size through ``benchmarks/run.py`` and writes
+valid JSON and a Markdown table; a benchmark whose module is missing is skipped with its reason.
+
+The figures themselves are not checked (they depend on the machine); their shape is.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import run as bench_run  # noqa: E402  (benchmarks/run.py)
+from _common import interleave, summarize  # noqa: E402
+
+
+def _run(tmp_path: Path, name: str) -> dict:
+    out = tmp_path / "results"
+    code = bench_run.main(["--profile", "tiny", "--only", name, "--out", str(out), "--workdir", str(tmp_path / "w")])
+    data = json.loads((out / "latest.json").read_text())  # valid JSON, or this raises
+    md = (out / "latest.md").read_text()
+    assert data["order"] == [name] and data["machine"]["cpus"] >= 1
+    entry = data["benchmarks"][name]
+    assert code == (1 if entry["status"] == "failed" else 0)
+    assert entry["status"] in ("ok", "skipped"), entry.get("traceback", entry)
+    if entry["status"] == "ok":
+        assert entry["wall_s"] > 0 and entry["peak_rss_mb"] > 0
+        assert "| " in md and "Reproduce: `python benchmarks/run.py --profile tiny`" in md
+    else:
+        assert entry["reason"] and entry["reason"] in md
+    return entry
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def test_scoring(tmp_path):
+    r = _run(tmp_path, "scoring")["result"]
+    assert r["images"] == 4 and r["segment_uncached_s"]["n"] == 2 and r["segment_cached_s"]["n"] == 2
+    assert _finite(r["segmenter_images_per_s"]["median"]) and r["cache_speedup"]["median"] > 1
+
+
+def test_incremental(tmp_path):
+    r = _run(tmp_path, "incremental")["result"]
+    assert r["full_s"]["n"] == r["incremental_s"]["n"] == 2
+    assert {"leaf", "daisy"} <= set(r["retrained"])  # the changed leaf and the root above it
+    assert len(r["retrained"]) < r["concepts"]  # the others were loaded, not retrained
+
+
+def test_curves(tmp_path):
+    r = _run(tmp_path, "curves")["result"]
+    assert [p["per_class"] for p in r["points"]] == [2, "all"]
+    for p in r["points"]:
+        for m in ("hybrid_segments", "hybrid_prototype", "baseline"):
+            acc = p[m]["balanced_accuracy"]
+            assert acc["n"] + len(p[m]["errors"]) == 1
+            assert acc["median"] is None or 0.0 <= acc["median"] <= 1.0
+        assert p["labelling"]["hybrid_every_segment_s"] > p["labelling"]["baseline_s"] > 0
+    assert r["label_seconds"]["source"] and r["inference"]["baseline"]["images_per_s"]["median"] > 0
+
+
+@pytest.mark.slow  # a whole `workbench run --quick` in a subprocess: ~10 s idle, 30 s on a busy machine
+def test_demo_quick(tmp_path):
+    r = _run(tmp_path, "demo_quick")["result"]
+    assert r["wall_s"] > 0 and r["peak_rss_mb"] > 50 and r["split"]["val"] > 0
+
+
+@pytest.mark.parametrize("name", ["label", "growth"])
+def test_other_helpers_benchmarks_run_or_are_skipped_with_a_reason(tmp_path, name):
+    entry = _run(tmp_path, name)
+    if entry["status"] == "ok":
+        assert entry["result"]
+
+
+def test_summarize_and_interleave():
+    s = summarize([2.0, 1.0, 4.0])
+    assert (s["median"], s["min"], s["max"], s["noisy"]) == (2.0, 1.0, 4.0, True)
+    assert summarize([1.0, 1.4])["noisy"] is False
+    order = []
+    stats = interleave({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=4)
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert stats["a"]["n"] == stats["b"]["n"] == 4
+
+
+def test_unknown_benchmark_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        bench_run.main(["--only", "nope", "--out", str(tmp_path)])
+    assert info.value.code == 2
