@@ -139,21 +139,6 @@ def ws(tmp_path_factory):
     w.close()
 
 
-def test_removing_the_part_that_carries_the_signal_is_rejected(ws):
-    before = _tree_digest(ws.models_dir)
-    edits = [{"op": "remove_concept", "id": c} for c in ("disk", "petal", "flower_head")]
-    v = gate_edits(ws, edits, config=FAST)
-    assert v.kind == "simplification"
-    assert v.decision == "reject", v.to_dict()
-    assert v.difference < -ws.settings.gate_max_loss
-    assert v.candidate_balanced_accuracy < v.base_balanced_accuracy
-    assert v.retrained == ("daisy",)  # leaf and stem are reused, only the root retrains
-    assert v.n == 16 and v.n_resamples == 2000
-    assert v.summary().startswith("Gate: reject (-")
-    assert _tree_digest(ws.models_dir) == before  # nothing written to the workspace's models
-    assert ws.ontology == DAISY
-
-
 def test_a_describe_edit_is_neutral_and_merges_without_training(ws):
     v = gate_edits(ws, [{"op": "describe", "id": "petal", "description": "A narrow white strap."}], config=FAST)
     assert (v.kind, v.decision, v.retrained) == ("neutral", "merge", ())
@@ -176,3 +161,67 @@ def test_an_addition_without_labels_is_inconclusive_and_names_the_concept(ws):
 def test_edits_that_no_longer_apply_are_a_conflict(ws):
     with pytest.raises(ProposalConflict, match="no_such"):
         gate_edits(ws, [{"op": "remove_concept", "id": "no_such"}], proposal_id="0009", config=FAST)
+
+
+def test_removing_the_part_that_carries_the_signal_is_rejected_refused_overridden_and_reverted(ws):
+    from workbench.cells import proposal_cells
+    from workbench.gate import GateRejected, apply_proposal, override
+    from workbench.history import history, revert
+    from workbench.proposals import ProposalStore, make_proposal
+
+    store = ProposalStore(ws)
+    p = store.save(make_proposal(ws.ontology, [{"op": {"op": "remove_concept", "id": c}, "rationale": "simpler"}
+                                               for c in ("disk", "petal", "flower_head")],
+                                 kind="refactor", author="scripted:test", title="Drop the flower head"))
+    head = ws.head()
+    models_before = _tree_digest(ws.models_dir)
+    keep: dict = {}
+    with pytest.raises(GateRejected, match="override") as e:
+        apply_proposal(ws, p.id, by="ana", config=FAST, keep=keep)
+    v = e.value.verdict
+    assert (v.decision, v.kind, v.proposal) == ("reject", "simplification", p.id), v.to_dict()
+    assert v.difference < -ws.settings.gate_max_loss
+    assert v.candidate_balanced_accuracy < v.base_balanced_accuracy
+    assert v.retrained == ("daisy",)  # leaf and stem are reused, only the root retrains
+    assert v.n == 16 and v.n_resamples == 2000
+    assert v.summary().startswith("Gate: reject (-")
+    assert _tree_digest(ws.models_dir) == models_before  # nothing written to the workspace's models
+    assert ws.ontology == DAISY and store.load(p.id).status == "pending" and ws.head() != head  # verdict recorded
+    assert store.load(p.id).gate["decision"] == "reject"  # the verdict is on record for the panel
+    md = proposal_cells(ws, p.id, verdict=v, models=keep)[0]["source"]
+    assert "**Merge gate**: reject \\(" in md and "Before | after" in md and "what fires on" in md
+    assert md.count("](data:image/png;base64,") >= 2
+
+    done = override(ws, p.id, by="ana", reason="a smaller demo is worth it", verdict=v)
+    assert done.status == "accepted" and done.gate["override"] == {"by": "ana", "reason": "a smaller demo is worth it"}
+    assert "flower_head" not in ws.ontology.concepts and ws.head() != head
+    last = history(ws, limit=1)[0]
+    assert last.proposal == p.id and last.gate.startswith("reject (")
+    assert last.gate_override == "ana: a smaller demo is worth it"
+    assert "Merged against the gate (reject) by ana" in last.rationale
+
+    revert(ws, p.id, by="ana")
+    assert ws.ontology == DAISY
+
+
+def test_cli_gate_prints_the_verdict_and_exits_by_decision(ws, capsys):
+    from workbench.cli import main
+    from workbench.proposals import ProposalStore, make_proposal
+
+    store = ProposalStore(ws)
+    neutral = store.save(make_proposal(ws.ontology, [{"op": {"op": "describe", "id": "stem", "description": "Thin."}}],
+                                       kind="person", author="person:ana"))
+    unlabelled = store.save(make_proposal(ws.ontology, [{"op": {"op": "add_concept", "id": "sky", "label": "Sky",
+                                                                "parents": ["daisy"]}}],
+                                          kind="suggest", author="claude:test"))
+    assert main(["gate", neutral.id, "--workspace", str(ws.path)]) == 0
+    assert "Gate: merge (no concept model is affected" in capsys.readouterr().out
+    assert main(["gate", unlabelled.id, "--workspace", str(ws.path)]) == 1
+    assert "label some segments as 'sky'" in capsys.readouterr().out
+    assert main(["gate", neutral.id, "--workspace", str(ws.path), "--merge", "--by", "ana"]) == 0
+    assert "merged proposal" in capsys.readouterr().out
+    assert ws.ontology.concepts["stem"].description == "Thin."
+    from workbench.history import revert
+
+    revert(ws, neutral.id, by="ana")
+    assert ws.ontology == DAISY

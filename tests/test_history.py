@@ -198,3 +198,35 @@ def test_parse_message_keeps_only_the_last_paragraph_as_trailers():
     title, body, tr = parse_message("T\n\nWhy: not a trailer here\nbecause\n\nGate: merge (+1.0 pts)\nReverts: abc\n")
     assert title == "T" and body.startswith("Why: not a trailer") and tr == {"Gate": "merge (+1.0 pts)", "Reverts": "abc"}
     assert parse_message("Only a title") == ("Only a title", "", {})
+
+
+def test_cli_history_why_revert(grown, capsys):
+    from workbench.cli import main
+
+    ws, applied, _ = grown
+    assert main(["history", "--workspace", str(ws.path), "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "proposal 0005 (person:ben, accepted by ana): Say what the disk looks like" in out
+    assert "proposal 0004" in out and "0003" not in out and "2 changes" in out
+    assert main(["why", "ray", "--workspace", str(ws.path)]) == 0
+    out = capsys.readouterr().out
+    assert "was called 'petal'" in out and "proposal 0001" in out and "proposal 0003" in out
+    assert main(["revert", "0005", "--workspace", str(ws.path), "--by", "ana", "--reason", "too long"]) == 0
+    assert "as a new commit" in capsys.readouterr().out
+    assert main(["revert", "0005", "--workspace", str(ws.path), "--by", "ana"]) == 1
+    assert "already reverted" in capsys.readouterr().err
+    assert main(["why", "nothing_like_it", "--workspace", str(ws.path)]) == 1
+
+
+def test_the_notebook_facade(grown):
+    import workbench
+
+    ws, applied, _ = grown
+    with workbench.open(ws.path, author="cleo") as wb:
+        assert [c.proposal for c in wb.history(limit=2)] == ["0005", "0004"]
+        assert wb.why("greenery").introduced.proposal == "0004"
+        ch = wb.revert("0004", reason="keep them apart")
+        assert ch.trailers["Reverted-by"] == "cleo" and "keep them apart" in ch.rationale
+        assert {"stem", "leaf"} <= set(wb.ontology.concepts)
+        cells = wb.propose_cells("0005")  # no kernel here: the cells come back
+        assert [c["id"] for c in cells] == ["wb-0005-md", "wb-0005-code"]
