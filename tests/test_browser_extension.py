@@ -28,9 +28,9 @@ def _head(ws: Path) -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _last_message(ws: Path) -> str:
-    return subprocess.run(["git", "log", "-1", "--format=%B"], cwd=ws, capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
+def _messages_since(ws: Path, sha: str) -> str:
+    return subprocess.run(["git", "log", f"{sha}..HEAD", "--format=%H%n%B"], cwd=ws, capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
 
 
 def _pending_proposal(ws_path: Path) -> str:
@@ -106,7 +106,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         code.wait_for(timeout=20_000)
         cells = page.locator(".jp-Notebook .jp-Cell")  # [run cell, review (markdown), apply (code), empty]
         assert "jp-MarkdownCell" in (cells.nth(1).get_attribute("class") or "")
-        assert PROPOSAL_TITLE in cells.nth(1).inner_text()
+        cells.nth(1).filter(has_text=PROPOSAL_TITLE).wait_for(timeout=10_000)  # rendered Markdown
         assert f'wb.apply("proposals/{pid}.yaml")' in cells.nth(2).inner_text()
         n_cells = cells.count()
         _run_palette(page, "Insert Proposal as Cells")  # a second time: selected again, not duplicated
@@ -116,22 +116,42 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         assert cells.count() == n_cells
         page.screenshot(path=str(shots / "extension-2-cells.png"))
 
-        # 3. running the code cell applies the proposal: a new commit in the workspace repository
+        # 3. the graph command draws every concept
+        _run_palette(page, "Open Ontology Graph")
+        graph = page.locator(".jp-WorkbenchGraph svg")
+        graph.wait_for(timeout=10_000)
+        drawn = {graph.locator("g.jp-WorkbenchGraph-node").nth(i).get_attribute("data-concept")
+                 for i in range(graph.locator("g.jp-WorkbenchGraph-node").count())}  # fmt: skip
+        assert drawn == set(ontology.concepts)
+        assert graph.locator("line.jp-WorkbenchGraph-edge").count() == sum(len(ontology.parts(c)) for c in ontology.concepts)
+        page.screenshot(path=str(shots / "extension-3-graph.png"))
+        page.locator(".lm-TabBar-tab", has_text="demo.ipynb").first.click()
+
+        # 4. running the code cell applies the proposal: a new commit in the workspace repository
         if not can_apply:
             pytest.skip("wb.apply (workbench.session) has not landed: panel and insertion checked, apply not")
         before = _head(ws_path)
         code.click()
         page.keyboard.press("Shift+Enter")
         deadline = time.monotonic() + 60
-        while _head(ws_path) == before and time.monotonic() < deadline:
+        while f"Proposal: {pid}" not in _messages_since(ws_path, before) and time.monotonic() < deadline:
             time.sleep(0.5)
-        page.screenshot(path=str(shots / "extension-3-applied.png"))
-        assert _head(ws_path) != before, f"no commit after running the apply cell; cell says: {code.inner_text()}"
-        assert f"Proposal: {pid}" in _last_message(ws_path)
+        page.screenshot(path=str(shots / "extension-4-applied.png"))
+        log = _messages_since(ws_path, before)
+        assert f"Proposal: {pid}" in log, f"no commit of proposal {pid}; log: {log!r}; cell says: {code.inner_text()}"
+        applied = subprocess.run(["git", "log", f"{before}..HEAD", "--format=%H", "--", "ontology.yaml"], cwd=ws_path,
+                                 capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+        assert len(applied) == 1, "applying one proposal changes ontology.yaml in one commit"
         assert "rosette" in Ontology.load(ws_path / "ontology.yaml").concepts["leaf"].description
 
-        # 4. the panel shows the change in its history after a refresh
-        panel.locator(".jp-Workbench-refresh").click()
-        panel.locator(".jp-Workbench-historyEntry", has_text=_head(ws_path)[:7]).wait_for(timeout=20_000)
-        page.screenshot(path=str(shots / "extension-4-history.png"))
+        # 5. the panel updates by itself (it re-reads the workspace after a cell runs): the change is in
+        # its history, the proposal is no longer pending, and the leaf is traced to the proposal
+        panel.locator(".jp-Workbench-historyEntry", has_text=applied[0][:7]).wait_for(timeout=20_000)
+        assert "accepted" in panel.locator(f".jp-Workbench-proposal[data-proposal='{pid}']").inner_text()
+        panel.locator(".jp-Workbench-concept[data-concept='leaf'] .jp-Workbench-conceptRow").first.click()
+        why = panel.locator(".jp-Workbench-concept[data-concept='leaf'] .jp-Workbench-why").first
+        why.wait_for(timeout=10_000)
+        panel.locator(".jp-Workbench-why", has_text=f"proposal {pid}").wait_for(timeout=10_000)
+        assert "introduced" in why.inner_text()
+        page.screenshot(path=str(shots / "extension-5-history.png"))
     assert time.monotonic() - t0 < 120

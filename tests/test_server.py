@@ -373,6 +373,7 @@ async def test_why_traces_a_concept_to_the_change_that_introduced_it(jp_fetch, l
     code, data = await _get(jp_fetch, "why", workspace="ws", concept="sepal")
     assert code == 200, data
     assert data["concept"] == "sepal" and data["introduced"]["sha"] == sha
+    assert "Add the sepal under the flower head" in data["summary"]  # what the panel shows
     for bad in ("../x", "Sepal", "", "a" * 80):
         code, data = await _get(jp_fetch, "why", workspace="ws", concept=bad)
         assert code == 400 and "concept id" in data["error"]

@@ -263,7 +263,9 @@ def settings_with(ws: Workspace, overrides: Mapping[str, Any] | None) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain JSON data from dataclasses, tuples, paths and mappings (anything else: its str)."""
+    """Plain JSON data from objects with ``to_dict``, dataclasses, tuples and mappings (anything else: its str)."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):
+        return _jsonable(value.to_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -274,8 +276,6 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else None
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
     return str(value)
 
 

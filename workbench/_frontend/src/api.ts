@@ -170,6 +170,19 @@ export function getHistory(
   return requestAPI('history', { workspace });
 }
 
+/** Why a concept is what it is (workbench.history.Explanation as data). */
+export interface IWhy {
+  concept: string;
+  exists: boolean;
+  summary: string;
+  introduced: IHistoryEntry | null;
+  last_changed: IHistoryEntry | null;
+}
+
+export function getWhy(workspace: string, concept: string): Promise<IWhy> {
+  return requestAPI('why', { workspace, concept });
+}
+
 export function getImages(workspace: string): Promise<{ images: IImage[] }> {
   return requestAPI('images', { workspace });
 }

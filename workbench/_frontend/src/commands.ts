@@ -75,14 +75,23 @@ export function insertProposalCells(
     throw new Error('the notebook is not loaded yet');
   }
   const ids = new Set<string>();
+  let first = -1;
   for (let i = 0; i < model.cells.length; i++) {
     const cell = model.cells.get(i);
     ids.add(cell.id);
     const meta = cell.getMetadata('workbench') as { proposal?: string } | undefined;
     if (meta?.proposal === proposalId) {
-      notebook.activeCellIndex = i;
-      return { index: i, inserted: false };
+      first = first < 0 ? i : first;
+      // Already here: refresh its cells in place (a gate verdict may have been added since).
+      const fresh = cells.find(c => c.id === cell.id && c.cell_type === cell.type);
+      if (fresh && cell.sharedModel.getSource() !== sourceText(fresh.source)) {
+        cell.sharedModel.setSource(sourceText(fresh.source));
+      }
     }
+  }
+  if (first >= 0) {
+    notebook.activeCellIndex = first;
+    return { index: first, inserted: false };
   }
   const at = model.cells.length ? notebook.activeCellIndex + 1 : 0;
   const data = cells.map(c => {
@@ -156,7 +165,7 @@ export function registerCommands(ctx: ICommandContext): void {
     Notification.info(
       inserted
         ? `Proposal ${id} inserted: read it, then run its code cell to apply it.`
-        : `Proposal ${id} is already in this notebook.`,
+        : `Proposal ${id} is already in this notebook: its cells were brought up to date.`,
       { autoClose: 4000 }
     );
   };

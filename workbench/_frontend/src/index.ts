@@ -11,7 +11,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -101,6 +101,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (panel.isVisible) {
         void panel.refresh();
       }
+    });
+
+    // After a cell runs (e.g. wb.apply), show what changed: re-read the workspace, at most twice a second.
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    NotebookActions.executed.connect(() => {
+      if (!panel.isVisible || pending !== null) {
+        return;
+      }
+      pending = setTimeout(() => {
+        pending = null;
+        void panel.refresh();
+      }, 500);
     });
 
     if (settingRegistry) {

@@ -15,7 +15,8 @@ import {
   IProposalSummary,
   getHistory,
   getOntology,
-  getProposals
+  getProposals,
+  getWhy
 } from './api';
 
 /** Make an element with a class and (text) content. */
@@ -220,6 +221,8 @@ export class WorkbenchPanel extends Widget {
         ? `validation balanced accuracy ${formatAccuracy(acc)} on ${c.metrics.val_examples ?? '?'} examples`
         : 'no trained model yet';
       row.append(name, el('span', 'jp-Workbench-conceptId', c.id), impl, accuracy);
+      row.title = 'Click: which change introduced this concept, and why';
+      row.addEventListener('click', () => void this._toggleWhy(li, c.id));
       li.append(row);
       parent.append(li);
       if (seen.has(c.id) || depth > 32) {
@@ -245,6 +248,26 @@ export class WorkbenchPanel extends Widget {
       el('div', 'jp-Workbench-caption', `${o.name}: ${o.concepts.length} concepts`),
       tree
     );
+  }
+
+  /** Show (or hide) under a concept which change introduced it and which last changed it. */
+  private async _toggleWhy(li: HTMLElement, concept: string): Promise<void> {
+    const existing = li.querySelector(':scope > .jp-Workbench-why');
+    if (existing) {
+      existing.remove();
+      return;
+    }
+    const box = el('div', 'jp-Workbench-why', 'Reading the history…');
+    li.insertBefore(box, li.children[1] ?? null);
+    if (this._workspace === null) {
+      box.textContent = 'No workspace.';
+      return;
+    }
+    try {
+      box.textContent = (await getWhy(this._workspace, concept)).summary;
+    } catch (error) {
+      box.textContent = `Could not trace ${concept}: ${(error as Error).message}`;
+    }
   }
 
   private _renderProposals(items: IProposalSummary[]): void {
@@ -302,7 +325,7 @@ export class WorkbenchPanel extends Widget {
       if (proposal) {
         li.append(el('span', 'jp-Workbench-badge', `proposal ${proposal}`));
       }
-      li.title = [pick(e, 'date', 'when'), who].filter(Boolean).join(' · ');
+      li.title = [pick(e, 'date', 'when'), who, pick(e, 'gate')].filter(Boolean).join(' · ');
       list.append(li);
     }
     this._history.replaceChildren(
