@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -173,23 +172,6 @@ def test_least_certain_without_models_says_so_and_falls_back(ws):
     w = Labeler(ws, least_certain=True, author="alice")
     assert "needs trained part models" in w.notice
     assert w.segment_id == ws.store.next_unlabeled().id
-
-
-def test_least_certain_orders_by_doubt_of_a_trained_part_model(ws):
-    from workbench.models import PartNet
-    from workbench.train import collect
-
-    _, table = collect(ws.store, None, 32, image_root=ws.path.parent / "data")
-    y = np.arange(len(table.labels)) % 2
-    net = PartNet("petal", max_epochs=1, random_state=0).fit(table.crops, y)
-    ws.models_dir.mkdir(exist_ok=True)
-    net.save(ws.models_dir / "petal.safetensors")
-    w = Labeler(ws, least_certain=True, author="alice", prefetch=8)
-    assert "no trained model for disk" in w.notice
-    doubt = {int(s): abs(float(p) - 0.5) for s, p in zip(table.segment_ids, net.predict_proba(table.crops))}
-    shown = [w.segment_id, *w.upcoming_ids]
-    assert [doubt[s] for s in shown] == sorted(doubt[s] for s in shown)
-    assert doubt[shown[0]] == min(doubt.values())
 
 
 def test_create_a_concept_makes_a_person_proposal(ws):

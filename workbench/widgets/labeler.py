@@ -407,6 +407,8 @@ class Labeler(anywidget.AnyWidget):
         )
         rows = [i for i, lab in enumerate(table.labels) if lab is None]
         if not rows:
+            self.notice = "Least certain: no unlabelled segment to rank" + (
+                f" ({len(problems)} image(s) could not be read: {problems[0]})" if problems else "")
             return []
         X = table.crops[rows]
         doubt = np.full(len(rows), np.inf)

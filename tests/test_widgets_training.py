@@ -1,0 +1,174 @@
+"""Widgets over trained models: the training dashboard, explain, the ontology graph and its card,
+and the labeler's "least certain" filter. One tiny workspace is labelled from its ground-truth masks
+and trained once for the module (few epochs)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
+
+from workbench.datasets import ImageFolder  # noqa: E402
+from workbench.labelers import label_from_masks  # noqa: E402
+from workbench.proposals import ProposalStore, accept, make_proposal  # noqa: E402
+from workbench.widgets.dashboard import TrainingDashboard, explain_widget  # noqa: E402
+from workbench.widgets.graph import OntologyGraph, accuracy_colour, graph_html  # noqa: E402
+from workbench.widgets.labeler import Labeler  # noqa: E402
+from workbench.workspace import Workspace  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    ws = Workspace.open(make_tiny_workspace(root, n_per_class=3, size=96))
+    label_from_masks(ws.store, ImageFolder(root / "data"), ws.ontology)
+    dash = TrainingDashboard(ws, max_epochs=1)
+    out = dash.run()
+    yield ws, dash, out
+    ws.close()
+
+
+def test_dashboard_shows_each_concept_trained_and_the_table(trained):
+    ws, dash, out = trained
+    assert dash.error.value == "" and out is not None
+    assert set(dash.bars) == set(ws.ontology.concepts)
+    assert all(b.value == 1.0 and b.bar_style == "success" for b in dash.bars.values())
+    for c, st in dash.status.items():
+        assert st.value.startswith("trained") and "val accuracy" in st.value, (c, st.value)
+    assert "retrained" in dash.note.value
+    for c, m in out["concepts"].items():
+        assert f"<code>{c}</code>" in dash.table.value
+        side = json.loads((ws.models_dir / f"{c}.json").read_text())
+        assert side["metrics"]["n_params"] == m["params"]
+    assert "hybrid (segments)" in dash.table.value and "no report.json" in dash.table.value
+
+
+def test_training_again_keeps_unchanged_models(trained):
+    ws, _, _ = trained
+    dash = TrainingDashboard(ws, max_epochs=1)
+    out = dash.run()
+    assert out["result"].retrained == []
+    assert all(s.value.startswith("kept") for s in dash.status.values())
+
+
+def test_baseline_line_from_a_report(trained, tmp_path):
+    ws, dash, out = trained
+    report = ws.path / "report.json"
+    report.write_text(json.dumps({"baseline": {"val_accuracy": 0.75, "balanced_accuracy": 0.7, "params": 993}}))
+    try:
+        html = dash.table_html(out)
+    finally:
+        report.unlink()
+    assert "same-budget CNN baseline" in html and "75.0%" in html and "993" in html
+
+
+def test_training_errors_show_in_the_dashboard(tmp_path):
+    ws = Workspace.open(make_tiny_workspace(tmp_path, n_per_class=1, size=64))
+    try:
+        dash = TrainingDashboard(ws, max_epochs=1)
+        assert dash.run() is None
+        assert "positive" in dash.error.value and "label" in dash.error.value  # no labels yet: says what to do
+        assert not dash.button.disabled
+    finally:
+        ws.close()
+
+
+def test_explain_an_image(trained):
+    ws, dash, _ = trained
+    path = ws.store.images()[0].path
+    w = explain_widget(ws, path)
+    assert "data:image/png;base64," in w.value and ws.ontology.root in w.value
+    assert re.search(r"daisy: p=\d\.\d\d", w.value)
+    dash.explain_box.value = "nope.png"
+    dash.explain_button.click()
+    assert "no image &#x27;nope.png&#x27; in the label store" in dash.error.value
+
+
+def test_graph_nodes_and_card(trained, tmp_path):
+    ws, _, out = trained
+    g = OntologyGraph(ws)
+    assert g.error.value == ""
+    page = g.frame.srcdoc
+    assert "vis.Network" in page and "Content-Security-Policy" in page and "wbSelect" in page
+    assert not re.search(r"<(?:script|link)[^>]*(?:src|href)=\"https?://", page)  # nothing from the network
+    nodes = json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", page).group(1))
+    by_id = {n["id"]: n for n in nodes}
+    assert by_id["disk"]["shape"] == "diamond" and by_id["petal"]["shape"] == "box"  # rule vs net
+    acc = out["concepts"]["petal"]["val_accuracy"]
+    side = json.loads((ws.models_dir / "petal.json").read_text())["metrics"]["val_accuracy"]
+    assert by_id["petal"]["color"]["background"] == accuracy_colour(side)
+    assert by_id["petal"]["size"] > by_id["disk"]["size"]  # 900-odd parameters vs a rule's few
+    assert acc is not None
+    # clicking a node in the frame (what the iframe's postMessage does) shows its card
+    g.frame.set_state({"selected": "petal"})
+    card = g.card.value
+    assert g.picker.value == "petal" and "Petal" in card and "strap-shaped" in card
+    assert card.count("data:image/png;base64,") >= 1  # example segments
+    assert "proposals that touched it" in card
+    out_svg = g.save_svg(tmp_path / "ontology.svg")
+    assert out_svg.read_text().startswith("<svg") and "petal" in out_svg.read_text()
+
+
+def test_graph_card_lists_proposals_and_escapes(trained, tmp_path):
+    ws_path = tmp_path / "copy"
+    src, _, _ = trained
+    shutil.copytree(src.path, ws_path)
+    ws = Workspace.open(ws_path)
+    try:
+        p = ProposalStore(ws).save(make_proposal(ws.ontology, [
+            {"op": {"op": "describe", "id": "stem", "description": "thin <b>green</b> line"}}],
+            kind="person", author="person:<i>eve</i>", title="stem <script>x</script>"))
+        accept(ws, p.id, by="ana")
+        g = OntologyGraph(ws)
+        g.select("stem")
+        card = g.card.value
+        assert p.id in card and "&lt;script&gt;" in card and "<script" not in card
+        assert "thin &lt;b&gt;green&lt;/b&gt; line" in card
+        g.frame.set_state({"selected": "no_such"})
+        assert "no concept &#x27;no_such&#x27;" in g.error.value
+    finally:
+        ws.close()
+
+
+def test_graph_html_escapes_tooltips():
+    from workbench.ontology import Concept, Ontology
+
+    o = Ontology("x", "x", [Concept("x", "X", "see <img src=x onerror=alert(1)>", parts=("y",)), Concept("y", "Y")])
+    nodes = json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", graph_html(o, {})).group(1))
+    title = {n["id"]: n["title"] for n in nodes}["x"]
+    assert "<img" not in title and "&lt;img src=x onerror=alert(1)&gt;" in title
+
+
+def test_least_certain_orders_by_the_trained_models_doubt(trained, tmp_path):
+    from workbench.models import load_model
+    from workbench.train import collect
+
+    src, _, _ = trained
+    ws = Workspace.open(copy_workspace(src.path, tmp_path))
+    try:
+        # clear a handful of labels so there is something unlabelled to rank
+        segs = [s.id for s in ws.store.segments()]
+        for s in segs[::3]:
+            ws.store.clear_label(s, author="test")
+        w = Labeler(ws, least_certain=True, author="alice", prefetch=8)
+        assert w.error == "" and w.notice.startswith("Least certain first")
+        _, table = collect(ws.store, None, ws.settings.crop_size, image_root=src.path.parent / "data")
+        doubt = np.full(len(table.segment_ids), np.inf)
+        for leaf in ws.ontology.leaves():
+            m = load_model(ws.models_dir / f"{leaf}.safetensors")
+            doubt = np.minimum(doubt, np.abs(np.asarray(m.predict_proba(table.crops)).reshape(-1) - 0.5))
+        by_id = dict(zip(table.segment_ids.tolist(), doubt.tolist()))
+        shown = [w.segment_id, *w.upcoming_ids]
+        assert all(ws.store.label(s) is None for s in shown)
+        assert [by_id[s] for s in shown] == sorted(by_id[s] for s in shown)
+        unlabelled = [s for s in segs if ws.store.label(s) is None]
+        assert by_id[shown[0]] == min(by_id[s] for s in unlabelled)
+    finally:
+        ws.close()
