@@ -155,3 +155,23 @@ def test_unsaved_proposal_is_refused(ws):
                       kind="person", author="person:ana")
     with pytest.raises(ProposalError, match="save"):
         proposal_cells(ws, p)
+
+
+def test_propose_cells_in_a_kernel_shows_the_review_and_queues_the_apply_cell(ws):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import workbench
+
+    p = _proposal(ws)
+    shell = InteractiveShell.instance()
+    shown = []
+    try:
+        shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append((data, metadata))
+        with workbench.open(ws.path, author="ana") as wb:
+            assert wb.propose_cells(p.id) is None
+        assert shell.rl_next_input == "# Apply proposal 0001 (runs the merge gate first; refuses on a reject verdict)\n" \
+            'wb.apply("proposals/0001.yaml")'
+        (data, meta), = shown
+        assert data["text/markdown"].startswith("### Proposal 0001") and meta["workbench"]["proposal"] == "0001"
+    finally:
+        InteractiveShell.clear_instance()

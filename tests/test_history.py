@@ -230,3 +230,31 @@ def test_the_notebook_facade(grown):
         assert {"stem", "leaf"} <= set(wb.ontology.concepts)
         cells = wb.propose_cells("0005")  # no kernel here: the cells come back
         assert [c["id"] for c in cells] == ["wb-0005-md", "wb-0005-code"]
+
+
+def test_the_scripted_daisy_demo_traces_every_concept_to_a_proposal(tmp_path):
+    from workbench.suggest import play_script
+
+    ws = Workspace.create(tmp_path / "demo", Ontology.load("ontologies/daisy.seed.yaml"))
+    try:
+        decided = play_script(ws, by="ana")
+        assert ws.ontology == Ontology.load("ontologies/daisy.yaml")
+        accepted = {p.id: p for p in decided if p.commit}
+        for concept in ws.ontology.concepts:
+            ex = why(ws, concept)
+            if concept == ws.ontology.root:  # the seed: the workspace's first commit
+                assert ex.introduced.proposal is None and ex.introduced.parent is None
+                continue
+            assert ex.introduced.proposal in accepted, (concept, ex.summary())
+            p = accepted[ex.introduced.proposal]
+            assert ex.introduced.sha == p.commit and ex.introduced.proposed_by == p.author
+            assert ex.introduced.rationale.strip(), concept
+        # the refactors merged, removed and re-described; those concepts are explained as gone
+        gone = {c for p in decided if p.commit for e in p.edits if e.decision == "accepted"
+                for c in ([e.op.get("id")] if e.op.get("op") == "add_concept" else [])} - set(ws.ontology.concepts)
+        assert gone, "the script removes or merges some concepts it added"
+        for c in gone:
+            ex = why(ws, c)
+            assert not ex.exists and ex.removed is not None and ex.removed.proposal in accepted
+    finally:
+        ws.close()
