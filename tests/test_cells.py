@@ -175,3 +175,18 @@ def test_propose_cells_in_a_kernel_shows_the_review_and_queues_the_apply_cell(ws
         assert data["text/markdown"].startswith("### Proposal 0001") and meta["workbench"]["proposal"] == "0001"
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_a_hostile_commit_field_never_reaches_git(ws, tmp_path):
+    from dataclasses import replace
+
+    from workbench.history import revert
+
+    target = tmp_path / "written-by-git"
+    p = _proposal(ws)
+    ProposalStore(ws).update(replace(p, status="accepted", commit=f"--output={target}"))
+    md = proposal_cells(ws, p.id)[0]["source"]
+    assert "not a commit sha" in md and not target.exists()
+    with pytest.raises(ProposalError, match="not a commit sha"):
+        revert(ws, p.id, by="ana")
+    assert not target.exists()

@@ -144,6 +144,8 @@ def _diff_and_edits(ws: Any, p: Any, accept: Sequence[int] | None) -> tuple[str,
         return pv.diff, ("made against an older ontology: re-validated against the current one" if pv.stale
                          else None), chosen
     if p.commit:
+        if not re.fullmatch(r"[0-9a-f]{7,64}", p.commit):  # data from a file: never an option for git
+            return "", f"commit {p.commit[:20]!r} is not a commit sha", []
         try:
             before = ws._git("show", f"{p.commit}^:ontology.yaml").stdout
             after = ws._git("show", f"{p.commit}:ontology.yaml").stdout

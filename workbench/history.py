@@ -404,7 +404,9 @@ def resolve_commit(ws: Any, ref: Any) -> tuple[str, str | None]:
         p = ProposalStore(ws, commit=False).load(ref)
         if not p.commit:
             raise ProposalError(f"proposal {p.id} is {p.status} and was never applied, so there is nothing to revert")
-        return p.commit, p.id
+        if not _SHA_RE.match(p.commit):
+            raise ProposalError(f"proposal {p.id}: its `commit` {p.commit[:20]!r} is not a commit sha")
+        return p.commit.lower(), p.id
     if not _SHA_RE.match(text):
         raise WorkbenchError(f"revert: {text!r} is neither a proposal id ('0007') nor a commit sha")
     r = _git(ws, "rev-parse", "--verify", "--quiet", f"{text}^{{commit}}", check=False)
