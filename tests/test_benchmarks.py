@@ -92,3 +92,39 @@ def test_unknown_benchmark_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as info:
         bench_run.main(["--only", "nope", "--out", str(tmp_path)])
     assert info.value.code == 2
+
+
+def test_growth_refactors_keep_the_ontology_smaller(tmp_path):
+    entry = _run(tmp_path, "growth")
+    if entry["status"] == "skipped":
+        pytest.skip(entry["reason"])
+    r = entry["result"]
+    w, wo = r["with_refactors"], r["without_refactors"]
+    assert w["series"][0]["concepts"] == wo["series"][0]["concepts"] == 1
+    assert w["series"][-1]["images"] == wo["series"][-1]["images"] > 0
+    assert len(w["final_concepts"]) < len(wo["final_concepts"])
+
+
+@pytest.mark.parametrize("name", ["fuzz_images", "fuzz_ontology"])
+def test_fuzz_targets_fallback_runs(name, capsys):
+    """The fuzz targets (on demand, not in CI) do not rot: their plain-Python fallback runs a few inputs."""
+    import importlib
+
+    mod = importlib.import_module(name)
+    from _fuzz import fuzz_main
+
+    assert fuzz_main(name, mod.target, mod.seeds, argv=["--fallback", "--runs", "40", "--seed", "1"]) == 0
+    assert "no crash" in capsys.readouterr().out
+
+
+def test_fuzz_fallback_reports_a_crash(tmp_path, monkeypatch, capsys):
+    from _fuzz import fuzz_main
+
+    monkeypatch.chdir(tmp_path)
+
+    def fragile(data: bytes) -> None:
+        if b"boom" in data:
+            raise ValueError("found it")
+
+    assert fuzz_main("t", fragile, lambda: [b"ok", b"boom"], argv=["--fallback", "--runs", "0"]) == 1
+    assert [p.read_bytes() for p in tmp_path.glob("crash-*.bin")] == [b"boom"]
