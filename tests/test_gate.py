@@ -114,6 +114,8 @@ def test_verdict_summary_and_round_trip():
     assert v.summary() == "Gate: merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)"
     assert Verdict.from_dict(v.to_dict()) == v
     assert "\n" not in Verdict("inconclusive", "addition", "label some segments as 'sky'").summary()
+    html = Verdict("reject", "addition", "no gain for <b>sepal</b>").with_override(by="<i>x</i>", reason="r")._repr_html_()
+    assert "<b>sepal" not in html and "&lt;i&gt;x" in html and "overridden by" in html
     with pytest.raises(Exception, match="decision"):
         Verdict("maybe", "addition", "")
 
@@ -225,3 +227,10 @@ def test_cli_gate_prints_the_verdict_and_exits_by_decision(ws, capsys):
 
     revert(ws, neutral.id, by="ana")
     assert ws.ontology == DAISY
+
+
+@pytest.mark.slow
+def test_several_seeds_average_the_candidate(ws):
+    edits = [{"op": "remove_concept", "id": c} for c in ("disk", "petal", "flower_head")]
+    v = gate_edits(ws, edits, config=FAST, seeds=(0, 1))
+    assert v.seeds == (0, 1) and v.decision == "reject" and v.retrained == ("daisy",)

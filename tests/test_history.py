@@ -98,7 +98,7 @@ def test_every_concept_is_traced_to_the_proposal_that_introduced_it(grown):
     ray = why(ws, "ray")
     assert ray.names == ("ray", "petal") and ray.last_changed.proposal == "0003"
     assert "Botanists call them ray florets." in ray.last_changed.rationale
-    assert "was called 'petal'" in ray.summary()
+    assert "was called 'petal'" in ray.summary() and "<pre" in ray._repr_html_()
     disk = why(ws, "disk")
     assert (disk.introduced.proposal, disk.last_changed.proposal) == ("0002", "0005")
     assert "A yellow button." in disk.summary()

@@ -246,6 +246,17 @@ class Verdict:
         """One line for a commit message: ``Gate: merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``."""
         return f"Gate: {self.line()}"
 
+    def __str__(self) -> str:
+        return f"{self.summary()}\n{self.message}"
+
+    def _repr_html_(self) -> str:  # a notebook shows the verdict, escaped (the message may quote concept ids)
+        import html
+
+        colour = {"merge": "#1a7f37", "reject": "#cf222e", "inconclusive": "#9a6700"}[self.decision]
+        extra = f"<br><small>retrained: {html.escape(', '.join(self.retrained))}</small>" if self.retrained else ""
+        return (f"<div><b style='color:{colour}'>{html.escape(self.summary())}</b><br>"
+                f"{html.escape(self.message)}{extra}</div>")
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
         for f in dataclasses.fields(self):

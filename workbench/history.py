@@ -133,6 +133,11 @@ class Explanation:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:  # rationales are model text: escaped, never rendered as Markdown
+        import html
+
+        return f"<pre style='white-space: pre-wrap'>{html.escape(self.summary())}</pre>"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "concept": self.concept, "exists": self.exists,
