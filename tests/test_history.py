@@ -258,3 +258,17 @@ def test_the_scripted_daisy_demo_traces_every_concept_to_a_proposal(tmp_path):
             assert not ex.exists and ex.removed is not None and ex.removed.proposal in accepted
     finally:
         ws.close()
+
+
+def test_revert_waits_for_no_one_while_another_decision_holds_the_lock(grown):
+    import fcntl
+
+    ws, applied, _ = grown
+    head = ws.head()
+    with open(ws.cache_dir / "decisions.lock", "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(ProposalError, match="another accept/reject/revert is running"):
+            revert(ws, "0005", by="ana")
+    assert ws.head() == head
+    revert(ws, "0005", by="ana")  # once the lock is free
+    assert ws.head() != head
