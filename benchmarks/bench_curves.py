@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
 from workbench.errors import WorkbenchError  # noqa: E402
 
 from _common import (RESULTS, SEEDS, Prepared, fmt_stat, interleave, machine_info, md_table, pct,  # noqa: E402

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
 from _common import RESULTS, Prepared, fmt_stat, interleave, machine_info, md_table, summarize, write_json  # noqa: E402
 
 __all__ = ["run", "table"]

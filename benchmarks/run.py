@@ -36,7 +36,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
 from _common import REPO, RESULTS, PeakRSS, machine_info, md_table, peak_rss_of, write_json  # noqa: E402
 
 ORDER = ("scoring", "incremental", "demo_quick", "label", "growth", "curves", "demo_full")
