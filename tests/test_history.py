@@ -3,6 +3,7 @@ proposal that introduced it (through renames and merges), reverts as new commits
 ontology byte for byte and move labels back, stale and conflicting reverts refused."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
@@ -37,13 +38,14 @@ def _git(ws, *args):
     return subprocess.run(["git", *args], cwd=ws.path, capture_output=True, text=True, check=True).stdout
 
 
-@pytest.fixture
-def grown(tmp_path):
-    ws = Workspace.create(tmp_path / "ws", SEED)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """The grown workspace, built once; each test gets a copy (git, label store and all)."""
+    path = tmp_path_factory.mktemp("history") / "ws"
+    ws = Workspace.create(path, SEED)
     # labels on concepts that later proposals rename and merge
     img = ws.store.add_image("daisy/0001.png", "a" * 64, class_label="daisy", width=8, height=8)
     ids = _segments(ws, img, 4)
-    applied = []
     for k, (author, title, rationale, ops) in enumerate(STEPS):
         if k == 2:  # before the rename: two petals, a stem and a leaf labelled
             for sid, c in zip(ids, ["petal", "petal", "stem", "leaf"]):
@@ -52,7 +54,17 @@ def grown(tmp_path):
                           author=author, title=title, rationale=rationale)
         p = ProposalStore(ws).save(p)
         gate = {"summary": f"merge (+{k}.0 pts, 95% CI [+0.1, +{k}.5], n=12)"} if k == 0 else None
-        applied.append(accept(ws, p, by="ana", gate=gate))
+        accept(ws, p, by="ana", gate=gate)
+    ws.close()
+    return path, ids
+
+
+@pytest.fixture
+def grown(template, tmp_path):
+    src, ids = template
+    shutil.copytree(src, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    applied = ProposalStore(ws).list()
     yield ws, applied, ids
     ws.close()
 
