@@ -54,7 +54,7 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
         widget = page.locator(".wb-labeler")
         try:
             widget.wait_for(state="visible", timeout=40_000)
-            page.locator(".wb-labeler img.wb-context[src^='data:image/png']").wait_for(timeout=10_000)
+            page.locator(".wb-labeler img.wb-context[src^='data:image/']").wait_for(timeout=10_000)
         except Exception:
             page.screenshot(path=str(artifacts_dir(tmp_path) / "labeler-failed.png"))
             output = page.locator(".jp-Notebook .jp-Cell .jp-OutputArea").first

@@ -50,7 +50,7 @@ def test_a_keypress_stores_the_label_and_shows_the_next_segment(ws):
     assert state["_model_module"] == "anywidget" and {"current", "upcoming", "bindings", "progress"} <= set(state)
     first, nxt = w.segment_id, w.upcoming_ids
     assert first is not None and len(nxt) == 6 and first not in nxt
-    assert w.current["context"].startswith("data:image/png;base64,")
+    assert w.current["context"].startswith("data:image/jpeg;base64,")
     assert all(u["thumb"].startswith("data:image/png;base64,") for u in w.upcoming)
     key(w, keymap(w)["petal"])
     row = ws.store.label(first)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ImageCache", "dataset_root", "image_file", "png_data_url", "context_view", "crop_view", "OUTLINE"]
+__all__ = ["ImageCache", "dataset_root", "image_file", "png_data_url", "jpeg_data_url", "context_view", "crop_view", "OUTLINE"]
 
 #: Colour of the outline drawn around the current segment (magenta shows on flowers, leaves and sky).
 OUTLINE = (255, 0, 200)
@@ -64,6 +64,15 @@ def png_data_url(pixels: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def jpeg_data_url(pixels: np.ndarray, quality: int = 88) -> str:
+    """A ``data:image/jpeg;base64,...`` URL: photos (the context and crop views) are ~10x smaller than PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ import traitlets
 
 from ..errors import ImageLoadError, WorkbenchError
 from ..store import NONE
-from ._render import ImageCache, context_view, crop_view, dataset_root, image_file, png_data_url
+from ._render import ImageCache, context_view, crop_view, dataset_root, image_file, jpeg_data_url, png_data_url
 
 __all__ = ["Labeler", "concept_keys", "ACTION_KEYS", "default_author"]
 
@@ -560,8 +560,8 @@ class Labeler(anywidget.AnyWidget):
                 "image_class": im.class_label,
                 "bbox": list(seg.bbox),
                 "area": seg.area,
-                "context": png_data_url(context_view(pixels, seg)),
-                "crop": png_data_url(crop_view(pixels, seg, 192)),
+                "context": jpeg_data_url(context_view(pixels, seg)),
+                "crop": jpeg_data_url(crop_view(pixels, seg, 192)),
                 "thumb": png_data_url(crop_view(pixels, seg, 64, outline=True)),
             }
         except ImageLoadError as e:
