@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip, make_tiny_workspace  # noqa: E402
+from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-PROPOSAL_TITLE = "Describe the leaf by its rosette"
+PROPOSAL_TITLE = "Describe what a daisy looks like"
 
 
 def _head(ws: Path) -> str:
@@ -33,21 +33,30 @@ def _messages_since(ws: Path, sha: str) -> str:
                           text=True, check=True).stdout  # fmt: skip
 
 
-def _pending_proposal(ws_path: Path) -> str:
-    """Save one pending proposal (a description change: the gate merges it without retraining)."""
+def _seed_workspace(root: Path) -> Path:
+    """``root/data`` (a tiny generated data set, segmented) and ``root/ws`` holding the seed ontology
+    (the root concept only), with one pending proposal (a description change: no retraining)."""
+    from workbench.datasets import generate_demo
+    from workbench.ontology import Ontology
     from workbench.proposals import ProposalStore, make_proposal
+    from workbench.segment import WeightFreeSegmenter, segment_dataset
+    from workbench.settings import Settings
     from workbench.workspace import Workspace
 
-    with Workspace.open(ws_path) as ws:
+    folder = generate_demo(root / "data", n_per_class=2, size=96, seed=1)
+    seed = Ontology.load(Path(__file__).resolve().parents[1] / "ontologies" / "daisy.seed.yaml")
+    with Workspace.create(root / "ws", seed, Settings(dataset="../data")) as ws:
+        segment_dataset(ws.store, folder, WeightFreeSegmenter(), progress=False)
         p = make_proposal(
             ws.ontology,
-            [{"op": {"op": "describe", "id": "leaf", "description": "A green leaf in the low rosette at the foot "
-                     "of the stem: spoon-shaped, matte green, with a smooth or slightly toothed edge."},
-              "rationale": "Most leaves in the photos sit in the rosette; say so."}],
+            [{"op": {"op": "describe", "id": "daisy", "description": "A daisy in a photo: a flower head of white "
+                     "petals around a yellow disk, held up on a thin green stem."},
+              "rationale": "Say what a daisy looks like, not only that it is one."}],
             kind="person", author="person:test", title=PROPOSAL_TITLE,
-            rationale="The old description did not say where to look.",
+            rationale="The seed description did not say what to look for.",
         )  # fmt: skip
-        return ProposalStore(ws).save(p).id
+        ProposalStore(ws).save(p)
+    return root / "ws"
 
 
 def _run_palette(page, label: str) -> None:
@@ -67,8 +76,8 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
     t0 = time.monotonic()
     root = tmp_path / "root"
     root.mkdir()
-    ws_path = make_tiny_workspace(root)
-    pid = _pending_proposal(ws_path)
+    ws_path = _seed_workspace(root)
+    pid = "0001"
     ontology = Ontology.load(ws_path / "ontology.yaml")
     shots = artifacts_dir(tmp_path)
     can_apply = hasattr(Workbench, "apply")
@@ -87,8 +96,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         assert panel.locator(".jp-Workbench-workspace").inner_text() == "ws"
         labels = panel.locator(".jp-Workbench-conceptLabel").all_inner_texts()
         assert set(labels) == {c.label for c in ontology.concepts.values()}
-        assert panel.locator(".jp-Workbench-concept[data-concept='disk'] .jp-Workbench-impl").first.inner_text() == \
-            "rule yellow_disk"  # fmt: skip
+        assert panel.locator(".jp-Workbench-concept[data-concept='daisy'] .jp-Workbench-impl").first.inner_text() == "net"
         proposal = panel.locator(f".jp-Workbench-proposal[data-proposal='{pid}']")
         proposal.wait_for(timeout=10_000)
         assert PROPOSAL_TITLE in proposal.inner_text() and "pending" in proposal.inner_text()
@@ -142,16 +150,35 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         applied = subprocess.run(["git", "log", f"{before}..HEAD", "--format=%H", "--", "ontology.yaml"], cwd=ws_path,
                                  capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
         assert len(applied) == 1, "applying one proposal changes ontology.yaml in one commit"
-        assert "rosette" in Ontology.load(ws_path / "ontology.yaml").concepts["leaf"].description
+        assert "yellow disk" in Ontology.load(ws_path / "ontology.yaml").concepts["daisy"].description
 
         # 5. the panel updates by itself (it re-reads the workspace after a cell runs): the change is in
-        # its history, the proposal is no longer pending, and the leaf is traced to the proposal
+        # its history and the proposal is no longer pending
         panel.locator(".jp-Workbench-historyEntry", has_text=applied[0][:7]).wait_for(timeout=20_000)
         assert "accepted" in panel.locator(f".jp-Workbench-proposal[data-proposal='{pid}']").inner_text()
-        panel.locator(".jp-Workbench-concept[data-concept='leaf'] .jp-Workbench-conceptRow").first.click()
-        why = panel.locator(".jp-Workbench-concept[data-concept='leaf'] .jp-Workbench-why").first
-        why.wait_for(timeout=10_000)
-        panel.locator(".jp-Workbench-why", has_text=f"proposal {pid}").wait_for(timeout=10_000)
-        assert "introduced" in why.inner_text()
         page.screenshot(path=str(shots / "extension-5-history.png"))
+
+        # 6. suggest -> cells -> run -> gated merge -> commit -> the panel updates: "Suggest Edits for an
+        # Image" (the scripted suggester: no API key in tests) inserts the new proposal below the active cell
+        code.click()
+        _run_palette(page, "Suggest Edits for an Image")
+        page.locator(".jp-Dialog select").select_option(label="daisy/0000.png")
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        code2 = page.locator(".jp-Notebook .jp-CodeCell", has_text='wb.apply("proposals/0002.yaml")')
+        code2.wait_for(timeout=30_000)
+        assert "A round flower head" in panel.locator(".jp-Workbench-proposal[data-proposal='0002']").inner_text()
+        before = _head(ws_path)
+        code2.click()
+        page.keyboard.press("Shift+Enter")
+        for cid in ("flower_head", "petal", "center"):  # the panel shows the grown ontology by itself
+            panel.locator(f".jp-Workbench-concept[data-concept='{cid}']").first.wait_for(timeout=60_000)
+        assert "Proposal: 0002" in _messages_since(ws_path, before)
+        assert "Gate:" in _messages_since(ws_path, before)
+
+        # 7. every concept traces to the proposal that introduced it: the panel asks workbench.history.why
+        panel.locator(".jp-Workbench-concept[data-concept='petal'] .jp-Workbench-conceptRow").first.click()
+        why = panel.locator(".jp-Workbench-concept[data-concept='petal'] .jp-Workbench-why", has_text="proposal 0002")
+        why.wait_for(timeout=10_000)
+        assert "introduced" in why.inner_text() and "A round flower head" in why.inner_text()
+        page.screenshot(path=str(shots / "extension-6-suggested.png"))
     assert time.monotonic() - t0 < 120
