@@ -124,6 +124,241 @@ def pct(v):
 '''
 
 
+# ----------------------------------------------------------------------------------------------- 00 tour
+NB00 = [
+    md("tour-01", """
+# 00 · A tour of the Constructability Workbench
+
+A classifier you can read, review and edit: an **ontology** of visual concepts (a daisy has a flower
+head, a stem and leaves; a flower head has petals and a disk), **one tiny model per concept** (a net of
+under 1,000 parameters, or a plain-code rule), composed bottom-up, and **every change to it a
+reviewed diff**, like a pull request. This tour runs the whole loop on a small generated data set in
+about a minute:
+
+1. grow the ontology from one concept, with suggestions you review,
+2. cut the images into segments,
+3. label a few segments by hand (and the rest from the data set's ground-truth masks),
+4. train one model per concept, and compose them,
+5. see why it says "daisy", and compare it with an end-to-end CNN,
+6. propose a refactor, let the merge gate test it, and merge it.
+
+Each stage has its own notebook (01 to 04) that goes deeper. No key, network or GPU is needed. With
+`ANTHROPIC_API_KEY` set, step 1 also shows what Claude proposes.
+""" + SETUP_NOTE),
+    setup_cell("tour-02", "00"),
+    code("tour-03", """
+from workbench.datasets import generate_demo
+from workbench.ontology import Ontology
+from workbench.settings import Settings
+from workbench.suggest import SHIPPED_SEED
+from workbench.workspace import Workspace
+
+folder = generate_demo(HERE / "data", n_per_class=20, seed=0)    # 20 daisies, 20 not-daisies, with part masks
+Workspace.create(HERE / "workspace", Ontology.load(SHIPPED_SEED), Settings(dataset=str(folder.root))).close()
+wb = workbench.open(HERE / "workspace", author="you")            # the notebook's handle on the workspace
+ws = wb.workspace
+display(wb)
+display(Image.fromarray(np.hstack([folder.load(folder.records[i]) for i in (0, 1, 20, 21)])))
+""" + HTML_TABLE),
+    md("tour-04", """
+## 1 · Grow the ontology
+
+The workspace starts with one concept, `daisy`. A **suggester** looks at an image and the ontology and
+proposes edits; here the *scripted* suggester, which plays steps written by hand for this demo (no
+model involved, and its proposals say so). The review widget shows the proposal: each edit with its
+rationale (escaped: suggester text is data), the diff and the graph before and after. Tick the edits
+you want and press **Accept selected**; running unattended, the cell after it presses the button.
+"""),
+    code("tour-05", """
+from workbench.suggest import make_suggester, suggest_images
+
+suggester = make_suggester("scripted", workspace=ws)
+(first,) = suggest_images(ws, suggester, [folder.root / "daisy" / "0000.png"])
+review = wb.review(first.id)
+display(review)
+"""),
+    code("tour-06", """
+accepted = review.accept()     # what the "Accept selected" button does: one git commit of ontology.yaml
+print(accepted.status, "->", sorted(ws.ontology.concepts))
+"""),
+    md("tour-07", """
+The script has eight more steps: more images (a stem, leaves, pink petal tips, a *stalk*...) and two
+**refactors** that clean up what the suggestions got wrong (`stalk` is the `stem`; a pink tip is not a
+part; "probably used for photosynthesis" is not something a camera sees). Accepted in order, they end at
+the shipped `ontologies/daisy.yaml`. Notebook 01 reviews them one by one; here they go in a loop.
+"""),
+    code("tour-08", """
+from workbench.proposals import ProposalStore, accept
+from workbench.suggest import SuggestContext
+
+for step in suggester.remaining():
+    p = ProposalStore(ws).save(suggester.play(step, ws.ontology, SuggestContext(image_id=step.image)))
+    accept(ws, p, by="you")
+    print(f"{p.id} {p.kind:<8} {p.title}")
+display(wb.graph())
+"""),
+    code("tour-09", """
+# NBVAL_CHECK_OUTPUT
+print("parts of daisy:", ws.ontology.parts("daisy"), "| of flower_head:", ws.ontology.parts("flower_head"))
+print("the disk is a rule:", ws.ontology.concepts["disk"].implementation == "rule")
+""", expect="parts of daisy: ('flower_head', 'leaf', 'stem') | of flower_head: ('disk', 'petal')\nthe disk is a rule: True\n"),
+    code("tour-10", """
+from workbench.errors import SuggesterError
+from workbench.proposals import proposal_html
+
+if os.environ.get("ANTHROPIC_API_KEY"):   # Claude's view of one image, for comparison (not accepted)
+    try:
+        (cp,) = suggest_images(ws, make_suggester("claude", workspace=ws), [folder.root / "daisy" / "0006.png"])
+        display(HTML(proposal_html(cp)))
+    except SuggesterError as e:
+        print("Claude could not answer:", e)
+else:
+    print("no ANTHROPIC_API_KEY: the scripted suggester did all the suggesting")
+"""),
+    md("tour-11", """
+## 2 · Segment
+
+The weight-free segmenter (Felzenszwalb superpixels, no model weights) cuts each image into about 40
+regions; the label store keeps them, and a cache makes a second run free.
+"""),
+    code("tour-12", """
+from workbench.segment import make_segmenter, segment_dataset
+
+seg = make_segmenter(ws.settings.segmenter, **ws.settings.segmenter_options)
+print(segment_dataset(ws.store, folder, seg, cache_dir=ws.cache_dir / "segments", progress=False).summary())
+"""),
+    md("tour-13", """
+## 3 · Label
+
+The labeler shows one segment at a time with one key per concept (`1` disk, `2` leaf, `3` petal, `4`
+stem, `n` none, `u` undo); each keypress is stored before the next segment shows. Click into it and
+label a few. Running unattended, the cell after it labels 15 segments through the same widget method a
+keypress calls, reading the answer from the part mask, under the author name `stand-in`.
+"""),
+    code("tour-14", """
+labeler = wb.label()
+display(labeler)
+"""),
+    code("tour-15", """
+from workbench.labelers import concept_for_segment
+
+records = {r.id: r for r in folder.records}
+index_to_concept = {i: c for i, c in folder.parts_map.items() if c in ws.ontology.concepts}
+stand_in = wb.label(author="stand-in")
+for _ in range(15):
+    row = ws.store.segment(stand_in.segment_id)
+    parts = folder.load_parts(records[ws.store.image(row.image_id).path])
+    x0, y0, x1, y1 = row.bbox
+    stand_in.label(concept_for_segment(row.crop_mask(), parts[y0:y1, x0:x1], index_to_concept))
+print("by hand:", ws.store.counts(source="person"))
+"""),
+    md("tour-16", """
+The rest come from the ground-truth masks, recorded as `ground_truth` (never as a person's work), and
+never over a person's label.
+"""),
+    code("tour-17", """
+from workbench.labelers import label_from_masks
+
+print(label_from_masks(ws.store, folder, ws.ontology).summary())
+"""),
+    md("tour-18", """
+## 4 · Train and compose
+
+One model per concept, leaves first: three tiny nets (petal, stem, leaf) and the disk rule, then the
+flower head over its parts' scores, then the daisy over its parts'. The dashboard shows each concept
+as it trains; a second run retrains only what changed, and says why.
+"""),
+    code("tour-19", """
+dash = wb.train()
+display(dash)
+outcome = dash.outcome
+assert outcome is not None, "training failed: the dashboard above says why"
+"""),
+    code("tour-20", """
+# NBVAL_CHECK_OUTPUT
+print([(c, m["kind"], m["implementation"]) for c, m in outcome["concepts"].items()])
+""", expect="[('disk', 'part', 'rule'), ('leaf', 'part', 'net'), ('petal', 'part', 'net'), ('stem', 'part', 'net'), "
+             "('flower_head', 'composite', 'net'), ('daisy', 'root', 'net')]\n"),
+    md("tour-21", """
+## 5 · Why "daisy"? And is it any good?
+
+For one validation image: every concept's score and, for each part, the segment that fired. Then the
+hybrid against a same-budget end-to-end CNN trained on whole images. On 12 validation images one image
+is 8 points, so read these numbers loosely; notebook 03 adds a shuffled-labels control.
+"""),
+    code("tour-22", """
+from workbench.widgets.dashboard import explain_image
+
+images = outcome["images"]
+val = [i for i in np.flatnonzero(images.mask("val"))]
+name = images.paths[val[0]]
+display(wb.explain(name))
+print(explain_image(ws, name)[1])
+"""),
+    code("tour-23", """
+from workbench.evaluate import baseline_metrics, load_images
+from workbench.train import TrainConfig
+
+pixels, _ = load_images(images, folder.root)
+s = ws.settings
+base = baseline_metrics(ws.ontology, images, pixels, TrainConfig(random_state=s.random_state, n_threads=s.torch_threads))
+hyb = outcome["hybrid"]
+display(table([["hybrid (segments)", pct(hyb["val_accuracy"]), pct(hyb["balanced_accuracy"]), hyb["params"]],
+               ["same-budget CNN", pct(base["val_accuracy"]), pct(base["balanced_accuracy"]), base["params"]]],
+              ["classifier", "val accuracy", "balanced accuracy", "parameters"]))
+"""),
+    md("tour-24", """
+## 6 · Propose a refactor, gate it, merge it
+
+A person (you) proposes a simplification: the stem is a thin green line, so replace its 935-parameter
+net by the plain-code rule `green_elongated`. `wb.apply` runs the **merge gate** first: it retrains
+only what the change affects (the stem and the daisy above it) and compares the root's balanced
+accuracy with and without it on the same validation images, with a paired bootstrap interval. A
+simplification merges when it loses no more than the allowed 1 point; the verdict goes into the commit
+message. The same proposal could come from Claude (`refactor_workspace(ws, make_suggester("claude"))`).
+"""),
+    code("tour-25", """
+from workbench.proposals import make_proposal
+
+prop = ProposalStore(ws).save(make_proposal(
+    ws.ontology,
+    [{"op": {"op": "describe", "id": "stem", "implementation": "rule", "rule": "green_elongated"},
+      "rationale": "A stem is a thin green line; a two-line rule says that, a net does not need to learn it."}],
+    kind="refactor", author="person:you", title="The stem as a plain-code rule",
+    rationale="Fewer parameters for the same answer, if the gate agrees."))
+display(wb.review(prop.id))
+"""),
+    code("tour-26", """
+from workbench.gate import GateRejected
+
+try:
+    verdict = wb.apply(prop.id)
+    print(verdict.summary())
+    print(verdict.message)
+except GateRejected as e:       # the gate said no: the ontology is unchanged, the verdict is in the proposal
+    print("not merged:", e)
+"""),
+    code("tour-27", """
+for change in wb.history(limit=3):
+    print(change.summary(), "|", change.gate or "no gate")
+print()
+print(wb.why("stem"))
+"""),
+    md("tour-28", """
+## Where next
+
+- `01_grow_ontology.ipynb`: proposals in depth (partial accepts, invalid edits, rejection, replay, Claude).
+- `02_segment_and_label.ipynb`: segmenting and labelling, your own image folder, SAM, Dask.
+- `03_train_and_compose.ipynb`: training, explanations, the baseline and the shuffled-labels control.
+- `04_pull_request_loop.ipynb`: the gate, history, `why`, revert, proposals as notebook cells.
+- `workshop/`: a 90-minute course with exercises.
+- The Workbench sidebar in JupyterLab (left) shows this workspace's ontology, proposals and history
+  when you open it in a notebook.
+"""),
+    final_cell("tour-29", close="wb.close()"),
+]
+
+
 # ------------------------------------------------------------------------------------ 01 grow ontology
 NB01 = [
     md("grow-01", """
@@ -831,6 +1066,7 @@ where each part fires outside its concept. It takes about a minute and a half on
 
 
 NOTEBOOKS: dict[str, list[dict]] = {
+    "00_tour.ipynb": NB00,
     "01_grow_ontology.ipynb": NB01,
     "02_segment_and_label.ipynb": NB02,
     "03_train_and_compose.ipynb": NB03,

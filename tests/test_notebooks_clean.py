@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
-#: A stable cell id: lowercase words joined by "-", ending in a number (``tour-03``, ``ws-ex1-07``).
-STABLE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*-\d+$")
+#: A stable cell id: lowercase words joined by "-" (``tour-03``, ``ex1-07``, ``wb-0007-md`` as
+#: workbench.cells makes them); Jupyter's random ids (``a1b2c3d4``, UUIDs) are not.
+STABLE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
+RANDOM_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")
 
 #: What a secret looks like (values, not names: the text ANTHROPIC_API_KEY is fine).
 SECRET_PATTERNS = {
@@ -88,7 +90,7 @@ def problems(path: Path) -> list[str]:
         cid = cell.get("id")
         if not cid:
             out.append(f"{where}: no cell id")
-        elif not STABLE_ID.match(cid):
+        elif not STABLE_ID.match(cid) or RANDOM_ID.match(cid):
             out.append(f"{where}: id {cid!r} is not a stable name like 'tour-03' (random ids change on every copy)")
         elif cid in seen:
             out.append(f"{where}: duplicate cell id {cid!r}")
@@ -118,7 +120,7 @@ def problems(path: Path) -> list[str]:
 # --------------------------------------------------------------------------------- the committed ones
 def test_there_are_notebooks():
     names = {p.name for p in notebooks()}
-    assert {"01_grow_ontology.ipynb", "02_segment_and_label.ipynb", "03_train_and_compose.ipynb"} <= names
+    assert {"00_tour.ipynb", "01_grow_ontology.ipynb", "02_segment_and_label.ipynb", "03_train_and_compose.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: str(p.relative_to(NB_DIR)))
@@ -192,7 +194,8 @@ def test_checker_allows_only_stdout_on_checked_cells(tmp_path):
     assert any("only its expected stdout" in f for f in problems(_write(tmp_path, [img])))
 
 
-@pytest.mark.parametrize("cid", [None, "a1b2c3d4", "3f2c9e1a-77b0-4f0e-9d2e-1b2c3d4e5f60", "Tour-1", "tour"])
+@pytest.mark.parametrize("cid", [None, "a1b2c3d4", "3f2c9e1a-77b0-4f0e-9d2e-1b2c3d4e5f60",
+                                 "a1b2c3d4-77b0-4f0e-9d2e-1b2c3d4e5f60", "Tour-1", "tour"])
 def test_checker_catches_missing_and_random_ids(tmp_path, cid):
     c = nbformat.v4.new_markdown_cell("x", id="x-01")
     p = _write(tmp_path, [c])
@@ -204,6 +207,11 @@ def test_checker_catches_missing_and_random_ids(tmp_path, cid):
         raw["cells"][0]["id"] = cid
     p.write_text(json.dumps(raw))
     assert any("id" in f for f in problems(p)), cid
+
+
+@pytest.mark.parametrize("cid", ["tour-03", "ex1-07", "wb-0007-md", "wb-0007-code"])
+def test_checker_accepts_stable_ids(tmp_path, cid):
+    assert problems(_write(tmp_path, [nbformat.v4.new_markdown_cell("x", id=cid)])) == []
 
 
 def test_checker_catches_duplicate_ids(tmp_path):
