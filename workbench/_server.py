@@ -44,10 +44,15 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WorkbenchError
-from .workspace import MARKER_FILE, Workspace
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+# The workspace module (numpy, networkx, SQLite) is imported on first use, not when Jupyter loads the
+# extension: every server start in an environment that has the workbench installed would pay for it.
 
 __all__ = [
     "API_PREFIX",
@@ -165,6 +170,8 @@ def resolve_workspace(root: str | os.PathLike[str], rel: object) -> Path:
     Refused: malformed or absolute paths, ``..``, ``.git``, symlinks leading out of ``root`` (403),
     and folders that are not workspaces (404, with the command that makes one).
     """
+    from .workspace import MARKER_FILE
+
     real = resolve_inside(root, rel, what="workspace path")
     if not real.is_dir():
         raise PathRefused(rel, "not a folder; give the workspace folder", 404)
@@ -179,6 +186,8 @@ def find_workspaces(root: str | os.PathLike[str], rel: object = "") -> list[str]
     Paths are returned relative to ``root`` (POSIX), nearest first; subfolders that are symlinks are
     skipped.
     """
+    from .workspace import MARKER_FILE
+
     base = _real(root)
     start = resolve_inside(base, rel, what="folder")
     if not start.is_dir():
@@ -504,6 +513,8 @@ if APIHandler is not None:
             self.finish(json.dumps(_jsonable(data)))
 
         def _open(self, rel: object) -> Workspace:
+            from .workspace import Workspace
+
             if rel is None:
                 raise BadRequest("give the workspace folder as ?workspace=<path relative to the Jupyter root>")
             return Workspace.open(resolve_workspace(self.root, rel))
