@@ -234,3 +234,27 @@ def test_several_seeds_average_the_candidate(ws):
     edits = [{"op": "remove_concept", "id": c} for c in ("disk", "petal", "flower_head")]
     v = gate_edits(ws, edits, config=FAST, seeds=(0, 1))
     assert v.seeds == (0, 1) and v.decision == "reject" and v.retrained == ("daisy",)
+
+
+def test_gate_chooses_edits_like_accept(ws):
+    from workbench.errors import ProposalError
+    from workbench.gate import gate
+    from workbench.proposals import ProposalStore, make_proposal
+
+    p = ProposalStore(ws).save(make_proposal(ws.ontology, [
+        {"op": {"op": "describe", "id": "leaf", "description": "Green."}},
+        {"op": {"op": "remove_concept", "id": "no_such"}},
+    ], kind="person", author="person:ana"))
+    assert gate(ws, p.id).decision == "merge"  # the invalid edit is left out, as accept leaves it out
+    with pytest.raises(ProposalError, match="invalid"):
+        gate(ws, p.id, [0, 1])
+    with pytest.raises(ProposalError, match="no edit 5"):
+        gate(ws, p.id, [5])
+
+
+@pytest.mark.slow
+def test_a_rule_replacing_a_net_is_gated_as_a_simplification(ws):
+    v = gate_edits(ws, [{"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_elongated"}],
+                   config=FAST)
+    assert v.kind == "simplification" and "petal" in v.retrained and v.n == 16
+    assert v.decision in ("merge", "reject", "inconclusive") and v.ci_low <= v.difference <= v.ci_high

@@ -319,20 +319,6 @@ def _correct(ontology: Any, models: Mapping[str, Any], images: Any, segments: An
     return (scores[ontology.root] >= 0.5) == (y == 1)
 
 
-def _proposal_edits(proposal: Any, accept: Sequence[int] | None) -> tuple[list[Any], str | None]:
-    chosen = []
-    for i, pe in enumerate(proposal.edits):
-        if accept is not None and i not in set(accept):
-            continue
-        if not pe.valid:
-            if accept is not None:
-                raise ProposalError(f"proposal {proposal.id}: edit {i} cannot be applied ({pe.problem}); "
-                                    "leave it out of `accept`")
-            continue
-        chosen.append(pe.edit())
-    return chosen, proposal.id
-
-
 def gate(
     ws: Any,
     proposal: Any,
@@ -352,12 +338,13 @@ def gate(
     tables (``base``/``candidate``: ``(ontology, models)``, ``images``, ``segments``,
     ``candidate_segments``) for before/after pictures (:func:`workbench.cells.proposal_cells`).
     """
-    if isinstance(proposal, (str, int)):
-        from .proposals import ProposalStore
+    from . import proposals as _p
 
-        proposal = ProposalStore(ws).load(str(proposal))
-    edits, pid = _proposal_edits(proposal, accept)
-    return gate_edits(ws, edits, proposal_id=pid, seeds=seeds, executor=executor, config=config, keep=keep)
+    if not isinstance(proposal, _p.Proposal):
+        proposal = _p.ProposalStore(ws, commit=False).load(proposal)
+    # the same choice of edits accept() makes (valid ones by default; a stale proposal re-validated)
+    _chosen, edits, _after, _stale = _p._plan(ws.ontology, proposal, accept, None)
+    return gate_edits(ws, edits, proposal_id=proposal.id, seeds=seeds, executor=executor, config=config, keep=keep)
 
 
 def gate_edits(
