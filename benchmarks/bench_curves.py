@@ -114,7 +114,7 @@ def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epoc
     val_rows = np.flatnonzero(p.images.mask("val"))
     images, segments, pixels = _subset(p, np.concatenate([train_rows, val_rows]))
     config = TrainConfig(max_epochs=epochs, random_state=seed)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if method == "hybrid_segments":
         res = train_hybrid(p.ontology, images, segments, config)
         m = hybrid_metrics(p.ontology, res.models, images, segments)
@@ -124,7 +124,7 @@ def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epoc
         m = baseline_metrics(p.ontology, images, pixels, config, max_epochs=epochs * 5 // 2)
         m.pop("_model", None)
     return {"balanced_accuracy": m["balanced_accuracy"], "params": m["params"], "train_s": time.perf_counter() - t,
-            "val_images": int(images.mask("val").sum())}
+            "train_cpu_s": time.process_time() - cpu, "val_images": int(images.mask("val").sum())}
 
 
 def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
@@ -213,7 +213,8 @@ def run(per_class: int = 150, sizes: tuple[int | None, ...] = (10, 30, 100, None
                     try:
                         r = _train_one(m, p, rows, seed, epochs)
                     except WorkbenchError as e:  # e.g. too few labels for a leaf: a point, not a crash
-                        r = {"balanced_accuracy": None, "params": None, "train_s": None, "error": str(e)}
+                        r = {"balanced_accuracy": None, "params": None, "train_s": None, "train_cpu_s": None,
+                             "error": str(e)}
                     raw[m].append(r)
                     log(f"  k={k or 'all'} seed={seed} {m}: balanced accuracy {r['balanced_accuracy']}, "
                         f"train {r['train_s'] or 0:.1f} s" + (f" ({r['error']})" if "error" in r else ""))
@@ -223,6 +224,7 @@ def run(per_class: int = 150, sizes: tuple[int | None, ...] = (10, 30, 100, None
                 "labelling": label_time,
                 **{m: {"balanced_accuracy": summarize([r["balanced_accuracy"] for r in raw[m]]),
                        "train_s": summarize([r["train_s"] for r in raw[m]], 2),
+                       "train_cpu_s": summarize([r.get("train_cpu_s") for r in raw[m]], 2),
                        "params": next((r["params"] for r in raw[m] if r["params"]), None),
                        "errors": [r["error"] for r in raw[m] if "error" in r]} for m in METHODS},
             })

@@ -128,3 +128,18 @@ def test_fuzz_fallback_reports_a_crash(tmp_path, monkeypatch, capsys):
 
     assert fuzz_main("t", fragile, lambda: [b"ok", b"boom"], argv=["--fallback", "--runs", "0"]) == 1
     assert [p.read_bytes() for p in tmp_path.glob("crash-*.bin")] == [b"boom"]
+
+
+def test_include_takes_an_earlier_result_and_says_when_it_was_measured(tmp_path):
+    first = _run(tmp_path / "a", "growth")
+    if first["status"] == "skipped":
+        pytest.skip(first["reason"])
+    out = tmp_path / "b"
+    assert bench_run.main(["--profile", "tiny", "--only", "growth", "--include",
+                           f"growth={tmp_path / 'a' / 'results' / 'latest.json'}", "--out", str(out)]) == 0
+    data = json.loads((out / "latest.json").read_text())
+    assert data["benchmarks"]["growth"]["included_from"].endswith("latest.json")
+    assert data["benchmarks"]["growth"]["result"]["with_refactors"] == first["result"]["with_refactors"]
+    assert "measured separately" in (out / "latest.md").read_text()
+    with pytest.raises(SystemExit):
+        bench_run.main(["--include", f"growth={tmp_path / 'missing.json'}", "--out", str(out)])
