@@ -172,3 +172,20 @@ def test_least_certain_orders_by_the_trained_models_doubt(trained, tmp_path):
         assert by_id[shown[0]] == min(by_id[s] for s in unlabelled)
     finally:
         ws.close()
+
+
+def test_the_facade_trains_explains_and_draws(trained):
+    import workbench
+
+    ws, _, _ = trained
+    with workbench.open(ws.path) as wb:
+        dash = wb.train(max_epochs=1)
+        assert dash.outcome is not None and dash.outcome["result"].retrained == []
+        assert "retrained nothing" in repr(dash)
+        assert "application/vnd.jupyter.widget-view+json" in dash._repr_mimebundle_()
+        dash._displayed = True  # what show_and_run sets in a kernel: no second copy of the widget
+        assert set(dash._repr_mimebundle_()) == {"text/plain"}
+        assert wb.train(start=False).outcome is None
+        assert "daisy: p=" in wb.explain(ws.store.images()[0].path).value
+        assert "no image" in wb.explain("missing.png").value
+        assert wb.graph().picker.value == "daisy"

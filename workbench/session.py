@@ -71,13 +71,12 @@ class Workbench:
         return OntologyGraph(self.workspace)
 
     def train(self, *, max_epochs: int | None = None, force: bool = False, start: bool = True) -> Any:
-        """Train (only what changed) with a live dashboard; ``start=False`` shows it with a Train button."""
+        """Train (only what changed) with a live dashboard, shown at once in a notebook so the bars move;
+        ``start=False`` returns it with a Train button instead. Results: ``dash.outcome``."""
         from .widgets.dashboard import TrainingDashboard
 
         dash = TrainingDashboard(self.workspace, max_epochs=max_epochs, force=force)
-        if start:
-            dash.run()
-        return dash
+        return dash.show_and_run() if start else dash
 
     def explain(self, image: Any) -> Any:
         """Why the hybrid says what it says about one image (a store path like "daisy/0003.png", an

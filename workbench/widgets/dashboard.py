@@ -76,6 +76,16 @@ def load_report(workspace: Any) -> dict[str, Any] | None:
     return None
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where ``display`` reaches a front end)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
 def _pct(v: Any) -> str:
     return "–" if v is None else f"{float(v):.1%}"
 
@@ -113,6 +123,31 @@ class TrainingDashboard(ipywidgets.VBox):
             lines.append(ipywidgets.HBox([ipywidgets.HTML(f"<code>{html.escape(c)}</code>",
                                                           layout=ipywidgets.Layout(width="140px")), bar, st]))
         return ipywidgets.VBox(lines)
+
+    def show_and_run(self) -> TrainingDashboard:
+        """In a notebook: show the dashboard now (so the bars move while training), then train.
+
+        The returned dashboard does not display a second copy of itself; elsewhere this is just :meth:`run`.
+        """
+        if _in_kernel():
+            from IPython.display import display
+
+            display(self)
+            self._displayed = True
+        self.run()
+        return self
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        if getattr(self, "_displayed", False):  # already on screen (show_and_run): say so in text only
+            return {"text/plain": repr(self)}
+        return super()._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        if self.outcome is None:
+            return f"TrainingDashboard({self.workspace!r}: not trained yet; .run() trains)"
+        r = self.outcome["result"]
+        return (f"TrainingDashboard({self.workspace!r}: retrained {', '.join(r.retrained) or 'nothing'}; "
+                f"hybrid val accuracy {_pct(self.outcome['hybrid'].get('val_accuracy'))})")
 
     # -------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any] | None:
