@@ -377,3 +377,18 @@ async def test_why_traces_a_concept_to_the_change_that_introduced_it(jp_fetch, l
     for bad in ("../x", "Sepal", "", "a" * 80):
         code, data = await _get(jp_fetch, "why", workspace="ws", concept=bad)
         assert code == 400 and "concept id" in data["error"]
+
+
+async def test_suggest_never_reads_images_outside_the_jupyter_root(jp_fetch, layout: dict[str, Path]) -> None:
+    """A workspace whose data set setting points outside the root cannot make the server read (or send
+    to a model) an image there."""
+    from workbench.datasets import generate_demo
+    from workbench.settings import Settings
+
+    generate_demo(layout["outside"] / "data", n_per_class=1, size=64, seed=3)
+    Workspace.create(layout["root"] / "ows", DAISY, Settings(dataset=str(layout["outside"] / "data"))).close()
+    image = next(p for p in (layout["outside"] / "data" / "daisy").glob("*.png") if not p.name.endswith(".parts.png"))
+    before = _snapshot(layout["root"])
+    code, data = await _post(jp_fetch, "suggest", {"workspace": "ows", "image": f"daisy/{image.name}"})
+    assert code == 403 and "outside the Jupyter root" in data["error"]
+    assert _snapshot(layout["root"]) == before

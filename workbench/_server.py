@@ -436,16 +436,26 @@ def _suggester(ws: Workspace, name: str | None, settings: Any) -> Any:
     return make_suggester(name, workspace=ws)
 
 
-def suggest(ws: Workspace, image: str, *, suggester: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
+def suggest(ws: Workspace, image: str, *, suggester: str | None = None, overrides: Mapping[str, Any] | None = None,
+            root: str | os.PathLike[str] | None = None) -> Any:  # fmt: skip
     """Ask a suggester for edits prompted by one image; the proposal is saved and returned.
 
     ``image`` is relative to the workspace's data set (or to the workspace when it has none) and must
-    stay inside it. The suggester is ``claude`` when ``ANTHROPIC_API_KEY`` is set, else ``scripted``.
+    stay inside it, and inside ``root`` when given (the server passes its root: a workspace whose
+    ``dataset`` setting points elsewhere cannot make it read, or send to a model, files outside).
+    The suggester is ``claude`` when ``ANTHROPIC_API_KEY`` is set, else ``scripted``.
     """
     from .datasets import load_image
 
     settings = settings_with(ws, overrides)
     path = resolve_inside(_image_root(ws), image, what="image path")
+    if root is not None:
+        base = _real(root)
+        if not _inside(path, base):
+            raise PathRefused(image, "the workspace's data set lies outside the Jupyter root; images there are "
+                              "not served (move the data set under the root, or start Jupyter higher up)")  # fmt: skip
+        if ".git" in path.relative_to(base).parts:
+            raise PathRefused(image, "lies under .git; git's own files are never served")
     if not path.is_file():
         raise PathRefused(image, "not a file; give an image inside the workspace's data set", 404)
     proposals = _proposals_module()
@@ -584,7 +594,7 @@ if APIHandler is not None:
             def work() -> Any:
                 body = parse_body(self.request.body, _SUGGEST_FIELDS)
                 p = self._with_ws(body["workspace"], suggest, body["image"], suggester=body.get("suggester"),
-                                  overrides=body.get("settings"))  # fmt: skip
+                                  overrides=body.get("settings"), root=self.root)  # fmt: skip
                 return {"proposal": p.to_dict()}
 
             await self._run(work)
