@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         results["benchmarks"][name] = entry
         results["total_s"] = round(time.perf_counter() - t_all, 1)
         write_json(args.out / "latest.json", results)
+    results["total_s"] = round(time.perf_counter() - t_all, 1)
+    write_json(args.out / "latest.json", results)
     md = markdown(results, tables, command)
     (args.out / "latest.md").write_text(md + "\n")
     print()
