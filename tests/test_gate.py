@@ -258,3 +258,12 @@ def test_a_rule_replacing_a_net_is_gated_as_a_simplification(ws):
                    config=FAST)
     assert v.kind == "simplification" and "petal" in v.retrained and v.n == 16
     assert v.decision in ("merge", "reject", "inconclusive") and v.ci_low <= v.difference <= v.ci_high
+
+
+def test_the_gate_trains_with_the_settings_of_the_saved_models(ws):
+    from workbench.gate import _default_config, _saved_training
+
+    settings, shash = _saved_training(ws)
+    assert shash == settings_hash(WeightFreeSegmenter())
+    config = _default_config(ws, settings)
+    assert (config.max_epochs, config.patience, config.crop_size) == (FAST.max_epochs, FAST.patience, FAST.crop_size)

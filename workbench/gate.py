@@ -297,6 +297,46 @@ def _segmenter_hash(ws: Any) -> str | None:
         return None
 
 
+def _saved_training(ws: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(model settings, segmenter hash) the workspace's saved models were trained with, from their sidecars.
+
+    The gate trains with the same settings, so unchanged concepts load their saved model instead of
+    retraining (a model trained by `workbench run --quick` has other settings than the defaults).
+    """
+    import json
+
+    if not ws.models_dir.is_dir():
+        return None, None
+    settings, shash = None, None
+    for f in sorted(ws.models_dir.glob("*.json")):
+        try:
+            parts = json.loads(f.read_text(encoding="utf-8")).get("parts", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(parts, Mapping):
+            if settings is None and isinstance(parts.get("settings"), Mapping):
+                settings = dict(parts["settings"])
+            if shash is None and isinstance(parts.get("segmenter"), str):
+                shash = parts["segmenter"]
+        if settings is not None and shash is not None:
+            break
+    return settings, shash
+
+
+def _default_config(ws: Any, saved: Mapping[str, Any] | None) -> Any:
+    from .train import TrainConfig
+
+    s = ws.settings
+    base = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads)
+    if not saved:
+        return base
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        return dataclasses.replace(base, **{k: v for k, v in saved.items() if k in known})
+    except (TypeError, ValueError):
+        return base
+
+
 def _relabel(labels: Sequence[str | None], edits: Sequence[Any]) -> list[str | None]:
     """Carry segment labels through renames and merges, as the store would on apply."""
     out = list(labels)
@@ -334,7 +374,8 @@ def gate(
     ``accept``: indices of the edits to test (default: every valid one). ``seeds``: training seeds
     for the retrained concepts (default: the workspace's ``random_state``); more seeds average out
     training noise, each extra one costs a retrain. ``config``: a :class:`workbench.train.TrainConfig`
-    (default: from the workspace settings). ``keep``: a dict that receives the trained models and
+    (default: the settings the workspace's saved models were trained with, so unchanged concepts load
+    instead of retraining; without saved models, the workspace settings). ``keep``: a dict that receives the trained models and
     tables (``base``/``candidate``: ``(ontology, models)``, ``images``, ``segments``,
     ``candidate_segments``) for before/after pictures (:func:`workbench.cells.proposal_cells`).
     """
@@ -359,7 +400,7 @@ def gate_edits(
 ) -> Verdict:
     """:func:`gate` for a plain list of edits (objects or dicts) against the workspace's current ontology."""
     from .edits import apply_edits, edit_from_dict
-    from .train import SegmentTable, TrainConfig, collect, plan_training, split_images, train_hybrid
+    from .train import SegmentTable, collect, plan_training, split_images, train_hybrid
 
     t0 = time.perf_counter()
     s = ws.settings
@@ -372,7 +413,8 @@ def gate_edits(
         raise ProposalConflict(f"{who} no longer applies to {ws.ontology_path}: {e}") from None
     kind = edit_kind(edits, base_o)
     thresholds = {"min_gain": s.gate_min_gain, "max_loss": s.gate_max_loss}
-    config = config or TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads)
+    saved_settings, saved_hash = _saved_training(ws)
+    config = config or _default_config(ws, saved_settings)
     seeds = tuple(seeds) if seeds else (config.random_state,)
     common = dict(kind=kind, confidence=s.gate_confidence, thresholds=thresholds, proposal=proposal_id, seeds=seeds)
 
@@ -383,7 +425,7 @@ def gate_edits(
         return done("inconclusive", "no valid edit to test")
     if base_o == cand_o:
         return done("merge", "the edits leave the ontology unchanged")
-    shash = _segmenter_hash(ws)
+    shash = _segmenter_hash(ws) or saved_hash
     images, segments = collect(ws.store, shash, config.crop_size, image_root=s.dataset, cache_dir=ws.cache_dir)
     if not len(segments):
         return done("inconclusive", f"no segments in the workspace yet: run `workbench segment --workspace {ws.path}`")
