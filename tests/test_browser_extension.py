@@ -9,9 +9,11 @@ Skipped when /usr/bin/chromium is missing, unless ``WORKBENCH_REQUIRE_BROWSER=1`
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,16 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
     can_apply = hasattr(Workbench, "apply")
 
     with JupyterLab(root) as lab, browser_page() as page:
+        # 0. the installed extension's settings schema is served, closed, and refuses a key
+        served = lab.api("GET", "lab/api/settings/constructability-workbench:plugin")
+        assert served["schema"]["additionalProperties"] is False
+        assert set(served["schema"]["properties"]) >= {"claudeModel", "maxImageEdge", "gateMaxLoss"}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            lab.api("PUT", "lab/api/settings/constructability-workbench:plugin",
+                    {"raw": json.dumps({"apiKey": "sk-ant-canary-0123456789"})})  # fmt: skip
+        assert refused.value.code == 400
+        settings_files = [p for p in tmp_path.rglob("*") if p.is_file() and "user-settings" in p.parts]
+        assert "canary" not in "".join(p.read_text(errors="replace") for p in settings_files)
         nb = lab.upload_notebook("demo.ipynb", ["import workbench\nwb = workbench.open('ws')"])
         page.goto(lab.url(f"lab/tree/{nb}"), timeout=60_000)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
