@@ -1,6 +1,8 @@
 """Real browser: JupyterLab on loopback, headless Debian Chromium (Playwright), a notebook that opens
 the labeler on a tiny generated workspace; keys pressed in the widget land in the label store, and
-JupyterLab's own notebook shortcuts do not see them (``1`` would turn the cell into a heading).
+JupyterLab's own notebook shortcuts do not see them (``1`` would turn the cell into a heading). The
+same notebook shows the ontology graph: vis-network runs in its sandboxed frame under a no-network CSP,
+and clicking a node shows that concept's card.
 
 Skipped when /usr/bin/chromium is missing, unless WORKBENCH_REQUIRE_BROWSER=1 (CI), then it fails."""
 from __future__ import annotations
@@ -39,6 +41,7 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
         f"wb = workbench.open({str(ws)!r}, author='browser')\n"
         "lab = wb.label()\n"
         "lab",
+        "wb.graph()",
     ]
     with JupyterLab(root) as lab, browser_page() as page:
         lab.upload_notebook("labeler.ipynb", cells)
@@ -50,7 +53,8 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
         cell.wait_for(state="visible", timeout=30_000)
         page.get_by_text("| Idle").first.wait_for(timeout=30_000)
         cell.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Shift+Enter")
+        page.keyboard.press("Shift+Enter")  # the labeler
+        page.keyboard.press("Shift+Enter")  # the graph
         widget = page.locator(".wb-labeler")
         try:
             widget.wait_for(state="visible", timeout=40_000)
@@ -81,6 +85,23 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
         # JupyterLab's shortcuts did not fire: the code cell is still a code cell, nothing was inserted
         assert page.locator(".jp-Notebook .jp-Cell").count() == n_cells
         assert page.locator(".jp-Notebook .jp-CodeCell").count() == n_cells
+        # the ontology graph: vis-network runs inside the sandboxed, no-network frame, and a click on a
+        # node reaches the widget (postMessage), which shows that concept's card
+        iframe = page.locator(".jp-Notebook .jp-Cell").nth(1).locator("iframe")
+        iframe.wait_for(state="visible", timeout=30_000)
+        iframe.scroll_into_view_if_needed()
+        graph = next(f for f in page.frames if f != page.main_frame and f.url.startswith("about:srcdoc"))
+        graph.wait_for_function("typeof network !== 'undefined' && network.getPositions(['petal']).petal", timeout=15_000)
+        where = graph.evaluate("""() => { const p = network.canvasToDOM(network.getPositions(['petal']).petal);
+            const r = document.getElementById('mynetwork').getBoundingClientRect();
+            return {x: r.left + p.x, y: r.top + p.y}; }""")
+        box = iframe.bounding_box()
+        page.mouse.click(box["x"] + where["x"], box["y"] + where["y"])
+        card = page.locator(".wb-card")
+        card.filter(has_text="strap-shaped").wait_for(timeout=10_000)
+        page.screenshot(path=str(artifacts_dir(tmp_path) / "graph.png"))
+        csp = [m for m in console if "Content Security Policy" in m or "Refused to" in m]
+        assert not csp, csp
     assert got == [(first_ids[0], "petal"), (first_ids[1], "none"), (first_ids[2], "petal")], got
     assert shot.stat().st_size > 5_000
     print(json.dumps({"seconds": round(time.monotonic() - t0, 1), "screenshot": str(shot)}))
