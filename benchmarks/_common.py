@@ -47,6 +47,7 @@ __all__ = [
     "max_rss_mb",
     "write_json",
     "md_table",
+    "finish",
     "fmt_stat",
     "pct",
 ]
@@ -161,6 +162,15 @@ def write_json(path: str | Path, data: Any) -> Path:
     path = Path(path)
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     return path
+
+
+def finish(res: dict[str, Any], table: Callable[[dict[str, Any]], str], path: Path) -> int:
+    """End of a benchmark script: add the machine, print the table, write the JSON; exit code 0."""
+    res["machine"] = machine_info()
+    print(table(res))
+    write_json(path, res)
+    print(f"wrote {path}")
+    return 0
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:

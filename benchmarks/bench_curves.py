@@ -33,8 +33,8 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
 from workbench.errors import WorkbenchError  # noqa: E402
 
-from _common import (RESULTS, SEEDS, Prepared, fmt_stat, interleave, machine_info, md_table, pct,  # noqa: E402
-                     summarize, write_json)
+from _common import (RESULTS, SEEDS, Prepared, finish, fmt_stat, interleave, md_table, pct,  # noqa: E402
+                     summarize)
 
 __all__ = ["LABEL_SECONDS", "run", "table"]
 
@@ -151,20 +151,11 @@ def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
     o = p.ontology
     leaves = {c: PrototypeLeafNet(c, input_size=pc.input_size, pool=pc.pool, max_epochs=1).fit(
         resize_images(list(crops[:64]), pc.input_size), (np.arange(min(64, len(crops))) % 2)) for c in o.leaves()}
-    whole0 = resize_images(vpix[:2], pc.image_size)
-    maps0 = {c: n.feature_map(whole0) for c, n in leaves.items()}
     parents: dict[str, Any] = {}
-    for c in o.bottom_up():
-        if c in leaves:
-            continue
-        kids = o.parts(c)
-        side = max(maps0[k].shape[-1] for k in kids)
-        X = np.stack([_pad_to(maps0[k], side) for k in kids], axis=1)
-        parents[c] = PrototypeParentNet(c, n_children=len(kids), max_epochs=1).fit(X, np.array([0, 1]))
-        maps0[c] = parents[c].feature_map(X)
 
-    def prototype() -> None:
-        whole = resize_images(vpix, pc.image_size)
+    def prototype(images: list) -> None:
+        """Leaves slid over whole images, each parent over its children's maps (fitted on first use)."""
+        whole = resize_images(images, pc.image_size)
         maps = {c: n.feature_map(whole) for c, n in leaves.items()}
         for c in o.bottom_up():
             if c in maps:
@@ -172,11 +163,14 @@ def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
             kids = o.parts(c)
             side = max(maps[k].shape[-1] for k in kids)
             X = np.stack([_pad_to(maps[k], side) for k in kids], axis=1)
-            maps[c] = parents[c].feature_map(X) if c != o.root else parents[c].predict_proba(X)
+            if c not in parents:
+                parents[c] = PrototypeParentNet(c, n_children=len(kids), max_epochs=1).fit(X, np.arange(len(X)) % 2)
+            maps[c] = parents[c].predict_proba(X) if c == o.root else parents[c].feature_map(X)
 
+    prototype(vpix[:2])
     sides = {
         "hybrid_segments (cached segments)": lambda: score_images(o, res.models, crops, index, len(val)),
-        "hybrid_prototype": prototype,
+        "hybrid_prototype": lambda: prototype(vpix),
         "baseline": lambda: base.predict_proba(resize_images(vpix, base.image_size)),
     }
     stats = interleave(sides, repeats=5)
@@ -297,12 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=RESULTS / "curves.json")
     args = ap.parse_args(argv)
-    res = run(args.per_class, args.sizes, args.seeds, args.epochs, args.size, args.workdir)
-    res["machine"] = machine_info()
-    print(table(res))
-    write_json(args.json, res)
-    print(f"wrote {args.json}")
-    return 0
+    return finish(run(args.per_class, args.sizes, args.seeds, args.epochs, args.size, args.workdir), table, args.json)
 
 
 if __name__ == "__main__":

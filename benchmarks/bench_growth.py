@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import RESULTS, machine_info, md_table, write_json  # noqa: E402
+from _common import RESULTS, finish, md_table  # noqa: E402
 
 __all__ = ["run", "table"]
 
@@ -88,12 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=RESULTS / "growth.json")
     args = ap.parse_args(argv)
-    res = run()
-    res["machine"] = machine_info()
-    print(table(res))
-    write_json(args.json, res)
-    print(f"wrote {args.json}")
-    return 0
+    return finish(run(), table, args.json)
 
 
 if __name__ == "__main__":

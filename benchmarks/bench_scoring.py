@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import RESULTS, Prepared, fmt_stat, interleave, machine_info, md_table, summarize, write_json  # noqa: E402
+from _common import RESULTS, finish, fmt_stat, interleave, md_table, Prepared, summarize  # noqa: E402
 
 __all__ = ["run", "table"]
 
@@ -120,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=RESULTS / "scoring.json")
     args = ap.parse_args(argv)
-    res = run(args.images, args.repeats, args.per_class, args.size, work=args.workdir)
-    res["machine"] = machine_info()
-    print(table(res))
-    write_json(args.json, res)
-    print(f"wrote {args.json}")
-    return 0
+    return finish(run(args.images, args.repeats, args.per_class, args.size, work=args.workdir), table, args.json)
 
 
 if __name__ == "__main__":

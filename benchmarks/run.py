@@ -28,7 +28,6 @@ import argparse
 import importlib
 import inspect
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import REPO, RESULTS, PeakRSS, machine_info, md_table, peak_rss_of, write_json  # noqa: E402
+from _common import RESULTS, PeakRSS, machine_info, md_table, peak_rss_of, write_json  # noqa: E402
 
 ORDER = ("scoring", "incremental", "demo_quick", "label", "growth", "curves", "demo_full")
 
