@@ -100,7 +100,7 @@ def test_graph_nodes_and_card(trained, tmp_path):
     assert not re.search(r"<(?:script|link)[^>]*(?:src|href)=\"https?://", page)  # nothing from the network
     nodes = json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", page).group(1))
     by_id = {n["id"]: n for n in nodes}
-    assert by_id["disk"]["shape"] == "diamond" and by_id["petal"]["shape"] == "box"  # rule vs net
+    assert by_id["disk"]["shape"] == "diamond" and by_id["petal"]["shape"] == "dot"  # rule vs net
     acc = out["concepts"]["petal"]["val_accuracy"]
     side = json.loads((ws.models_dir / "petal.json").read_text())["metrics"]["val_accuracy"]
     assert by_id["petal"]["color"]["background"] == accuracy_colour(side)

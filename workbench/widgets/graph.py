@@ -2,7 +2,7 @@
 
 Nodes are coloured by validation accuracy (red 50% → green 100%, grey: no model yet) and sized by
 parameters, read from the ``models/<concept>.json`` sidecars training writes; rules are diamonds,
-nets are boxes. The pyvis page (vis-network inlined, ~700 KB, no CDN) runs in an isolated iframe
+nets are circles. The pyvis page (vis-network inlined, ~700 KB, no CDN) runs in an isolated iframe
 (``srcdoc``, ``sandbox="allow-scripts"`` without same-origin, a Content-Security-Policy that allows no
 network): clicking a node posts its id to the widget, which shows that concept's card: description,
 implementation, parameters, accuracy, example segments, and the accepted proposals that touched it.
@@ -87,9 +87,9 @@ def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460
         sub = f"{'rule' if rule else 'net'} · {params if params is not None else '?'} p · " + (
             f"{acc:.0%}" if acc is not None else "no model")
         net.add_node(
-            c, label=f"{concept.label}\n{sub}", shape="diamond" if rule else "box",
+            c, label=f"{concept.label}\n{sub}", shape="diamond" if rule else "dot",
             color={"background": accuracy_colour(acc), "border": "#333"},
-            size=12 + 4 * math.log2(1 + (params or 0)), borderWidth=3 if c == ontology.root else 1,
+            size=10 + 3 * math.log2(1 + (params or 0)), borderWidth=3 if c == ontology.root else 1,
             title=html.escape(f"{c}: {concept.description}"),
             shapeProperties={"borderDashes": [5, 3]} if rule else {},
         )
