@@ -113,6 +113,17 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         proposal.wait_for(timeout=10_000)
         assert PROPOSAL_TITLE in proposal.inner_text() and "pending" in proposal.inner_text()
         page.screenshot(path=str(shots / "extension-1-panel.png"))
+        assert proposal.locator(".jp-Workbench-gate").inner_text() == "not gated"
+        proposal.locator(".jp-Workbench-runGate").click()  # the verdict is recorded and shown
+        page.wait_for_function(
+            "() => { const g = document.querySelector(\"#workbench-panel [data-proposal='0001'] .jp-Workbench-gate\");"
+            " return g && g.textContent !== 'not gated'; }", timeout=60_000)  # fmt: skip
+        from workbench.proposals import ProposalStore
+        from workbench.workspace import Workspace
+
+        with Workspace.open(ws_path) as ws:
+            recorded = ProposalStore(ws).load(pid).gate
+        assert recorded and proposal.locator(".jp-Workbench-gate").inner_text().startswith(recorded["decision"])
 
         # 2. run the first cell (opens the workspace in the kernel), then insert the proposal below it
         page.locator(".jp-Notebook .jp-Cell").first.click()

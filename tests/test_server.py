@@ -392,3 +392,32 @@ async def test_suggest_never_reads_images_outside_the_jupyter_root(jp_fetch, lay
     code, data = await _post(jp_fetch, "suggest", {"workspace": "ows", "image": f"daisy/{image.name}"})
     assert code == 403 and "outside the Jupyter root" in data["error"]
     assert _snapshot(layout["root"]) == before
+
+
+async def test_gate_records_a_verdict_in_a_pending_proposal(jp_fetch, layout: dict[str, Path]) -> None:
+    pytest.importorskip("workbench.gate")
+    from workbench.proposals import ProposalStore, make_proposal
+
+    with Workspace.open(layout["ws"]) as ws:
+        p = ProposalStore(ws).save(make_proposal(
+            ws.ontology, [{"op": {"op": "describe", "id": "leaf", "description": "A matte green leaf."}}],
+            kind="person", author="person:test", title="Plainer leaf"))  # fmt: skip
+        settings_before = (layout["ws"] / "workbench.yaml").read_bytes()
+    for body, status in [
+        ({"workspace": "ws", "proposal": "../0001"}, 400),
+        ({"workspace": "ws", "proposal": "0099"}, 404),
+        ({"workspace": "ws", "proposal": p.id, "settings": {"gate_max_loss": "lots"}}, 400),
+        ({"workspace": "ws", "proposal": p.id, "settings": {"segmenter": "sam"}}, 400),
+    ]:
+        code, data = await _post(jp_fetch, "gate", body)
+        assert code == status, (body, data)
+    code, data = await _post(jp_fetch, "gate", {"workspace": "ws", "proposal": p.id, "settings": {"gate_max_loss": 0.05}})
+    assert code == 200, data
+    assert data["gate"]["decision"] in ("merge", "reject", "inconclusive")
+    with Workspace.open(layout["ws"]) as ws:
+        saved = ProposalStore(ws).load(p.id)
+        assert saved.gate is not None and saved.gate["decision"] == data["gate"]["decision"]
+        assert saved.status == "pending"
+    assert (layout["ws"] / "workbench.yaml").read_bytes() == settings_before  # the override was not saved
+    code, data = await _get(jp_fetch, "proposals", workspace="ws")
+    assert data["proposals"][0]["gate"]["decision"] == saved.gate["decision"]

@@ -14,6 +14,8 @@ the workspace through these handlers; every one of them needs an authenticated J
 ``GET  /workbench/api/images?workspace=W``  images in the label store (for "suggest edits")
 ``POST /workbench/api/suggest``             ``{"workspace", "image", "suggester"?, "settings"?}``: a new proposal
 ``POST /workbench/api/refactor``            ``{"workspace", "suggester"?, "settings"?}``: a new proposal
+``POST /workbench/api/gate``                ``{"workspace", "proposal", "settings"?}``: run the merge gate on a
+                                            pending proposal and record its verdict in the proposal
 ==========================================  ==========================================================
 
 Paths are confined twice. ``W`` is relative to the server's root directory and must name a
@@ -74,6 +76,7 @@ __all__ = [
     "image_list",
     "suggest",
     "refactor",
+    "run_gate",
 ]
 
 #: Where the REST API lives, below the server's base URL.
@@ -478,6 +481,35 @@ def refactor(ws: Workspace, *, suggester: str | None = None, overrides: Mapping[
     return _save(proposals, ws, s.refactor(ws.ontology, proposals.ProposalStore(ws).list()), "for a refactor")
 
 
+def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run the merge gate on a pending proposal and record the verdict in its file; returns the verdict.
+
+    ``overrides`` may change the gate's thresholds for this run (the verdict records the thresholds it
+    used); the workspace's settings file is not changed. Applying (``wb.apply``) gates again with the
+    workspace's own settings.
+    """
+    import dataclasses as _dc
+
+    proposals = _proposals_module()
+    ref = _check_proposal_ref(ref)
+    settings = settings_with(ws, overrides)
+    store = proposals.ProposalStore(ws)
+    try:
+        p = store.load(ref)
+    except WorkbenchError as e:
+        raise BadRequest(str(e), 404) from None
+    if p.status != "pending":
+        raise BadRequest(f"proposal {p.id} is already {p.status}; only pending proposals are gated", 409)
+    try:
+        from .gate import gate
+    except ImportError as e:
+        raise BadRequest(f"the merge gate is not available in this version of the workbench ({e})", 501) from None
+    ws.settings = settings  # this request's Workspace object only; nothing is saved
+    verdict = gate(ws, p)
+    store.update(_dc.replace(p, gate=verdict.to_dict()), message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+    return verdict.to_dict()
+
+
 def _save(proposals: Any, ws: Workspace, p: Any, what: str) -> Any:
     """Save a new proposal; one without edits (e.g. a used-up script) is refused, not saved."""
     if not p.edits:
@@ -609,6 +641,17 @@ if APIHandler is not None:
 
             await self._run(work)
 
+    _GATE_FIELDS = {"workspace": (str, True), "proposal": (str, True), "settings": (dict, False)}
+
+    class GateHandler(_Handler):
+        @tornado.web.authenticated
+        async def post(self) -> None:
+            def work() -> Any:
+                body = parse_body(self.request.body, _GATE_FIELDS)
+                return {"gate": self._with_ws(body["workspace"], run_gate, body["proposal"], overrides=body.get("settings"))}
+
+            await self._run(work)
+
     def _handlers(base_url: str) -> list[tuple[str, Any]]:
         api = url_path_join(base_url, API_PREFIX)
         return [
@@ -621,6 +664,7 @@ if APIHandler is not None:
             (url_path_join(api, "images"), ImagesHandler),
             (url_path_join(api, "suggest"), SuggestHandler),
             (url_path_join(api, "refactor"), RefactorHandler),
+            (url_path_join(api, "gate"), GateHandler),
         ]
 
 

@@ -209,3 +209,15 @@ export function postRefactor(
     { method: 'POST', body: JSON.stringify({ workspace, settings }) }
   );
 }
+
+export function postGate(
+  workspace: string,
+  proposal: string,
+  settings: ISettingsOverrides
+): Promise<{ gate: IGate }> {
+  return requestAPI(
+    'gate',
+    {},
+    { method: 'POST', body: JSON.stringify({ workspace, proposal, settings }) }
+  );
+}

@@ -20,11 +20,12 @@ import {
   getOntology,
   getProposal,
   getProposals,
+  postGate,
   postRefactor,
   postSuggest
 } from './api';
 import { GraphWidget } from './graph';
-import { WorkbenchPanel } from './panel';
+import { WorkbenchPanel, formatGate } from './panel';
 
 /** Every command id of the extension. */
 export namespace CommandIDs {
@@ -34,6 +35,7 @@ export namespace CommandIDs {
   export const openGraph = 'workbench:open-graph';
   export const suggest = 'workbench:suggest';
   export const refactor = 'workbench:refactor';
+  export const gate = 'workbench:gate';
   export const showHistory = 'workbench:show-history';
 }
 
@@ -149,6 +151,24 @@ export function registerCommands(ctx: ICommandContext): void {
   const { app, palette, tracker, panel } = ctx;
   const { commands, shell } = app;
 
+  /** The id given as a command argument, or one the user picks among the pending proposals. */
+  const pickPending = async (args: { [key: string]: unknown }, title: string): Promise<string | null> => {
+    if (typeof args.id === 'string' && args.id) {
+      return args.id;
+    }
+    const workspace = await requireWorkspace(ctx);
+    const pending = (await getProposals(workspace)).proposals.filter(p => p.status === 'pending');
+    if (!pending.length) {
+      throw new Error('No pending proposals: suggest edits for an image or run a refactor first.');
+    }
+    const items = pending.map(p => `${p.id}: ${p.title}`);
+    const choice = await InputDialog.getItem({ title, items });
+    if (!choice.button.accept || choice.value === null) {
+      return null;
+    }
+    return pending[items.indexOf(choice.value)].id;
+  };
+
   const insert = async (id: string) => {
     const nb = tracker.currentWidget;
     if (!nb) {
@@ -190,21 +210,10 @@ export function registerCommands(ctx: ICommandContext): void {
     isEnabled: () => tracker.currentWidget !== null,
     execute: args =>
       report('Insert proposal', async () => {
-        let id = typeof args.id === 'string' ? args.id : '';
-        if (!id) {
-          const workspace = await requireWorkspace(ctx);
-          const pending = (await getProposals(workspace)).proposals.filter(p => p.status === 'pending');
-          if (!pending.length) {
-            throw new Error('No pending proposals: suggest edits for an image or run a refactor first.');
-          }
-          const items = pending.map(p => `${p.id}: ${p.title}`);
-          const choice = await InputDialog.getItem({ title: 'Insert proposal as cells', items });
-          if (!choice.button.accept || choice.value === null) {
-            return;
-          }
-          id = pending[items.indexOf(choice.value)].id;
+        const id = await pickPending(args, 'Insert proposal as cells');
+        if (id) {
+          await insert(id);
         }
-        await insert(id);
       })
   });
 
@@ -265,6 +274,23 @@ export function registerCommands(ctx: ICommandContext): void {
         const workspace = await requireWorkspace(ctx);
         const { proposal } = await postRefactor(workspace, ctx.overrides());
         await afterProposal(proposal);
+      })
+  });
+
+  commands.addCommand(CommandIDs.gate, {
+    label: args => (args.id ? `Run Merge Gate on Proposal ${args.id}` : 'Run Merge Gate on a Proposal'),
+    caption:
+      'Retrain what a pending proposal affects and compare the root\'s balanced accuracy with and without it',
+    execute: args =>
+      report('Merge gate', async () => {
+        const id = await pickPending(args, 'Run the merge gate on which proposal?');
+        if (!id) {
+          return;
+        }
+        const workspace = await requireWorkspace(ctx);
+        const { gate } = await postGate(workspace, id, ctx.overrides());
+        await panel.refresh();
+        Notification.info(`Proposal ${id}: ${formatGate(gate)}`, { autoClose: 8000 });
       })
   });
 

@@ -86,6 +86,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const panel = new WorkbenchPanel({
       insertProposal: id => void app.commands.execute(CommandIDs.insertProposal, { id }),
+      gateProposal: async id => {
+        await app.commands.execute(CommandIDs.gate, { id });
+      },
       resolveWorkspace: workspace
     });
     panel.title.icon = workbenchIcon;

@@ -68,6 +68,8 @@ function pick(entry: IHistoryEntry, ...keys: string[]): string {
 export interface IPanelCallbacks {
   /** Insert a proposal as cells in the active notebook. */
   insertProposal(id: string): void;
+  /** Run the merge gate on a pending proposal (records its verdict). */
+  gateProposal(id: string): Promise<void>;
   /** The workspace path (relative to the Jupyter root) to show, or null when none is found. */
   resolveWorkspace(): Promise<string | null>;
 }
@@ -301,7 +303,21 @@ export class WorkbenchPanel extends Widget {
         const insert = el('button', 'jp-Button jp-mod-styled jp-Workbench-insert', 'Insert as cells');
         insert.title = 'Insert this proposal below the active cell of the current notebook';
         insert.addEventListener('click', () => this.callbacks.insertProposal(p.id));
-        li.append(insert);
+        const gate = el('button', 'jp-Button jp-mod-styled jp-Workbench-runGate', 'Run gate');
+        gate.title = 'Retrain what the proposal affects and compare balanced accuracy with and without it';
+        gate.addEventListener('click', async () => {
+          gate.disabled = true;
+          gate.textContent = 'Gating…';
+          try {
+            await this.callbacks.gateProposal(p.id);
+          } finally {
+            gate.disabled = false;
+            gate.textContent = 'Run gate';
+          }
+        });
+        const actions = el('div', 'jp-Workbench-actions');
+        actions.append(insert, gate);
+        li.append(actions);
       }
       list.append(li);
     }
