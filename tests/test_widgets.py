@@ -245,3 +245,15 @@ def test_open_gives_the_workbench_facade(ws):
         assert wb.ontology.root == "daisy"
     finally:
         wb.close()
+
+
+def test_an_empty_store_says_what_to_do(tmp_path):
+    from workbench.ontology import Ontology
+    from workbench.pipeline import shipped_ontology
+
+    with Workspace.create(tmp_path / "empty", Ontology.load(shipped_ontology("daisy"))) as w:
+        lab = Labeler(w, author="alice")
+        assert lab.segment_id is None and lab.error == ""
+        assert "No segments" in lab.notice and "workbench segment" in lab.notice
+        key(lab, "1")
+        assert "Nothing to label" in lab.message

@@ -284,6 +284,9 @@ class Labeler(anywidget.AnyWidget):
         self._build_order()
         self._set_static()
         self._refresh_progress()
+        if not self._seg_image:
+            self.notice = (f"No segments in this workspace's store yet: segment the images first, e.g. "
+                           f"`workbench segment --workspace {self.workspace.path} --dataset DIR`")
         self._views.clear()
         start: int | None = None
         if resume:
