@@ -21,6 +21,7 @@ function h(tag, attrs, ...children) {
 function keyName(e) {
   if (e.key === "z" && (e.ctrlKey || e.metaKey)) return "u";
   if (e.ctrlKey || e.metaKey || e.altKey) return null;
+  if (e.shiftKey && e.key === "Enter") return null; // Shift+Enter still runs the cell
   if (e.key === "PageDown") return "]";
   if (e.key === "PageUp") return "[";
   return e.key;
