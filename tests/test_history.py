@@ -91,6 +91,7 @@ def test_history_reads_the_trailers_newest_first(grown):
     assert newest.proposed_by == "person:ben" and newest.rationale.startswith("A yellow button.")
     assert newest.sha == applied[4].commit and newest.concepts == ("disk",)
     assert first.gate == "merge (+0.0 pts, 95% CI [+0.1, +0.5], n=12)"
+    assert "[Gate: merge (+0.0 pts" in why(ws, "flower_head").summary()
     assert first.proposed_by == "claude:test-model"
     assert set(first.concepts) == {"daisy", "flower_head", "petal"}
     assert [e["op"] for e in first.edits] == ["add_concept", "add_concept"]

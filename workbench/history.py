@@ -115,7 +115,8 @@ class Explanation:
         def one(c: Change) -> str:
             s = c.summary()
             why = c.rationale.strip().splitlines()[0] if c.rationale.strip() else ""
-            return f"{s}{f' — {why}' if why else ''}"
+            gate = f" [Gate: {c.gate}]" if c.gate else ""
+            return f"{s}{f' — {why}' if why else ''}{gate}"
 
         name = self.concept
         lines = []
