@@ -257,3 +257,22 @@ def test_an_empty_store_says_what_to_do(tmp_path):
         assert "No segments" in lab.notice and "workbench segment" in lab.notice
         key(lab, "1")
         assert "Nothing to label" in lab.message
+
+
+def test_an_accepted_concept_gets_its_key_without_reopening(ws):
+    from workbench.proposals import ProposalStore, accept
+
+    w = Labeler(ws, author="alice")
+    w.create_concept("bud", "Flower bud", "a closed green knob", parents=["flower_head"])
+    [p] = ProposalStore(ws).list()
+    accept(ws, p.id, by="ana")
+    before = keymap(w)
+    sid = w.segment_id
+    key(w, "1")  # the press notices the new ontology first; existing keys stay where they were
+    assert before["disk"] == "1" and ws.store.label(sid).concept == "disk"
+    after = keymap(w)
+    assert {c: after[c] for c in before} == before and after["bud"] == "5"
+    bud_key = after["bud"]
+    target = w.segment_id
+    key(w, bud_key)
+    assert ws.store.label(target).concept == "bud"

@@ -66,14 +66,29 @@ def default_author() -> str:
     return "person"
 
 
-def concept_keys(concepts: list[str]) -> dict[str, str]:
-    """Key -> concept id for the labelable concepts, digits first, then letters (not n, s, u)."""
+def concept_keys(concepts: list[str], keep: dict[str, str] | None = None) -> dict[str, str]:
+    """Key -> concept id for the labelable concepts, digits first, then letters (not n, s, u).
+
+    ``keep`` (concept -> key) holds keys already dealt: a concept keeps its key when others are added
+    or removed, so a person's fingers are not betrayed mid-session.
+
+    >>> concept_keys(["disk", "leaf"])
+    {'1': 'disk', '2': 'leaf'}
+    >>> concept_keys(["bud", "disk", "leaf"], keep={"disk": "1", "leaf": "2"})
+    {'1': 'disk', '2': 'leaf', '3': 'bud'}
+    """
     if len(concepts) > len(_CONCEPT_KEY_ORDER):
         raise WorkbenchError(
             f"{len(concepts)} part concepts but only {len(_CONCEPT_KEY_ORDER)} keys: label with "
             "Labeler.label(concept) or the buttons for the rest"
         )
-    return dict(zip(_CONCEPT_KEY_ORDER, concepts))
+    keep = {c: k for c, k in (keep or {}).items() if c in concepts and k in _CONCEPT_KEY_ORDER}
+    out = {k: c for c, k in keep.items()}
+    free = [k for k in _CONCEPT_KEY_ORDER if k not in out]
+    for c in concepts:
+        if c not in keep:
+            out[free.pop(0)] = c
+    return dict(sorted(out.items(), key=lambda kv: _CONCEPT_KEY_ORDER.index(kv[0])))
 
 
 class Labeler(anywidget.AnyWidget):
@@ -148,6 +163,7 @@ class Labeler(anywidget.AnyWidget):
 
     def press(self, key: str) -> None:
         """What a keypress does: a concept key labels, the action keys act, other keys do nothing."""
+        self._sync_ontology()
         by_key = {k["key"]: k for k in self.bindings}
         entry = by_key.get(key)
         if entry is None:
@@ -277,6 +293,7 @@ class Labeler(anywidget.AnyWidget):
             raise WorkbenchError("choose one of concept=, suggested=True, least_certain=True (image_class= combines)")
         if unlabelled is None:
             unlabelled = concept is None
+        self._ontology_seen = self.workspace.ontology
         self._filters = {"unlabelled": bool(unlabelled), "concept": concept, "image_class": image_class,
                          "suggested": bool(suggested), "least_certain": bool(least_certain)}
         self.notice = ""
@@ -581,7 +598,7 @@ class Labeler(anywidget.AnyWidget):
     def _set_static(self) -> None:
         o = self.workspace.ontology
         leaves = o.leaves()
-        km = concept_keys(leaves)
+        km = concept_keys(leaves, keep={b["concept"]: b["key"] for b in self.bindings if b["action"] == "label"})
         keys = [{"key": k, "action": "label", "concept": c, "label": o.concepts[c].label} for k, c in km.items()]
         keys += [
             {"key": "n", "action": "none", "concept": NONE, "label": "none of these"},
@@ -606,6 +623,17 @@ class Labeler(anywidget.AnyWidget):
         what = ("labelled " + f["concept"] if f["concept"] is not None else "LLM-suggested" if f["suggested"]
                 else "least certain" if f["least_certain"] else "unlabelled" if f["unlabelled"] else "all")
         self.filter_text = what + (f" · class {f['image_class']}" if f["image_class"] else "")
+
+    def _sync_ontology(self) -> None:
+        """When ``ontology.yaml`` changed (a proposal was accepted), refresh the keys, menus and counts:
+        a concept proposed while labelling gets its key as soon as it is accepted."""
+        o = self.workspace.ontology  # the workspace re-reads the file only when it changed on disk
+        if o is not getattr(self, "_ontology_seen", None):
+            self._ontology_seen = o
+            if self.bindings:  # not the first call (set_filters draws them then)
+                self._set_static()
+                self._refresh_progress()
+                self.message = "the ontology changed: keys updated"
 
     def _refresh_progress(self) -> None:
         done, total = self.store.progress(self.settings_hash)
