@@ -91,6 +91,15 @@ def test_undo_walks_back_several_labels(ws):
     assert ws.store.label(s1).concept == "stem" and w.segment_id == s2
 
 
+def test_a_thumbnail_click_jumps_to_that_segment(ws):
+    w = Labeler(ws, author="alice")
+    third = w.upcoming_ids[2]
+    w._handle_custom_msg({"type": "goto", "segment_id": third}, [])
+    assert w.segment_id == third and w.current["segment_id"] == third
+    w._handle_custom_msg({"type": "goto", "segment_id": 10**9}, [])
+    assert "no segment" in w.error and w.segment_id == third
+
+
 def test_skip_leaves_the_segment_unlabelled(ws):
     w = Labeler(ws, author="alice")
     s1 = w.segment_id

@@ -225,6 +225,13 @@ class Labeler(anywidget.AnyWidget):
         self.message = f"undid segment {sid}: now {row.concept if row and row.concept else 'unlabelled'}"
         self._show(sid)
 
+    def goto(self, segment_id: int) -> None:
+        """Show segment ``segment_id`` now (a click on a thumbnail of the strip)."""
+        sid = int(segment_id)
+        if sid not in self._seg_image:
+            raise WorkbenchError(f"no segment {sid} here (filter: {self.filter_text})")
+        self._show(sid)
+
     def next_image(self) -> None:
         self._jump_image(+1)
 
@@ -326,6 +333,8 @@ class Labeler(anywidget.AnyWidget):
             self._guard(getattr(self, content["action"]))
         elif kind == "label":
             self._guard(self.label, str(content.get("concept", "")))
+        elif kind == "goto":
+            self._guard(self.goto, content.get("segment_id"))
         elif kind == "filter":
             self._guard(self._apply_filter_value, str(content.get("value", "")))
         elif kind == "create_concept":

@@ -115,7 +115,9 @@ function render({ model, el }) {
   function drawStrip() {
     strip.replaceChildren();
     for (const u of model.get("upcoming") || []) {
-      strip.append(h("img", { class: "wb-thumb", src: u.thumb, title: "segment " + u.segment_id + " · " + u.image }));
+      const img = h("img", { class: "wb-thumb", src: u.thumb, title: "segment " + u.segment_id + " · " + u.image });
+      img.addEventListener("click", () => { model.send({ type: "goto", segment_id: u.segment_id }); root.focus(); });
+      strip.append(img);
     }
   }
 
