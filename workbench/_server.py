@@ -19,13 +19,15 @@ the workspace through these handlers; every one of them needs an authenticated J
 ==========================================  ==========================================================
 
 Paths are confined twice. ``W`` is relative to the server's root directory and must name a
-workspace inside it; any path inside the workspace (an image) must stay inside the workspace or its
-data set. An absolute path, a ``..`` component, a symlink that leads outside, and anything under a
+workspace inside it; an image must stay inside the workspace's data set (or the workspace) and
+inside the root. An absolute path, a ``..`` component, a symlink that leads outside, and anything under a
 ``.git`` folder are refused (400 for a malformed value, 403 for a path outside, 404 for nothing
 there), with a JSON body ``{"error": ..., "status": ...}`` saying why. Request bodies are JSON
 objects of at most :data:`MAX_BODY_BYTES` with only the keys the endpoint knows, each type-checked;
 ``settings`` overrides are validated by :class:`workbench.settings.Settings` (so an API key is
-refused there too). The only writes are new proposal files, made by the proposal store.
+refused there too; overrides apply to one request and are never saved). The only writes go through
+the proposal store: new proposal files (suggest, refactor) and a gate verdict recorded in a pending
+proposal (gate), each committed to the workspace repository.
 
 The functions below are plain (no server needed) and are what the handlers call:
 
@@ -488,8 +490,6 @@ def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = N
     used); the workspace's settings file is not changed. Applying (``wb.apply``) gates again with the
     workspace's own settings.
     """
-    import dataclasses as _dc
-
     proposals = _proposals_module()
     ref = _check_proposal_ref(ref)
     settings = settings_with(ws, overrides)
@@ -506,7 +506,7 @@ def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = N
         raise BadRequest(f"the merge gate is not available in this version of the workbench ({e})", 501) from None
     ws.settings = settings  # this request's Workspace object only; nothing is saved
     verdict = gate(ws, p)
-    store.update(_dc.replace(p, gate=verdict.to_dict()), message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+    store.update(dataclasses.replace(p, gate=verdict.to_dict()), message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
     return verdict.to_dict()
 
 
