@@ -50,6 +50,10 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
 from .errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -326,21 +330,14 @@ def ontology_tree(ws: Workspace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _proposals_module() -> Any:
-    try:
-        from . import proposals
-    except ImportError as e:  # lands with the proposal data model; until then the endpoint says so
-        raise BadRequest(f"proposals are not available in this version of the workbench ({e})", 501) from None
-    return proposals
-
-
 def _gate_summary(gate: Any) -> Any:
     return _jsonable(gate) if gate is not None else None
 
 
 def proposal_summaries(ws: Workspace, status: str | None = None) -> list[dict[str, Any]]:
     """One line of plain data per saved proposal, newest first (id, kind, title, status, gate, stale)."""
-    proposals = _proposals_module()
+    from . import proposals
+
     if status is not None and status not in proposals.PROPOSAL_STATUSES:
         raise BadRequest(f"unknown status {status!r}; one of {', '.join(proposals.PROPOSAL_STATUSES)}")
     current = proposals.ontology_hash(ws.ontology)
@@ -363,7 +360,9 @@ def _check_proposal_ref(ref: object) -> str:
 
 def proposal_detail(ws: Workspace, ref: str) -> dict[str, Any]:
     """One proposal as plain data, with ``cells`` (notebook cells that review and apply it) and ``diff``."""
-    proposals = _proposals_module()
+    from . import proposals
+    from .cells import proposal_cells
+
     ref = _check_proposal_ref(ref)
     try:
         p = proposals.ProposalStore(ws).load(ref)
@@ -371,12 +370,7 @@ def proposal_detail(ws: Workspace, ref: str) -> dict[str, Any]:
         raise BadRequest(str(e), 404) from None
     data = _jsonable(p.to_dict())
     data["stale"] = p.base != proposals.ontology_hash(ws.ontology)
-    try:
-        from .cells import proposal_cells
-    except ImportError:
-        data["cells"] = None
-    else:
-        data["cells"] = _jsonable(proposal_cells(ws, p))
+    data["cells"] = _jsonable(proposal_cells(ws, p))
     try:
         data["diff"] = proposals.preview(ws, p).diff if p.status == "pending" else None
     except WorkbenchError as e:
@@ -386,30 +380,17 @@ def proposal_detail(ws: Workspace, ref: str) -> dict[str, Any]:
 
 def history_entries(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
     """The workspace's recent changes, newest first (from ``workbench.history`` when present, else git log)."""
-    try:
-        from .history import history
-    except ImportError:
-        history = None
-    if history is not None:
-        return [_jsonable(c) for c in history(ws, limit=limit)]
-    if ws.head() is None:
-        return []
-    r = ws._git("log", f"-{int(limit)}", "--format=%H%x1f%aI%x1f%an%x1f%s", check=False)
-    out = []
-    for line in r.stdout.splitlines():
-        sha, date, author, subject = (line.split("\x1f") + ["", "", "", ""])[:4]
-        out.append({"sha": sha, "date": date, "author": author, "title": subject})
-    return out
+    from .history import history
+
+    return [_jsonable(c) for c in history(ws, limit=limit)]
 
 
 def why_concept(ws: Workspace, concept: object) -> dict[str, Any]:
     """Which change introduced ``concept`` and which last changed it (``workbench.history.why``)."""
     if not isinstance(concept, str) or not _CONCEPT_ID.match(concept):
         raise BadRequest(f"concept id {str(concept)[:40]!r} must look like petal or flower_head")
-    try:
-        from .history import why
-    except ImportError as e:
-        raise BadRequest(f"history is not available in this version of the workbench ({e})", 501) from None
+    from .history import why
+
     return _jsonable(why(ws, concept))
 
 
@@ -430,10 +411,8 @@ def _image_root(ws: Workspace) -> Path:
 
 
 def _suggester(ws: Workspace, name: str | None, settings: Any) -> Any:
-    try:
-        from .suggest import make_suggester
-    except ImportError as e:
-        raise BadRequest(f"suggesters are not available in this version of the workbench ({e})", 501) from None
+    from .suggest import make_suggester
+
     if name is None:
         name = "claude" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
     if name == "claude":
@@ -463,24 +442,25 @@ def suggest(ws: Workspace, image: str, *, suggester: str | None = None, override
             raise PathRefused(image, "lies under .git; git's own files are never served")
     if not path.is_file():
         raise PathRefused(image, "not a file; give an image inside the workspace's data set", 404)
-    proposals = _proposals_module()
-    s = _suggester(ws, suggester, settings)
     from .suggest import SuggestContext
+
+    s = _suggester(ws, suggester, settings)
 
     array = load_image(path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     rel = PurePosixPath(*check_relative(image)).as_posix()
     class_label = rel.split("/")[0] if "/" in rel else None
     p = s.suggest(ws.ontology, array, SuggestContext(image_id=rel, image_sha256=sha, class_label=class_label))
-    return _save(proposals, ws, p, f"for image {rel}")
+    return _save(ws, p, f"for image {rel}")
 
 
 def refactor(ws: Workspace, *, suggester: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
     """Ask a suggester to simplify the ontology given the proposal history; the proposal is saved and returned."""
-    proposals = _proposals_module()
+    from .proposals import ProposalStore
+
     settings = settings_with(ws, overrides)
     s = _suggester(ws, suggester, settings)
-    return _save(proposals, ws, s.refactor(ws.ontology, proposals.ProposalStore(ws).list()), "for a refactor")
+    return _save(ws, s.refactor(ws.ontology, ProposalStore(ws).list()), "for a refactor")
 
 
 def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -490,7 +470,8 @@ def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = N
     used); the workspace's settings file is not changed. Applying (``wb.apply``) gates again with the
     workspace's own settings.
     """
-    proposals = _proposals_module()
+    from . import proposals
+
     ref = _check_proposal_ref(ref)
     settings = settings_with(ws, overrides)
     store = proposals.ProposalStore(ws)
@@ -500,172 +481,177 @@ def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = N
         raise BadRequest(str(e), 404) from None
     if p.status != "pending":
         raise BadRequest(f"proposal {p.id} is already {p.status}; only pending proposals are gated", 409)
-    try:
-        from .gate import gate
-    except ImportError as e:
-        raise BadRequest(f"the merge gate is not available in this version of the workbench ({e})", 501) from None
+    from .gate import gate
+
     ws.settings = settings  # this request's Workspace object only; nothing is saved
     verdict = gate(ws, p)
     store.update(dataclasses.replace(p, gate=verdict.to_dict()), message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
     return verdict.to_dict()
 
 
-def _save(proposals: Any, ws: Workspace, p: Any, what: str) -> Any:
+def _save(ws: Workspace, p: Any, what: str) -> Any:
     """Save a new proposal; one without edits (e.g. a used-up script) is refused, not saved."""
+    from .proposals import ProposalStore
+
     if not p.edits:
         raise BadRequest(f"the suggester ({p.author}) proposed no edits {what}; nothing was saved", 422)
-    return proposals.ProposalStore(ws).save(p)
+    return ProposalStore(ws).save(p)
 
 
 # ----------------------------------------------------------------------------------------- handlers
-# Imported here, not at the top, so the plain functions above stay importable (and doctested) even
-# where jupyter_server is missing.
-try:
-    import tornado.web
-    from jupyter_server.base.handlers import APIHandler
-    from jupyter_server.utils import url_path_join
-except ImportError:  # pragma: no cover - jupyter_server is a dependency (through jupyterlab)
-    APIHandler = None  # type: ignore[assignment,misc]
 
-if APIHandler is not None:
 
-    class _Handler(APIHandler):  # type: ignore[misc,valid-type]
-        """Shared plumbing: JSON answers, JSON errors, the workspace from ``?workspace=``."""
+class _Handler(APIHandler):
+    """Shared plumbing: JSON answers, JSON errors, the workspace from ``?workspace=``."""
 
-        def prepare(self) -> Any:
-            length = self.request.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                self._json_error(413, f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
-                return None
-            return super().prepare()
+    def prepare(self) -> Any:
+        length = self.request.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            self._json_error(413, f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+            return None
+        return super().prepare()
 
-        @property
-        def root(self) -> str:
-            return self.settings.get("server_root_dir") or os.getcwd()
+    @property
+    def root(self) -> str:
+        return self.settings.get("server_root_dir") or os.getcwd()
 
-        def _json_error(self, status: int, message: str) -> None:
-            self.clear()
-            self.set_status(status)
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json.dumps({"error": message, "status": status}))
+    def _json_error(self, status: int, message: str) -> None:
+        self.clear()
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": message, "status": status}))
 
-        def _reply(self, data: Any) -> None:
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.set_header("Cache-Control", "no-store")
-            self.finish(json.dumps(_jsonable(data)))
+    def _reply(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(_jsonable(data)))
 
-        def _open(self, rel: object) -> Workspace:
-            from .workspace import Workspace
+    def _open(self, rel: object) -> Workspace:
+        from .workspace import Workspace
 
-            if rel is None:
-                raise BadRequest("give the workspace folder as ?workspace=<path relative to the Jupyter root>")
-            return Workspace.open(resolve_workspace(self.root, rel))
+        if rel is None:
+            raise BadRequest("give the workspace folder as ?workspace=<path relative to the Jupyter root>")
+        return Workspace.open(resolve_workspace(self.root, rel))
 
-        async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-            """Run ``fn(*args)`` off the event loop and answer with its result or a JSON error."""
-            try:
-                result = await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
-            except (PathRefused, BadRequest) as e:
-                self._json_error(e.status, str(e))
-            except WorkbenchError as e:
-                self._json_error(422, f"{type(e).__name__}: {e}")
-            else:
-                self._reply(result)
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(*args)`` off the event loop and answer with its result or a JSON error."""
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+        except (PathRefused, BadRequest) as e:
+            self._json_error(e.status, str(e))
+        except WorkbenchError as e:
+            self._json_error(422, f"{type(e).__name__}: {e}")
+        else:
+            self._reply(result)
 
-        def _with_ws(self, rel: object, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            ws = self._open(rel)
-            try:
-                return fn(ws, *args, **kwargs)
-            finally:
-                ws.close()
+    def _with_ws(self, rel: object, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        ws = self._open(rel)
+        try:
+            return fn(ws, *args, **kwargs)
+        finally:
+            ws.close()
 
-    class WorkspacesHandler(_Handler):
-        @tornado.web.authenticated
-        async def get(self) -> None:
-            await self._run(lambda: {"workspaces": find_workspaces(self.root, self.get_query_argument("path", ""))})
 
-    class OntologyHandler(_Handler):
-        @tornado.web.authenticated
-        async def get(self) -> None:
-            await self._run(self._with_ws, self.get_query_argument("workspace", None), ontology_tree)
+class WorkspacesHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self._run(lambda: {"workspaces": find_workspaces(self.root, self.get_query_argument("path", ""))})
 
-    class ProposalsHandler(_Handler):
-        @tornado.web.authenticated
-        async def get(self, ref: str | None = None) -> None:
-            rel = self.get_query_argument("workspace", None)
-            if ref:
-                await self._run(self._with_ws, rel, proposal_detail, ref)
-            else:
-                status = self.get_query_argument("status", None)
-                await self._run(lambda: {"proposals": self._with_ws(rel, proposal_summaries, status)})
 
-    class HistoryHandler(_Handler):
-        @tornado.web.authenticated
-        async def get(self) -> None:
-            rel = self.get_query_argument("workspace", None)
-            await self._run(lambda: {"history": self._with_ws(rel, history_entries)})
+class OntologyHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self._run(self._with_ws, self.get_query_argument("workspace", None), ontology_tree)
 
-    class WhyHandler(_Handler):
-        @tornado.web.authenticated
-        async def get(self) -> None:
-            rel = self.get_query_argument("workspace", None)
-            await self._run(self._with_ws, rel, why_concept, self.get_query_argument("concept", None))
 
-    class ImagesHandler(_Handler):
-        @tornado.web.authenticated
-        async def get(self) -> None:
-            rel = self.get_query_argument("workspace", None)
-            await self._run(lambda: {"images": self._with_ws(rel, image_list)})
+class ProposalsHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self, ref: str | None = None) -> None:
+        rel = self.get_query_argument("workspace", None)
+        if ref:
+            await self._run(self._with_ws, rel, proposal_detail, ref)
+        else:
+            status = self.get_query_argument("status", None)
+            await self._run(lambda: {"proposals": self._with_ws(rel, proposal_summaries, status)})
 
-    _SUGGEST_FIELDS = {"workspace": (str, True), "image": (str, True), "suggester": (str, False), "settings": (dict, False)}
-    _REFACTOR_FIELDS = {"workspace": (str, True), "suggester": (str, False), "settings": (dict, False)}
 
-    class SuggestHandler(_Handler):
-        @tornado.web.authenticated
-        async def post(self) -> None:
-            def work() -> Any:
-                body = parse_body(self.request.body, _SUGGEST_FIELDS)
-                p = self._with_ws(body["workspace"], suggest, body["image"], suggester=body.get("suggester"),
-                                  overrides=body.get("settings"), root=self.root)  # fmt: skip
-                return {"proposal": p.to_dict()}
+class HistoryHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(lambda: {"history": self._with_ws(rel, history_entries)})
 
-            await self._run(work)
 
-    class RefactorHandler(_Handler):
-        @tornado.web.authenticated
-        async def post(self) -> None:
-            def work() -> Any:
-                body = parse_body(self.request.body, _REFACTOR_FIELDS)
-                p = self._with_ws(body["workspace"], refactor, suggester=body.get("suggester"), overrides=body.get("settings"))
-                return {"proposal": p.to_dict()}
+class WhyHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(self._with_ws, rel, why_concept, self.get_query_argument("concept", None))
 
-            await self._run(work)
 
-    _GATE_FIELDS = {"workspace": (str, True), "proposal": (str, True), "settings": (dict, False)}
+class ImagesHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(lambda: {"images": self._with_ws(rel, image_list)})
 
-    class GateHandler(_Handler):
-        @tornado.web.authenticated
-        async def post(self) -> None:
-            def work() -> Any:
-                body = parse_body(self.request.body, _GATE_FIELDS)
-                return {"gate": self._with_ws(body["workspace"], run_gate, body["proposal"], overrides=body.get("settings"))}
 
-            await self._run(work)
+_SUGGEST_FIELDS = {"workspace": (str, True), "image": (str, True), "suggester": (str, False), "settings": (dict, False)}
 
-    def _handlers(base_url: str) -> list[tuple[str, Any]]:
-        api = url_path_join(base_url, API_PREFIX)
-        return [
-            (url_path_join(api, "workspaces"), WorkspacesHandler),
-            (url_path_join(api, "ontology"), OntologyHandler),
-            (url_path_join(api, "proposals"), ProposalsHandler),
-            (url_path_join(api, r"proposals/([0-9]{1,6})"), ProposalsHandler),
-            (url_path_join(api, "history"), HistoryHandler),
-            (url_path_join(api, "why"), WhyHandler),
-            (url_path_join(api, "images"), ImagesHandler),
-            (url_path_join(api, "suggest"), SuggestHandler),
-            (url_path_join(api, "refactor"), RefactorHandler),
-            (url_path_join(api, "gate"), GateHandler),
-        ]
+
+_REFACTOR_FIELDS = {"workspace": (str, True), "suggester": (str, False), "settings": (dict, False)}
+
+
+class SuggestHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _SUGGEST_FIELDS)
+            p = self._with_ws(body["workspace"], suggest, body["image"], suggester=body.get("suggester"),
+                              overrides=body.get("settings"), root=self.root)  # fmt: skip
+            return {"proposal": p.to_dict()}
+
+        await self._run(work)
+
+
+class RefactorHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _REFACTOR_FIELDS)
+            p = self._with_ws(body["workspace"], refactor, suggester=body.get("suggester"), overrides=body.get("settings"))
+            return {"proposal": p.to_dict()}
+
+        await self._run(work)
+
+
+_GATE_FIELDS = {"workspace": (str, True), "proposal": (str, True), "settings": (dict, False)}
+
+
+class GateHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _GATE_FIELDS)
+            return {"gate": self._with_ws(body["workspace"], run_gate, body["proposal"], overrides=body.get("settings"))}
+
+        await self._run(work)
+
+
+def _handlers(base_url: str) -> list[tuple[str, Any]]:
+    api = url_path_join(base_url, API_PREFIX)
+    return [
+        (url_path_join(api, "workspaces"), WorkspacesHandler),
+        (url_path_join(api, "ontology"), OntologyHandler),
+        (url_path_join(api, "proposals"), ProposalsHandler),
+        (url_path_join(api, r"proposals/([0-9]{1,6})"), ProposalsHandler),
+        (url_path_join(api, "history"), HistoryHandler),
+        (url_path_join(api, "why"), WhyHandler),
+        (url_path_join(api, "images"), ImagesHandler),
+        (url_path_join(api, "suggest"), SuggestHandler),
+        (url_path_join(api, "refactor"), RefactorHandler),
+        (url_path_join(api, "gate"), GateHandler),
+    ]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
