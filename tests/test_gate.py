@@ -200,6 +200,7 @@ def test_removing_the_part_that_carries_the_signal_is_rejected_refused_overridde
     last = history(ws, limit=1)[0]
     assert last.proposal == p.id and last.gate.startswith("reject (")
     assert last.gate_override == "ana: a smaller demo is worth it"
+    assert last.trailers.get("Gate-override") == "ana: a smaller demo is worth it"  # its own trailer
     assert "Merged against the gate (reject) by ana" in last.rationale
 
     revert(ws, p.id, by="ana")

@@ -673,6 +673,9 @@ def commit_message(p: Proposal, edits: Sequence[Edit], *, by: str, gate: Mapping
     lines += ["", f"Proposal: {p.id}", f"Proposed-by: {_one_line(p.author)}", f"Accepted-by: {_one_line(by)}"]
     if gate:
         lines.append(f"Gate: {_gate_line(gate)}")
+        ov = gate.get("override")
+        if isinstance(ov, Mapping) and ov.get("by"):
+            lines.append(f"Gate-override: {_one_line(str(ov['by']))}: {_one_line(str(ov.get('reason', '')))}")
     return "\n".join(lines) + "\n"
 
 
