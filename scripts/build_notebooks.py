@@ -598,6 +598,265 @@ edit. Next: `02_segment_and_label.ipynb`.
 ]
 
 
+# ------------------------------------------------------------------------------------ 04 pull-request loop
+NB04 = [
+    md("pr-01", """
+# 04 · The pull-request loop
+
+Every change to the ontology goes through the same loop as a code change:
+
+```
+proposal (suggester or person) ──review──▶ merge gate (retrain what it touches, compare) ──▶ apply: one git commit
+      ▲                                                                                        │
+      └──────────── history · why · revert (a new commit) ◀────────────────────────────────────┘
+```
+
+This notebook starts from a trained daisy workspace (as notebook 03 leaves it) and goes through the
+loop with four proposals: a description change (nothing to retrain), a new concept nobody has labelled
+yet (the gate cannot decide), a harmful simplification (the gate refuses it; a recorded override
+merges it anyway), and its revert. Then a stale proposal that no longer applies, proposals as
+notebook cells, and how to do it all from the command line, with Claude, and on a cluster.
+""" + SETUP_NOTE),
+    setup_cell("pr-02", "04"),
+    code("pr-03", """
+from workbench.datasets import generate_demo
+from workbench.labelers import label_from_masks
+from workbench.ontology import Ontology
+from workbench.pipeline import shipped_ontology
+from workbench.segment import make_segmenter, segment_dataset
+from workbench.settings import Settings
+from workbench.widgets.dashboard import train_workspace
+from workbench.workspace import Workspace
+
+folder = generate_demo(HERE / "data", n_per_class=20, seed=0)
+ontology = Ontology.load(shipped_ontology("daisy"))
+Workspace.create(HERE / "workspace", ontology, Settings(dataset=str(folder.root))).close()
+wb = workbench.open(HERE / "workspace", author="you")
+ws = wb.workspace
+seg = make_segmenter(ws.settings.segmenter, **ws.settings.segmenter_options)
+print(segment_dataset(ws.store, folder, seg, cache_dir=ws.cache_dir / "segments", progress=False).summary())
+print(label_from_masks(ws.store, folder, ws.ontology).summary())
+trained = train_workspace(ws)          # what `workbench train` and wb.train() run, without the dashboard
+print(trained["result"].summary())
+print("root balanced accuracy:", trained["hybrid"]["balanced_accuracy"])
+"""),
+    md("pr-04", """
+## 1 · A change that retrains nothing
+
+A person sharpens the petal's description. `wb.apply(ref)` runs the gate first: descriptions are not
+seen by any model, so no fingerprint changes, nothing retrains, and the verdict is *merge* at once. The
+commit message carries the title, the rationale, the edits and the trailers `Proposal:`,
+`Proposed-by:`, `Accepted-by:` and `Gate:`.
+"""),
+    code("pr-05", """
+import subprocess
+
+from workbench.proposals import ProposalStore, make_proposal
+
+store = ProposalStore(ws)
+
+
+def propose(ops, title, rationale=""):
+    \"\"\"A person's proposal, saved as proposals/NNNN.yaml (ops: edit dicts, each with a rationale).\"\"\"
+    return store.save(make_proposal(ws.ontology, [{"op": op, "rationale": why} for op, why in ops],
+                                    kind="person", author="person:you", title=title, rationale=rationale))
+
+
+desc = propose([({"op": "describe", "id": "petal", "description": ws.ontology.concepts["petal"].description
+                  + " Seen edge-on, a petal is a thin white line."}, "Petals seen from the side look different.")],
+               "Petals seen edge-on")
+verdict = wb.apply(desc.id)
+print(verdict.summary())
+print(subprocess.run(["git", "-C", str(ws.path), "show", "-s", "--format=%B", store.load(desc.id).commit],
+                     capture_output=True, text=True, check=True).stdout)
+"""),
+    code("pr-06", """
+# NBVAL_CHECK_OUTPUT
+print(verdict.decision, verdict.kind, list(verdict.retrained), store.load(desc.id).status)
+""", expect="merge neutral [] accepted\n"),
+    md("pr-07", """
+## 2 · A new concept nobody has labelled yet
+
+An addition must *gain* accuracy to merge, and a concept without labelled segments cannot be trained,
+so the gate answers *inconclusive* and names what to label. Here the proposal is left pending (with
+`wb.apply`, an inconclusive verdict would merge, with the verdict in the commit message) and then
+rejected with a reason.
+"""),
+    code("pr-08", """
+from workbench.gate import gate
+from workbench.proposals import reject
+
+sepal = propose([({"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+                   "description": "Small green pointed leaves cupping the flower head from below."},
+                  "Seen from the side, green points show under the petals.")], "A sepal under the flower head")
+v = gate(ws, sepal.id)
+print(v.summary(), "| label first:", v.labels_needed)
+reject(ws, sepal.id, by="you", reason="no sepal is visible in these images; label some first if they ever are")
+print(store.load(sepal.id).status)
+"""),
+    code("pr-09", """
+# NBVAL_CHECK_OUTPUT
+print(v.decision, v.kind, v.labels_needed)
+""", expect="inconclusive addition ('sepal',)\n"),
+    md("pr-10", """
+## 3 · A harmful simplification
+
+Someone proposes to find petals with the disk's rule (`yellow_disk`) instead of a net: fewer
+parameters, but white petals are not yellow. The gate retrains what the change affects (petal, then
+flower head and daisy above it; everything else is reused from the workspace's saved models),
+compares the root's balanced accuracy with and without it on the same validation images, and draws a
+paired bootstrap interval. A simplification may lose at most `gate_max_loss` (1 point). If the gate
+rejects it, `wb.apply` raises `GateRejected`, nothing is merged, and the verdict is recorded in the
+proposal file.
+"""),
+    code("pr-11", """
+from workbench.gate import GateRejected, Verdict
+
+harm = propose([({"op": "describe", "id": "petal", "implementation": "rule", "rule": "yellow_disk"},
+                 "One rule for both parts of the flower head: fewer parameters.")], "Petals by rule")
+try:
+    hv = wb.apply(harm.id)
+    print("merged:", hv.summary())
+except GateRejected as e:
+    print("refused:", e)
+recorded = store.load(harm.id)
+print("status:", recorded.status, "| recorded verdict:", (recorded.gate or {}).get("summary"))
+"""),
+    md("pr-12", """
+A person can still merge against the gate, but only with a reason, which goes into the commit
+(`Gate-override:`) and the proposal's decisions. (`wb.apply(ref, override="why")` does it in one
+call, running the gate again; `override(...)` reuses the verdict already recorded.)
+"""),
+    code("pr-13", """
+from workbench.gate import override
+
+if store.load(harm.id).status == "pending":
+    merged = override(ws, harm.id, by="you", reason="trying it on the bigger data set next week",
+                      verdict=Verdict.from_dict(store.load(harm.id).gate))
+    print(merged.status, "- commit", merged.commit[:12])
+print("petal is now a", ws.ontology.concepts["petal"].implementation)
+"""),
+    md("pr-14", """
+## 4 · History, why, revert
+
+`wb.history()` reads the workspace's git log back as changes (proposal, who proposed, who accepted,
+the gate); `wb.why(concept)` finds the change that introduced a concept and the one that last changed
+it, following renames and merges. `wb.revert(ref)` undoes one change as a **new** commit (history is
+never rewritten); it is refused when a later change edited what it would undo.
+"""),
+    code("pr-15", """
+for change in wb.history():
+    print(change.summary(), "|", change.gate_override or change.gate or "")
+print()
+print(wb.why("petal"))
+"""),
+    code("pr-16", """
+back = wb.revert(harm.id, reason="the gate was right: petals are not yellow")
+print(back.summary())
+print("petal is a", ws.ontology.concepts["petal"].implementation, "again")
+"""),
+    code("pr-17", """
+# NBVAL_CHECK_OUTPUT
+print(ws.ontology.concepts["petal"].implementation, back.reverts == store.load(harm.id).commit)
+""", expect="net True\n"),
+    md("pr-18", """
+## 5 · A stale proposal
+
+Proposals are made against one version of the ontology (their `base` hash). When the ontology has
+changed since, accepting re-validates every chosen edit against the current one: what still applies
+is applied, and an edit that no longer applies stops the whole proposal with `ProposalConflict`,
+naming it. (`accept` here is the gate-less path; `wb.apply(ref, gate=False)` is the same.)
+"""),
+    code("pr-19", """
+from workbench.errors import ProposalConflict
+from workbench.proposals import accept
+
+rename = propose([({"op": "rename", "old": "stem", "new": "stalk"}, "Gardeners say stalk.")], "stem → stalk")
+describe = propose([({"op": "describe", "id": "stem", "description": "A thin green line under the flower head."},
+                     "Shorter.")], "A shorter stem description")
+accept(ws, rename.id, by="you")
+try:
+    accept(ws, describe.id, by="you")
+except ProposalConflict as e:
+    print("conflict:", e)
+"""),
+    md("pr-20", """
+## 6 · Proposals as notebook cells
+
+`wb.propose_cells(ref)` shows a proposal as a Markdown review (title, who proposed it, rationale,
+each edit with its lint or problem, the diff; with `gate=True` the verdict and before/after pictures
+of the retrained concepts) and puts a code cell `wb.apply("proposals/NNNN.yaml")` below the current
+cell, to run deliberately. The JupyterLab sidebar's *Insert proposal as cells* does the same. Model
+text in the Markdown is escaped: it can load nothing and run nothing. `workbench.cells.proposal_cells`
+returns the cells as data (stable ids, so inserting again replaces them in place).
+"""),
+    code("pr-21", """
+from IPython.display import Markdown
+
+from workbench.cells import proposal_cells
+
+cells = proposal_cells(ws, describe.id)
+print([(c["cell_type"], c["id"]) for c in cells])
+print(cells[1]["source"])
+display(Markdown(cells[0]["source"]))
+"""),
+    md("pr-22", """
+## From the command line
+
+```bash
+workbench proposals list --workspace WS
+workbench gate 0007 --workspace WS                    # exit 0 only for "merge"
+workbench gate 0007 --workspace WS --merge --by ana   # gate, then accept unless rejected
+workbench history --workspace WS
+workbench why petal --workspace WS
+workbench revert 0007 --workspace WS --by ana --reason "..."
+```
+
+## A refactor from Claude
+
+With `ANTHROPIC_API_KEY` set, Claude reads the ontology and the proposal history and proposes a
+refactor (merges of redundant concepts, visual wording, rules for simple parts). It goes through the
+same gate; nothing is applied until `wb.apply` (or a person in the review widget) says so.
+"""),
+    code("pr-23", """
+from workbench.errors import SuggesterError
+from workbench.suggest import make_suggester, refactor_workspace
+
+if os.environ.get("ANTHROPIC_API_KEY"):
+    try:
+        r = refactor_workspace(ws, make_suggester("claude", workspace=ws))
+        print(r.id, r.title, [e.summary() for e in r.edits])
+        # verdict = wb.apply(r.id)      # gate, then merge if the gate agrees
+    except SuggesterError as e:
+        print("Claude could not answer:", e)
+else:
+    print("ANTHROPIC_API_KEY is not set: skipped")
+"""),
+    md("pr-24", """
+## More seeds, or a cluster, for the gate
+
+One training seed per side is the default; `seeds=(0, 1, 2)` averages out training noise (each seed is
+one more retrain of the affected concepts). Leaves retrain on any executor: a local process pool or a
+Dask cluster (`executor(scheduler="tcp://host:8786")`, workers reading the same data path).
+"""),
+    code("pr-25", """
+from workbench.parallel import executor
+
+SCHEDULER = os.environ.get("WORKBENCH_SCHEDULER")   # e.g. "tcp://10.0.0.5:8786"
+if SCHEDULER:
+    p = propose([({"op": "describe", "id": "leaf", "implementation": "rule", "rule": "green_elongated"},
+                  "Leaves are green.")], "Leaves by rule")
+    with executor(scheduler=SCHEDULER) as ex:
+        v = gate(ws, p.id, seeds=(0, 1, 2), executor=ex)
+    print(v.summary())
+    # or gate and merge in one call: apply_proposal(ws, p.id, by="you", seeds=(0, 1, 2), executor=ex)
+else:
+    print("WORKBENCH_SCHEDULER is not set: skipped")
+"""),
+    final_cell("pr-26", close="wb.close()"),
+]
+
+
 # ------------------------------------------------------------------------------ 02 segment and label
 NB02 = [
     md("seg-01", """
@@ -1070,6 +1329,7 @@ NOTEBOOKS: dict[str, list[dict]] = {
     "01_grow_ontology.ipynb": NB01,
     "02_segment_and_label.ipynb": NB02,
     "03_train_and_compose.ipynb": NB03,
+    "04_pull_request_loop.ipynb": NB04,
 }
 
 

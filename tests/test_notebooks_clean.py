@@ -120,7 +120,8 @@ def problems(path: Path) -> list[str]:
 # --------------------------------------------------------------------------------- the committed ones
 def test_there_are_notebooks():
     names = {p.name for p in notebooks()}
-    assert {"00_tour.ipynb", "01_grow_ontology.ipynb", "02_segment_and_label.ipynb", "03_train_and_compose.ipynb"} <= names
+    assert {"00_tour.ipynb", "01_grow_ontology.ipynb", "02_segment_and_label.ipynb", "03_train_and_compose.ipynb",
+            "04_pull_request_loop.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: str(p.relative_to(NB_DIR)))
