@@ -285,3 +285,22 @@ def test_an_accepted_concept_gets_its_key_without_reopening(ws):
     target = w.segment_id
     key(w, bud_key)
     assert ws.store.label(target).concept == "bud"
+
+
+def test_images_after_the_strip_are_decoded_in_the_background(ws):
+    import time
+
+    from workbench.widgets._render import image_file
+
+    images = ws.store.images()
+    first = [s.id for s in ws.store.segments(image_id=images[0].id)]
+    second = str(image_file(ws, images[1].path))
+    w = Labeler(ws, author="alice", prefetch=1)
+    assert second not in w._images._items
+    w.goto(first[-2])  # the strip holds first[-1]; the segment after it is on the next image
+    assert w.upcoming_ids == [first[-1]]
+    deadline = time.monotonic() + 10
+    while second not in w._images._items and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert second in w._images._items
+    w.close()

@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +39,86 @@ def image_file(workspace: Any, stored_path: str) -> Path:
 
 
 class ImageCache:
-    """A small LRU of decoded images (RGB uint8), keyed by file path; load errors propagate."""
+    """A small LRU of decoded images (RGB uint8) keyed by file path, bounded by count and bytes (at
+    least one image is kept, however large); load errors propagate. ``scaled`` keeps each image's
+    context-size copy too, so a 12-megapixel photo is downscaled once, not once per segment.
 
-    def __init__(self, size: int = 8):
+    :meth:`prefetch` loads an image on one background thread, so the next image is decoded while a
+    person labels this one; :meth:`get` waits for a load already under way instead of repeating it.
+    """
+
+    def __init__(self, size: int = 8, max_bytes: int = 256 * 2**20):
         self.size = size
+        self.max_bytes = max_bytes
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._scaled: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[str, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     def get(self, path: Path) -> np.ndarray:
+        key = str(path)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            fut = self._pending.get(key)
+        if fut is not None:
+            fut.result()  # the background load; its ImageLoadError is raised here too
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+        return self._load(key)
+
+    def _load(self, key: str) -> np.ndarray:
         from ..datasets import load_image
 
-        key = str(path)
-        if key in self._items:
+        image = load_image(Path(key))  # raises ImageLoadError naming the file and the reason
+        with self._lock:
+            self._items[key] = image
             self._items.move_to_end(key)
-            return self._items[key]
-        image = load_image(path)  # raises ImageLoadError naming the file and the reason
-        self._items[key] = image
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
+            while len(self._items) > 1 and (len(self._items) > self.size
+                                            or sum(a.nbytes for a in self._items.values()) > self.max_bytes):
+                self._items.popitem(last=False)
         return image
+
+    def prefetch(self, path: Path) -> None:
+        """Start loading ``path`` in the background (no-op when cached or already loading)."""
+        key = str(path)
+        with self._lock:
+            if key in self._items or key in self._pending:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-prefetch")
+            fut = self._pool.submit(self._load, key)
+            self._pending[key] = fut
+        fut.add_done_callback(lambda _f: self._forget(key))
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._pending.pop(key, None)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def scaled(self, path: Path, max_edge: int) -> np.ndarray:
+        """The image with its long edge scaled to ``max_edge`` (cached like the full one)."""
+        key = (str(path), int(max_edge))
+        with self._lock:
+            if key in self._scaled:
+                self._scaled.move_to_end(key)
+                return self._scaled[key]
+        image = self.get(path)
+        h, w = image.shape[:2]
+        scale = max_edge / max(h, w)
+        out = _resize(image, round(w * scale), round(h * scale))
+        with self._lock:
+            self._scaled[key] = out
+            while len(self._scaled) > 2 * self.size:
+                self._scaled.popitem(last=False)
+        return out
 
 
 def png_data_url(pixels: np.ndarray) -> str:
@@ -108,11 +172,17 @@ def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array(Image.fromarray(pixels).resize((max(1, width), max(1, height)), Image.BILINEAR), dtype=np.uint8)
 
 
-def context_view(image: np.ndarray, segment: Any, max_edge: int = 384) -> np.ndarray:
-    """The whole image scaled so its long edge is ``max_edge``, the segment outlined and its box marked."""
+def context_view(image: np.ndarray, segment: Any, max_edge: int = 384, scaled: np.ndarray | None = None) -> np.ndarray:
+    """The whole image scaled so its long edge is ``max_edge``, the segment outlined and its box marked.
+
+    ``scaled``: that scaled copy when the caller has it already (:meth:`ImageCache.scaled`); not modified.
+    """
     h, w = image.shape[:2]
-    scale = max_edge / max(h, w)
-    out = _resize(image, round(w * scale), round(h * scale))
+    if scaled is None:
+        scale = max_edge / max(h, w)
+        out = _resize(image, round(w * scale), round(h * scale))
+    else:
+        out = scaled.copy()
     oh, ow = out.shape[:2]
     sx, sy = ow / w, oh / h
     x0, y0, x1, y1 = segment.bbox

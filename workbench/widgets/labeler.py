@@ -133,6 +133,7 @@ class Labeler(anywidget.AnyWidget):
         self._images = ImageCache(size=8)
         self._views: OrderedDict[int, dict[str, Any]] = OrderedDict()  # prefetched pictures by segment id
         self._bad_images: dict[int, str] = {}  # image id -> why it cannot be shown (skipped)
+        self._image_paths: dict[int, Path] = {}  # image id -> file (for background prefetch)
         self._undo: list[int] = []  # segment ids labelled in this session, latest last
         self._shown_at = time.perf_counter()
         self._filters: dict[str, Any] = {}
@@ -566,6 +567,19 @@ class Labeler(anywidget.AnyWidget):
             self._views.pop(s, None)
         self.upcoming = strip
         self.current = current
+        self._prefetch_images((nxt or [sid])[-1])
+
+    def _prefetch_images(self, after: int) -> None:
+        """Start decoding the images of the segments after the strip, so they are ready in time."""
+        seen: set[int] = set()
+        for s in self._candidates(after=after, n=self.prefetch):
+            img = self._seg_image.get(s)
+            if img is None or img in seen or img in self._bad_images:
+                continue
+            seen.add(img)
+            if img not in self._image_paths:
+                self._image_paths[img] = image_file(self.workspace, self.store.image(img).path)
+            self._images.prefetch(self._image_paths[img])
 
     def _view(self, sid: int) -> dict[str, Any] | None:
         """The pictures and facts of one segment, rendered once and kept (None: its image is unreadable)."""
@@ -589,7 +603,7 @@ class Labeler(anywidget.AnyWidget):
                 "image_class": im.class_label,
                 "bbox": list(seg.bbox),
                 "area": seg.area,
-                "context": jpeg_data_url(context_view(pixels, seg)),
+                "context": jpeg_data_url(context_view(pixels, seg, 384, self._images.scaled(path, 384))),
                 "crop": jpeg_data_url(crop_view(pixels, seg, 192)),
                 "thumb": png_data_url(crop_view(pixels, seg, 64, outline=True)),
             }
@@ -661,6 +675,10 @@ class Labeler(anywidget.AnyWidget):
         counts[new] = counts.get(new, 0) + 1
         p["counts"] = dict(sorted(counts.items()))
         self.progress = p
+
+    def close(self) -> None:
+        self._images.close()
+        super().close()
 
     def __repr__(self) -> str:
         return f"Labeler({self.workspace!r}, filter={self.filter_text!r}, segment={self._cur})"
