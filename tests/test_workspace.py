@@ -264,3 +264,16 @@ def test_export_labels_writes_text_files(ws):
     json_path, csv_path = ws.export_labels()
     assert json_path.parent == ws.exports_dir
     assert csv_path.read_text().count("\n") == 3  # header + two labels
+
+
+def test_a_relative_dataset_setting_is_relative_to_the_workspace_not_the_cwd(ws, tmp_path, monkeypatch):
+    assert ws.dataset_root == ws.path  # no data set: relative image paths start at the workspace
+    ws.save_settings(ws.settings.replace(dataset="../data"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert ws.dataset_root == ws.path / "../data"
+    assert ws.image_path("daisy/0001.png") == ws.path / "../data/daisy/0001.png"
+    assert ws.image_path("/abs/x.png") == Path("/abs/x.png")
+    ws.save_settings(ws.settings.replace(dataset=str(tmp_path / "abs")))
+    assert ws.dataset_root == tmp_path / "abs"

@@ -403,11 +403,7 @@ def image_list(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
 
 
 def _image_root(ws: Workspace) -> Path:
-    ds = ws.settings.dataset
-    if not ds:
-        return ws.path
-    p = Path(ds)
-    return p if p.is_absolute() else ws.path / p
+    return ws.dataset_root
 
 
 def _suggester(ws: Workspace, name: str | None, settings: Any) -> Any:

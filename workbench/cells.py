@@ -248,7 +248,7 @@ def _before_after(ws: Any, models: Mapping[str, Any], verdict: Any) -> str:
     pick = [i for i in np.flatnonzero(val_img & (cls == base_o.root))][:1] or list(np.flatnonzero(val_img))[:1]
     for i in pick:
         sub = type(images)(images.image_ids[[i]], [images.paths[i]], [images.classes[i]], [images.shas[i]])
-        pixels, problems = load_images(sub, ws.settings.dataset)
+        pixels, problems = load_images(sub, ws.dataset_root)
         if pixels[0] is None:
             rows.append(f"| image | (could not load {md_escape(images.paths[i])}) | |")
             continue

@@ -1153,11 +1153,7 @@ def presort_image(ws: Workspace, image_id: int, suggester: ClaudeSuggester, *,
     segments = ws.store.segments(image_id, settings_hash)
     if not segments:
         raise SuggesterError(f"image {row.path} (id {image_id}) has no segments; run `workbench segment` first")
-    root = ws.settings.dataset
-    path = Path(row.path)
-    if not path.is_absolute() and root is not None:
-        base = Path(root) if Path(root).is_absolute() else Path(ws.path) / root
-        path = base / path
+    path = ws.image_path(row.path)
     image = load_image(path)
     crops = []
     for s in segments:

@@ -176,10 +176,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
     ws = _open_ws(args.workspace)
     try:
-        dataset = Path(args.dataset or ws.settings.dataset or "")
-        if not str(dataset):
+        if not (args.dataset or ws.settings.dataset):
             raise WorkbenchError("no data set: pass --dataset DIR (an image folder <DIR>/<class>/<image>)")
-        if ws.settings.dataset != str(dataset.resolve()):
+        dataset = Path(args.dataset) if args.dataset else ws.dataset_root
+        if ws.dataset_root.resolve() != dataset.resolve():
             ws.save_settings(ws.settings.replace(dataset=str(dataset.resolve())))
         folder = ImageFolder(dataset)
         seg = _segmenter_from(args, ws)
@@ -204,9 +204,9 @@ def _cmd_label(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ws = _open_ws(args.workspace)
     try:
-        dataset = args.dataset or ws.settings.dataset
-        if not dataset:
+        if not (args.dataset or ws.settings.dataset):
             raise WorkbenchError("no data set: pass --dataset DIR")
+        dataset = args.dataset or ws.dataset_root
         folder = ImageFolder(dataset)
         if not folder.has_parts:
             raise WorkbenchError(f"{dataset}: no parts.json with ground-truth part masks to label from")
@@ -228,7 +228,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         shash = settings_hash(_segmenter_from(args, ws))
         config = TrainConfig(crop_size=ws.settings.crop_size, random_state=ws.settings.random_state,
                              n_threads=ws.settings.torch_threads, max_epochs=args.max_epochs)
-        images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.settings.dataset,
+        images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.dataset_root,
                                    cache_dir=ws.cache_dir, on_problem=lambda p, r: _err(f"{p}: {r} (skipped)"))
         if not len(segments):
             raise WorkbenchError(f"{ws.path}: no segments yet: run `workbench segment --workspace {ws.path} --dataset DIR`")

@@ -426,7 +426,7 @@ def gate_edits(
     if base_o == cand_o:
         return done("merge", "the edits leave the ontology unchanged")
     shash = _segmenter_hash(ws) or saved_hash
-    images, segments = collect(ws.store, shash, config.crop_size, image_root=s.dataset, cache_dir=ws.cache_dir)
+    images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.dataset_root, cache_dir=ws.cache_dir)
     if not len(segments):
         return done("inconclusive", f"no segments in the workspace yet: run `workbench segment --workspace {ws.path}`")
     images.split = split_images(images, config.val_fraction, s.random_state)

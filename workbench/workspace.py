@@ -127,6 +127,21 @@ class Workspace:
     def exports_dir(self) -> Path:
         return self.path / "exports"
 
+    @property
+    def dataset_root(self) -> Path:
+        """The folder the store's relative image paths start from: the ``dataset`` setting (absolute, or
+        relative to the workspace, ``~`` expanded), else the workspace itself."""
+        ds = self.settings.dataset
+        if not ds:
+            return self.path
+        p = Path(os.path.expanduser(ds))
+        return p if p.is_absolute() else self.path / p
+
+    def image_path(self, stored: str | os.PathLike[str]) -> Path:
+        """Where the image the store recorded as ``stored`` lives (absolute paths stay as they are)."""
+        p = Path(stored)
+        return p if p.is_absolute() else self.dataset_root / p
+
     # -- create / open -------------------------------------------------------------------------------------
 
     @classmethod
