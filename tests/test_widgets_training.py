@@ -189,3 +189,15 @@ def test_the_facade_trains_explains_and_draws(trained):
         assert "daisy: p=" in wb.explain(ws.store.images()[0].path).value
         assert "no image" in wb.explain("missing.png").value
         assert wb.graph().picker.value == "daisy"
+
+
+def test_explain_an_array_segments_it_first(trained):
+    from workbench.datasets import load_image
+    from workbench.widgets.dashboard import explain_image
+
+    ws, _, _ = trained
+    pixels = load_image(ws.path.parent / "data" / ws.store.images()[0].path)
+    _, ex, name = explain_image(ws, pixels)
+    _, ex2, _ = explain_image(ws, ws.store.images()[0].path)
+    assert name == "array" and ex.root == "daisy"
+    assert abs(ex.probability - ex2.probability) < 1e-6  # same segmenter, same segments, same answer

@@ -26,14 +26,21 @@ __all__ = ["TrainingDashboard", "explain_widget", "train_workspace", "load_repor
 log = logging.getLogger(__name__)
 
 
-def _segmenter_hash(workspace: Any) -> str:
-    from ..segment import make_segmenter, settings_hash
+def _segmenter(workspace: Any) -> Any:
+    """The workspace's segmenter, as ``workbench segment`` builds it from the settings."""
+    from ..segment import make_segmenter
 
     s = workspace.settings
     opts = dict(s.segmenter_options)
     if s.segmenter == "sam" and s.sam_checkpoint:
         opts["checkpoint"] = s.sam_checkpoint
-    return settings_hash(make_segmenter(s.segmenter, **opts))
+    return make_segmenter(s.segmenter, **opts)
+
+
+def _segmenter_hash(workspace: Any) -> str:
+    from ..segment import settings_hash
+
+    return settings_hash(_segmenter(workspace))
 
 
 def train_workspace(
@@ -274,10 +281,8 @@ def explain_image(workspace: Any, image: Any) -> tuple[Any, Any, str]:
     size = int(workspace.settings.crop_size)
     store = workspace.store
     if isinstance(image, np.ndarray):
-        from ..segment import make_segmenter
-
         pixels, name = image, "array"
-        segs = make_segmenter(workspace.settings.segmenter, **dict(workspace.settings.segmenter_options)).segment(pixels)
+        segs = _segmenter(workspace).segment(pixels)
         bboxes = [s.bbox for s in segs]
         crops = np.stack([s.crop(pixels, size) for s in segs]) if segs else np.zeros((0, size, size, 3), np.uint8)
     else:
