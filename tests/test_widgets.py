@@ -304,3 +304,15 @@ def test_images_after_the_strip_are_decoded_in_the_background(ws):
         time.sleep(0.02)
     assert second in w._images._items
     w.close()
+
+
+def test_a_missing_browser_skips_unless_ci_requires_it(monkeypatch):
+    import browser_utils
+
+    monkeypatch.setattr(browser_utils, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("WORKBENCH_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        browser_utils.chromium_or_skip()
+    monkeypatch.setenv("WORKBENCH_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="WORKBENCH_REQUIRE_BROWSER=1"):
+        browser_utils.chromium_or_skip()
