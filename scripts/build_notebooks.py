@@ -1323,6 +1323,291 @@ where each part fires outside its concept. It takes about a minute and a half on
     final_cell("tr-26"),
 ]
 
+# ------------------------------------------------------------------------------------------- workshop
+# Each exercise: (number, task markdown, answer template for the participant, solution code, check call).
+# The exercise notebook gets the template; the solution notebook (solutions/) the solution, with the
+# check run strict (a wrong solution fails the test run).
+
+
+def _workshop_setup(block: int, solution: bool) -> str:
+    path = ('import sys\n\nsys.path.insert(0, str(Path.cwd().parent))   # checks.py and course.py live one folder up\n'
+            if solution else "")
+    return f"""
+import os
+from pathlib import Path
+
+from IPython.display import HTML, display
+
+{path}import checks as check          # check.ex{block}_1(...) says whether an answer is right; check.hint("{block}.1") helps
+import course
+
+wb, folder = course.start({block})   # a fresh workspace for this block, in a temporary folder
+ws = wb.workspace
+display(wb)
+"""
+
+
+def _workshop_final() -> str:
+    return """
+import shutil
+
+wb.close()
+if not os.environ.get("WORKBENCH_NOTEBOOK_DIR"):
+    shutil.rmtree(wb.here, ignore_errors=True)
+print("block done")
+"""
+
+
+WORKSHOP = {
+    1: {
+        "file": "ex1_ontology.ipynb",
+        "title": "Block 1 · The ontology, and changing it by proposal (25 min)",
+        "intro": """
+The workspace holds the shipped daisy ontology and one pending proposal from a suggester. You will
+read the ontology, propose a concept yourself, fix a description the lint rejects, and review someone
+else's proposal. Each exercise has a cell for your answer (replace the `...`) and a check cell that
+tells you whether it is right. `check.hint("1.2")` prints a hint.
+""",
+        "exercises": [
+            ("1.1", """
+### 1.1 · Read the ontology (3 min)
+
+Which concepts is the flower head made of? Put their ids in `parts_of_flower_head` (a list).
+""", """
+print(wb.ontology.dumps())
+parts_of_flower_head = ...
+""", """
+print(wb.ontology.dumps())
+parts_of_flower_head = list(wb.ontology.parts("flower_head"))
+""", "check.ex1_1(wb, parts_of_flower_head{strict})"),
+            ("1.2", """
+### 1.2 · Propose a concept (8 min)
+
+From the side, a daisy's flower head sits in a cup of small green *sepals*. Make a proposal that adds a
+concept `sepal` as a part of `flower_head`, with a description of what a camera sees, and save it for
+review (do not accept it). The proposal shows each edit's lint warnings: there should be none.
+""", """
+from workbench.proposals import ProposalStore, make_proposal, proposal_html
+
+sepal_proposal = ...   # make_proposal(wb.ontology, [{"op": {...}, "rationale": "..."}], kind="person", author="person:you", title="..."), then save it
+""", """
+from workbench.proposals import ProposalStore, make_proposal, proposal_html
+
+sepal_proposal = ProposalStore(ws).save(make_proposal(
+    wb.ontology,
+    [{"op": {"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+             "description": "Small green pointed leaves under the flower head, shorter than the petals, "
+                            "seen as a green ring or points when the flower is viewed from the side."},
+      "rationale": "Green points show under the petals in side views."}],
+    kind="person", author="person:you", title="A sepal under the flower head"))
+display(HTML(proposal_html(sepal_proposal)))
+""", "check.ex1_2(wb, sepal_proposal{strict})"),
+            ("1.3", """
+### 1.3 · A description a camera can check (5 min)
+
+The lint (`workbench.lint.lint_concept`) flags descriptions that talk about function or hedge, because
+neither a person labelling segments nor a model can check them. This one fails:
+`"A green leaf near the ground, probably used for photosynthesis."` Write one for the leaf that passes
+and says what a leaf looks like.
+""", """
+from workbench.lint import lint_concept
+
+print(lint_concept("Leaf", "A green leaf near the ground, probably used for photosynthesis."))
+leaf_description = ...
+""", """
+from workbench.lint import lint_concept
+
+print(lint_concept("Leaf", "A green leaf near the ground, probably used for photosynthesis."))
+leaf_description = ("A matte green leaf, spoon- or lance-shaped with a smooth or slightly toothed edge, "
+                    "mostly in a low rosette at the foot of the stem.")
+print(lint_concept("Leaf", leaf_description))
+""", "check.ex1_3(wb, leaf_description{strict})"),
+            ("1.4", """
+### 1.4 · Review someone else's proposal (9 min)
+
+A suggester proposed three edits for a side view of a daisy. Review them in the widget (or with
+`preview`), then accept only what deserves to go in, and say `reviewed = True`. Think: is each edit
+valid? Does the ontology already have what it adds?
+""", """
+from workbench.proposals import accept, preview
+
+to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
+display(wb.review(to_review.id))
+reviewed = ...   # accept(ws, to_review, [...], by="you"), then reviewed = True
+""", """
+from workbench.proposals import accept, preview
+
+to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
+display(wb.review(to_review.id))
+print([(e.summary(), e.decision, e.problem) for e in to_review.edits])
+print(preview(ws, to_review, [0]).diff)
+accept(ws, to_review, [0], by="you", note="stalk is the stem; the sepal part needs the concept first (1.2)")
+reviewed = True
+""", "check.ex1_4(wb, reviewed{strict})"),
+        ],
+    },
+    2: {
+        "file": "ex2_label_and_train.ipynb",
+        "title": "Block 2 · Label, train, read the result (25 min)",
+        "intro": """
+The workspace holds the daisy ontology and 40 generated images, already cut into segments; nothing is
+labelled. You will label some segments by hand, fill in the rest from the data set's part masks,
+train one model per concept, and find out what retrains when labels change. Stuck on a step?
+`course.catch_up(wb, folder, "2.1")` does it for you, so you can go on.
+""",
+        "exercises": [
+            ("2.1", """
+### 2.1 · Label by hand (8 min)
+
+Run the cell, click into the labeler and label at least 10 segments with the keyboard: one key per
+concept (shown on the buttons), `n` for none, `u` to undo. Each keypress is stored at once.
+""", """
+labeler = wb.label()
+display(labeler)
+""", """
+labeler = wb.label()
+display(labeler)
+# unattended, a stand-in presses the keys: the answer read from the part mask, through the same method
+stand_in = wb.label(author="stand-in")
+for _ in range(12):
+    stand_in.label(course.stand_in_answer(wb, folder, stand_in.segment_id))
+""", "check.ex2_1(wb{strict})"),
+            ("2.2", """
+### 2.2 · The rest from the masks (2 min)
+
+Label every remaining segment from the ground-truth part masks, in one call, without overwriting your
+hand labels.
+""", """
+from workbench.labelers import label_from_masks
+
+...
+""", """
+from workbench.labelers import label_from_masks
+
+print(label_from_masks(wb.store, folder, wb.ontology).summary())
+""", "check.ex2_2(wb{strict})"),
+            ("2.3", """
+### 2.3 · Train, and find the weakest part (8 min)
+
+Train (the dashboard shows each concept as it trains), then name the part (a leaf concept of the
+ontology) with the lowest *balanced* validation accuracy.
+""", """
+dash = wb.train()
+display(dash)
+outcome = dash.outcome
+weakest_part = ...
+""", """
+dash = wb.train()
+display(dash)
+outcome = dash.outcome
+parts = {c: m["val_balanced_accuracy"] for c, m in outcome["concepts"].items() if m["kind"] == "part"}
+print(parts)
+weakest_part = min(parts, key=lambda c: (parts[c], c))
+""", "check.ex2_3(wb, weakest_part, outcome{strict})"),
+            ("2.4", """
+### 2.4 · What retrains? (7 min)
+
+The next cell corrects three `stem` labels to `none`. Before training again, predict which concepts
+will retrain: put their ids in `will_retrain`. Then the check trains and compares.
+""", """
+for row in wb.store.labels(concept="stem")[:3]:
+    wb.store.set_label(row.segment_id, "none", source="person", author="you")
+will_retrain = ...
+""", """
+for row in wb.store.labels(concept="stem")[:3]:
+    wb.store.set_label(row.segment_id, "none", source="person", author="you")
+will_retrain = ["stem", "daisy"]   # the stem's data changed, and the daisy is built on the stem
+""", """again = wb.train().outcome
+check.ex2_4(wb, will_retrain, again["result"].retrained if again else None{strict})"""),
+        ],
+    },
+    3: {
+        "file": "ex3_pull_requests.ipynb",
+        "title": "Block 3 · Change it like code: gate, merge, trace, revert (25 min)",
+        "intro": """
+The workspace holds the daisy ontology, every segment labelled and every concept trained. You will
+propose a simplification, let the merge gate judge it, merge it, trace it with `why`, and revert it.
+(The set-up trains the models first: it takes about half a minute.)
+""",
+        "exercises": [
+            ("3.1", """
+### 3.1 · Propose, gate, merge (12 min)
+
+Propose to replace the petal net by the plain-code rule `white_elongated` (a petal: white, longer than
+wide) and run it through the gate with `wb.apply`. If the gate refuses, merge it anyway with a reason
+(`override="..."`): in 3.3 you will revert it. Read the verdict: how many points did the root gain or
+lose, and how sure is the gate?
+""", """
+from workbench.gate import GateRejected
+from workbench.proposals import ProposalStore, make_proposal
+
+...
+""", """
+from workbench.gate import GateRejected
+from workbench.proposals import ProposalStore, make_proposal
+
+petal_rule = ProposalStore(ws).save(make_proposal(
+    wb.ontology, [{"op": {"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_elongated"},
+                   "rationale": "A petal is white and longer than wide; a rule says so in two lines."}],
+    kind="refactor", author="person:you", title="Petals by rule"))
+try:
+    verdict = wb.apply(petal_rule.id)
+except GateRejected as e:
+    print("the gate refused:", e)
+    verdict = wb.apply(petal_rule.id, override="workshop: merged to practise the revert")
+print(verdict.summary(), "-", verdict.message)
+""", "check.ex3_1(wb{strict})"),
+            ("3.2", """
+### 3.2 · Why is the petal a rule? (5 min)
+
+Which proposal last changed the petal? Put its id (e.g. `"0001"`) in `last_petal_change`.
+""", """
+last_petal_change = ...
+""", """
+print(wb.why("petal"))
+last_petal_change = wb.why("petal").last_changed.proposal
+""", "check.ex3_2(wb, last_petal_change{strict})"),
+            ("3.3", """
+### 3.3 · Revert (5 min)
+
+Undo the petal change with a reason. The revert is a new commit; the history keeps both.
+""", """
+...
+""", """
+back = wb.revert(last_petal_change, reason="back to the net after the workshop")
+print(back.summary())
+for change in wb.history(limit=3):
+    print(change.summary())
+""", "check.ex3_3(wb{strict})"),
+        ],
+    },
+}
+
+
+def workshop_notebook(block: int, solution: bool) -> list[dict]:
+    spec = WORKSHOP[block]
+    pre = f"ws{block}{'s' if solution else ''}"
+    what = "solutions" if solution else "exercises"
+    cells = [md(f"{pre}-01", f"# {spec['title']}" + (" · solutions" if solution else "") + "\n" + spec["intro"]
+                + ("\nThese are the **solutions**, run as a test: each check is strict." if solution else "")),
+             code(f"{pre}-02", _workshop_setup(block, solution))]
+    n = 3
+    for number, task, template, sol, check_call in spec["exercises"]:
+        cells.append(md(f"{pre}-{n:02d}", task))
+        cells.append(code(f"{pre}-{n + 1:02d}", sol if solution else template))
+        call = check_call.format(strict=", strict=True" if solution else "") + ";"   # ";": no True/False echo
+        if not solution:
+            call = f"# check.hint(\"{number}\")   # a hint, if you want one\n" + call
+        cells.append(code(f"{pre}-{n + 2:02d}", call))
+        n += 3
+    cells.append(md(f"{pre}-{n:02d}", f"That was block {block} ({what})." + (
+        " Next: the next block's notebook." if block < 3 else
+        " That's the workshop: the tour and notebooks 01-04 go deeper; `FACILITATOR.md` lists what to try next.")))
+    cells.append(code(f"{pre}-{n + 1:02d}", _workshop_final()))
+    return cells
+
+
+
 
 NOTEBOOKS: dict[str, list[dict]] = {
     "00_tour.ipynb": NB00,
@@ -1330,6 +1615,8 @@ NOTEBOOKS: dict[str, list[dict]] = {
     "02_segment_and_label.ipynb": NB02,
     "03_train_and_compose.ipynb": NB03,
     "04_pull_request_loop.ipynb": NB04,
+    **{f"workshop/{spec['file']}": workshop_notebook(b, False) for b, spec in WORKSHOP.items()},
+    **{f"workshop/solutions/{spec['file']}": workshop_notebook(b, True) for b, spec in WORKSHOP.items()},
 }
 
 
