@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,19 +22,13 @@ OUTLINE = (255, 0, 200)
 
 
 def dataset_root(workspace: Any) -> Path:
-    """The folder the store's relative image paths start from: the settings' ``dataset`` (absolute, or
-    relative to the workspace), else the workspace itself."""
-    root = workspace.settings.dataset
-    if root:
-        r = Path(os.path.expanduser(root))
-        return r if r.is_absolute() else Path(workspace.path) / r
-    return Path(workspace.path)
+    """The folder the store's relative image paths start from (:attr:`Workspace.dataset_root`)."""
+    return workspace.dataset_root
 
 
 def image_file(workspace: Any, stored_path: str) -> Path:
-    """Where the image the store recorded as ``stored_path`` lives (absolute paths stay as they are)."""
-    p = Path(stored_path)
-    return p if p.is_absolute() else dataset_root(workspace) / p
+    """Where the image the store recorded as ``stored_path`` lives (:meth:`Workspace.image_path`)."""
+    return workspace.image_path(stored_path)
 
 
 class ImageCache:
