@@ -352,8 +352,20 @@ print(wb.why("stem"))
 - `03_train_and_compose.ipynb`: training, explanations, the baseline and the shuffled-labels control.
 - `04_pull_request_loop.ipynb`: the gate, history, `why`, revert, proposals as notebook cells.
 - `workshop/`: a 90-minute course with exercises.
-- The Workbench sidebar in JupyterLab (left) shows this workspace's ontology, proposals and history
-  when you open it in a notebook.
+
+The **Workbench sidebar** in JupyterLab shows a workspace's ontology (with each concept's accuracy),
+its proposals (insert one as notebook cells) and its history. It shows the workspace named in
+*Settings → Workbench → Workspace folder* (a path inside the folder JupyterLab serves), or else one at
+or just below the notebook's folder. This tour's workspace lives in a temporary folder, unless
+`WORKBENCH_NOTEBOOK_DIR` is set (on Binder it is: `runs/`); the next cell prints the path to put in
+that setting.
+"""),
+    code("tour-28b", """
+try:
+    print("workspace folder for the sidebar setting:", ws.path.relative_to(Path.cwd().parent))
+except ValueError:
+    print("this run's workspace is outside the served folder:", ws.path,
+          "(set WORKBENCH_NOTEBOOK_DIR to a folder inside it to browse it in the sidebar)")
 """),
     final_cell("tour-29", close="wb.close()"),
 ]

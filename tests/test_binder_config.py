@@ -63,7 +63,7 @@ def test_postbuild_enables_the_extensions_the_package_ships():
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-@pytest.mark.parametrize("script", ["binder/postBuild", "scripts/check_binder.sh"])
+@pytest.mark.parametrize("script", ["binder/postBuild", "binder/start", "scripts/check_binder.sh"])
 def test_scripts_parse(script):
     r = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -72,3 +72,16 @@ def test_scripts_parse(script):
 def test_the_tour_the_badge_opens_exists():
     assert (ROOT / "notebooks" / "00_tour.ipynb").is_file()
     assert "notebooks/00_tour.ipynb" in (ROOT / "scripts" / "check_binder.sh").read_text()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_start_keeps_notebook_output_in_home_runs_and_execs_the_server(tmp_path):
+    """binder/start must exec its arguments (it wraps the server) with WORKBENCH_NOTEBOOK_DIR set."""
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_NOTEBOOK_DIR"} | {"HOME": str(tmp_path)}
+    r = subprocess.run(["bash", str(BINDER / "start"), "sh", "-c", 'echo "$WORKBENCH_NOTEBOOK_DIR"; exit 7'],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 7 and r.stdout.strip() == str(tmp_path / "runs"), (r.returncode, r.stdout, r.stderr)
+    env["WORKBENCH_NOTEBOOK_DIR"] = "/elsewhere"  # a value set by the user wins
+    r = subprocess.run(["bash", str(BINDER / "start"), "sh", "-c", 'echo "$WORKBENCH_NOTEBOOK_DIR"'],
+                       capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == "/elsewhere"
