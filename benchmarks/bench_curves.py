@@ -257,6 +257,7 @@ def table(res: dict[str, Any]) -> str:
     head = ["labelled images per class", "hybrid (segments)", "hybrid (prototype)", "same-budget CNN",
             "hybrid labelling (every segment / parts only)", "CNN labelling"]
     out = [md_table(head, rows, "lrrrrr")]
+    out += ["", _equal_time(res)]
     pt = res["points"][-1]
     inf = res["inference"]
     out.append("")
@@ -268,6 +269,23 @@ def table(res: dict[str, Any]) -> str:
          ["same-budget CNN", pt["baseline"]["params"], fmt_stat(inf["baseline"]["images_per_s"], "", 0)]],
         "lrr"))
     return "\n".join(out)
+
+
+def _equal_time(res: dict[str, Any]) -> str:
+    """One sentence comparing the two at equal estimated labelling time (hybrid counted 'parts only')."""
+    pts = res["points"]
+    cnn = [(p["labelling"]["baseline_s"], p["baseline"]["balanced_accuracy"]["median"]) for p in pts]
+    hyb = [(p["labelling"]["hybrid_parts_only_s"], p["hybrid_segments"]["balanced_accuracy"]["median"]) for p in pts]
+    s = res["label_seconds"]
+    basis = (f"{s['segment_label_s']} s per segment label, {s['image_label_s']} s per image label "
+             f"({s['source'].split(',')[0]} et al. 2016; the hybrid counted 'parts only')")
+    cheapest = min(hyb, key=lambda h: h[0])
+    afford = [c for c in cnn if c[0] <= cheapest[0] and c[1] is not None]
+    if not afford or cheapest[1] is None:
+        return f"Estimated labelling time: {basis}."
+    best = max(afford, key=lambda c: c[1])
+    return (f"Estimated labelling time, {basis}: for the hybrid's cheapest point (~{cheapest[0] / 60:.0f} min, "
+            f"{pct(cheapest[1])}) the CNN can have ~{best[0] / 60:.1f} min of image labels and reaches {pct(best[1])}.")
 
 
 def fmt_acc(s: dict[str, Any]) -> str:
