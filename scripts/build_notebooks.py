@@ -977,17 +977,22 @@ print("labelled so far:", done, "of", "all" if total == report.segments else "?"
     md("seg-13", """
 ## 4 · Label a few segments by hand
 
-In a live notebook you label with the labeler widget: it shows one segment at a time (its crop, and
-where it sits in the image) with one button per concept of the ontology plus `none`, and keyboard
-shortcuts. Each click is one call to the label store, committed to disk before the next segment shows:
+In a live notebook you label with the labeler widget (next cell): it shows one segment at a time (its
+crop, and where it sits in the image) with one key per part concept (`1` disk, `2` leaf, `3` petal,
+`4` stem), `n` for none, `u` to undo. Each keypress is one call to the label store, committed to disk
+before the next segment shows:
 
 ```python
 ws.store.set_label(segment_id, "petal", source="person", author="your name")
 ```
 
-Running unattended (as in CI, or under *Run All*), the next cell plays your part: it reads each
+Running unattended (as in CI, or under *Run All*), the cell after it plays your part: it reads each
 segment's answer from the part mask (what you would click) and records it through the same call,
 under the author name `stand-in`, so these labels can always be told apart from real ones.
+"""),
+    code("seg-13b", """
+wb = workbench.open(ws.path)   # the notebook facade over the same workspace
+display(wb.label())            # click into it, then press keys
 """),
     code("seg-14", """
 from workbench.labelers import concept_for_segment
@@ -1117,7 +1122,7 @@ else:
     print("WORKBENCH_SCHEDULER is not set: skipped (with workers=2 instead: "
           "`with executor(workers=2) as ex: segment_dataset(..., executor=ex)`)")
 """),
-    final_cell("seg-28"),
+    final_cell("seg-28", close="wb.close()\nws.close()"),
 ]
 
 
