@@ -150,15 +150,21 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any], work: Path, log: Calla
     return fn(**accepted)
 
 
+def _table(name: str, res: dict[str, Any]) -> str:
+    """The Markdown table of one benchmark's result."""
+    if name.startswith("demo_"):
+        return demo_table(res)
+    mod = _module(name)
+    return mod.table(res) if callable(getattr(mod, "table", None)) else "```\n" + json.dumps(res, indent=1)[:2000] + "\n```"
+
+
 def run_one(name: str, kwargs: dict[str, Any], work: Path, log: Callable[[str], None]) -> tuple[dict[str, Any], str]:
     """Run one benchmark; return (its JSON, its Markdown table)."""
     if name in ("demo_quick", "demo_full"):
         res = _call(run_demo, {**kwargs, "quick": name == "demo_quick"}, work, log)
         return res, demo_table(res)
-    mod = _module(name)
-    res = _call(mod.run, kwargs, work, log)
-    text = mod.table(res) if callable(getattr(mod, "table", None)) else "```\n" + json.dumps(res, indent=1)[:2000] + "\n```"
-    return res, text
+    res = _call(_module(name).run, kwargs, work, log)
+    return res, _table(name, res)
 
 
 TITLES = {
@@ -209,10 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-demo", action="store_true", help="also run the non-quick `workbench demo`")
     ap.add_argument("--workdir", type=Path, default=None, help="data sets, caches and demo outputs (default: temp)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json and latest.md")
+    ap.add_argument("--render", type=Path, metavar="LATEST.json",
+                    help="run nothing: rewrite the Markdown next to an earlier latest.json from its results")
     ap.add_argument("--include", action="append", default=[], metavar="NAME=FILE",
                     help="take benchmark NAME's result from FILE (what `python benchmarks/bench_NAME.py --json FILE` "
                          "wrote earlier) instead of running it; the table says when it was measured")
     args = ap.parse_args(argv)
+    if args.render:
+        results = json.loads(args.render.read_text())
+        tables = {n: _table(n, b["result"]) for n, b in results["benchmarks"].items() if b.get("status") == "ok"}
+        md = markdown(results, tables, results["command"])
+        args.render.with_suffix(".md").write_text(md + "\n")
+        print(md)
+        return 0
     included: dict[str, Path] = {}
     for item in args.include:
         name, sep, file = item.partition("=")
@@ -235,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="wb-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/run.py" + (f" --profile {args.profile}" if args.profile != "default" else "") + (
-        " --full-demo" if args.full_demo else "")
+        " --full-demo" if args.full_demo or "demo_full" in names else "")
     results: dict[str, Any] = {"command": command, "profile": args.profile, "machine": machine_info(),
                                "order": [], "benchmarks": {}}
     tables: dict[str, str] = {}
@@ -254,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 if entry.get("status") != "ok":
                     ap.error(f"--include {name}={included[name]}: that run has no result for {name}")
                 res = {**entry["result"], "machine": res["machine"], "seconds": entry.get("wall_s")}
-            tables[name] = demo_table(res) if name.startswith("demo_") else _module(name).table(res)
+            tables[name] = _table(name, res)
             when = (res.get("machine") or {}).get("date_utc", "?")
             results["benchmarks"][name] = {"status": "ok", "included_from": str(included[name]), "measured_utc": when,
                                            "wall_s": res.get("seconds"), "peak_rss_mb": None, "result": res}

@@ -141,5 +141,8 @@ def test_include_takes_an_earlier_result_and_says_when_it_was_measured(tmp_path)
     assert data["benchmarks"]["growth"]["included_from"].endswith("latest.json")
     assert data["benchmarks"]["growth"]["result"]["with_refactors"] == first["result"]["with_refactors"]
     assert "measured separately" in (out / "latest.md").read_text()
+    (out / "latest.md").unlink()
+    assert bench_run.main(["--render", str(out / "latest.json")]) == 0
+    assert "Ontology growth" in (out / "latest.md").read_text()
     with pytest.raises(SystemExit):
         bench_run.main(["--include", f"growth={tmp_path / 'missing.json'}", "--out", str(out)])
