@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import RESULTS, PeakRSS, machine_info, md_table, peak_rss_of, write_json  # noqa: E402
+from _common import RESULTS, PeakRSS, machine_info, md_table, peak_rss_of, write_json
+from _common import pct as _pct  # noqa: E402
 
 ORDER = ("scoring", "incremental", "demo_quick", "label", "growth", "curves", "demo_full")
 
@@ -120,9 +121,17 @@ def run_demo(quick: bool = True, per_class: int | None = None, size: int = 256, 
 
 def demo_table(res: dict[str, Any]) -> str:
     t = res["targets"]
-    return md_table(["command", "wall time", "CPU time (user + system)", "peak memory (process tree)", "targets"],
+    text = md_table(["command", "wall time", "CPU time (user + system)", "peak memory (process tree)", "targets"],
                     [[f"`{res['command']}`", f"{res['wall_s']} s", f"{res.get('cpu_s', '–')} s",
                       f"{res['peak_rss_mb']} MB", f"< {t['wall_s']} s wall, < {t['peak_rss_mb']} MB"]], "lrrrl")
+    acc = res.get("balanced_accuracy")
+    if acc:
+        hyb, split = acc.get("hybrid") or {}, res.get("split") or {}
+        text += (f"\n\nBalanced accuracy on its {split.get('val', '?')} class-balanced validation images "
+                 f"({split.get('train', '?')} for training): hybrid (segments) {_pct(hyb.get('segments'))}, "
+                 f"hybrid (prototype) {_pct(hyb.get('prototype'))}, same-budget CNN {_pct(acc.get('baseline'))}, "
+                 f"shuffled-labels control {_pct(acc.get('control'))}.")
+    return text
 
 
 # ----------------------------------------------------------------------------------------- the runner
@@ -194,7 +203,7 @@ def markdown(results: dict[str, Any], tables: dict[str, str], command: str) -> s
             extra = (f" (measured separately, {b['measured_utc']}, load average {(m2.get('loadavg') or ['?'])[0]}"
                      + (f", {b['wall_s']:.0f} s" if b.get("wall_s") else "") + ")")
         elif b.get("status") == "ok":
-            extra = f" ({b['wall_s']:.0f} s, peak {b['peak_rss_mb']:.0f} MB)"
+            extra = f" ({b['wall_s']:.0f} s; peak memory of the runner's process tree {b['peak_rss_mb']:.0f} MB)"
         else:
             extra = ""
         lines.append(f"**{TITLES.get(name, name)}**{extra}")
@@ -244,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown benchmark(s) {unknown}; known: {', '.join(ORDER)}")
         names = [n for n in ORDER if n in wanted]
     names = [n for n in names if n not in {s.strip() for s in args.skip.split(",")}]
-    names = [n for n in ORDER if n in names or n in included]
     if not args.full_demo and not args.only:
         names = [n for n in names if n != "demo_full"]
+    names = [n for n in ORDER if n in names or n in included]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="wb-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/run.py" + (f" --profile {args.profile}" if args.profile != "default" else "") + (
