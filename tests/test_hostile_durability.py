@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
+from collections import Counter
 import random
 import signal
 import subprocess
@@ -181,8 +182,13 @@ def _label_rounds(seeded_store, rounds: int, seed: int) -> int:
                 history = {row.id: (row.segment_id, row.concept) for row in store.labels(history=True)}
                 lost = [a for a in acked if history.get(a[0]) != (a[1], a[2])]
                 assert not lost, f"round {r}: acknowledged labels lost or changed: {lost[:5]}"
-                for n, concept in bulk:
-                    assert sum(1 for _, c in history.values() if c == concept) >= n, f"round {r}: bulk lost"
+                # the history is append-only: every acknowledged row, single or bulk, must be counted in it
+                per_concept = Counter(c for _, c in history.values())
+                need = Counter(c for _, _, c in acked)
+                for n, c in bulk:
+                    need[c] += n
+                short = {c: (per_concept[c], k) for c, k in need.items() if per_concept[c] < k}
+                assert not short, f"round {r}: acknowledged bulk labels lost (have, acknowledged): {short}"
         acked_total = len(acked)
     finally:
         helper.close()
