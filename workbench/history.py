@@ -20,10 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .errors import EditError, OntologyError, ProposalConflict, ProposalError, WorkbenchError
@@ -433,30 +431,10 @@ def revert(ws: Any, ref: Any, *, by: str, reason: str = "") -> Change:
     if not isinstance(by, str) or not by.strip():
         raise ProposalError("revert needs the name of the person deciding (by='ana')")
     sha, pid = resolve_commit(ws, ref)
+    from .proposals import _decision_lock
+
     with _decision_lock(ws, f"revert of {str(ref)[:40]!r}"):
         return _revert_locked(ws, sha, pid, by=by, reason=reason)
-
-
-@contextmanager
-def _decision_lock(ws: Any, what: str) -> Iterator[None]:
-    """The same OS file lock :func:`workbench.proposals.accept` holds: one decision at a time per workspace."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no cross-process lock
-        yield
-        return
-    lock_dir = Path(ws.cache_dir)
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "decisions.lock", "a+b") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ProposalError(f"{what}: another accept/reject/revert is running in this workspace; try again "
-                                "when it has finished") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _revert_locked(ws: Any, sha: str, pid: str | None, *, by: str, reason: str) -> Change:

@@ -753,8 +753,10 @@ def _accept_locked(ws: Any, store: ProposalStore, p: Proposal, accept: Sequence[
 
 
 @contextmanager
-def _decision_lock(ws: Any, p: Proposal) -> Iterator[None]:
-    """One decision at a time per workspace (an OS file lock, released even if the process dies)."""
+def _decision_lock(ws: Any, what: Any) -> Iterator[None]:
+    """One decision (accept, reject, revert) at a time per workspace: an OS file lock, released even if the
+    process dies. ``what`` names the decision in the error (a Proposal is named by its file)."""
+    what = what.ref if isinstance(what, Proposal) else str(what)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no cross-process lock
@@ -766,8 +768,8 @@ def _decision_lock(ws: Any, p: Proposal) -> Iterator[None]:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ProposalError(f"{p.ref}: another accept/reject is running in this workspace; try again when it "
-                                "has finished") from None
+            raise ProposalError(f"{what}: another accept/reject/revert is running in this workspace; try again "
+                                "when it has finished") from None
         try:
             yield
         finally:

@@ -19,12 +19,13 @@ from ._io import atomic_write_text
 from .hybrid import Explanation
 from .ontology import Ontology
 
-__all__ = ["write_report", "render_explanation", "ontology_svg", "summary_table"]
+__all__ = ["write_report", "render_explanation", "ontology_svg", "summary_table", "accuracy_colour"]
 
 _PALETTE = [(200, 60, 60), (230, 160, 40), (120, 180, 60), (40, 150, 80)]
 
 
-def _colour(acc: float | None) -> str:
+def accuracy_colour(acc: float | None) -> str:
+    """Red at 50% accuracy (chance) through amber to green at 100%; grey when unknown."""
     if acc is None:
         return "#cccccc"
     t = min(max((acc - 0.5) / 0.5, 0.0), 1.0) * (len(_PALETTE) - 1)
@@ -64,7 +65,7 @@ def ontology_svg(ontology: Ontology, concepts: dict[str, dict[str, Any]]) -> str
         label = html.escape(n)
         sub = f"{'rule' if rule else 'net'} · {info.get('params', '?')} p · " + (f"{acc:.0%}" if acc is not None else "–")
         parts.append(
-            f'<rect x="{x - bw / 2:.0f}" y="{y:.0f}" width="{bw}" height="{bh}" rx="8" fill="{_colour(acc)}" '
+            f'<rect x="{x - bw / 2:.0f}" y="{y:.0f}" width="{bw}" height="{bh}" rx="8" fill="{accuracy_colour(acc)}" '
             f'stroke="#333"{dash}><title>{html.escape(ontology.concepts[n].description)}</title></rect>'
             f'<text x="{x:.0f}" y="{y + 18:.0f}" text-anchor="middle" font-weight="bold">{label}</text>'
             f'<text x="{x:.0f}" y="{y + 34:.0f}" text-anchor="middle">{html.escape(sub)}</text>'

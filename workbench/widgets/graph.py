@@ -24,6 +24,7 @@ import traitlets
 
 from .._io import atomic_write_text
 from ..errors import WorkbenchError
+from ..report import accuracy_colour
 from ._render import ImageCache, crop_view, image_file, png_data_url
 
 __all__ = ["OntologyGraph", "GraphFrame", "concept_info", "graph_html", "accuracy_colour"]
@@ -34,17 +35,6 @@ _PALETTE = [(200, 60, 60), (230, 160, 40), (120, 180, 60), (40, 150, 80)]
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
         "font-src data:")
 _REMOTE = re.compile(r"<(?:link|script)\b[^>]*(?:href|src)=\"https?://[^\"]*\"[^>]*>(?:\s*</script>)?", re.I)
-
-
-def accuracy_colour(acc: float | None) -> str:
-    """Red at 50% accuracy (chance) through amber to green at 100%; grey when unknown."""
-    if acc is None:
-        return "#cccccc"
-    t = min(max((acc - 0.5) / 0.5, 0.0), 1.0) * (len(_PALETTE) - 1)
-    i = min(int(t), len(_PALETTE) - 2)
-    f = t - i
-    a, b = _PALETTE[i], _PALETTE[i + 1]
-    return "#%02x%02x%02x" % tuple(int(a[k] + (b[k] - a[k]) * f) for k in range(3))
 
 
 def concept_info(workspace: Any) -> dict[str, dict[str, Any]]:
