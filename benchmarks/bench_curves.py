@@ -145,6 +145,7 @@ def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
     remap = np.full(len(p.images), -1, np.int64)
     remap[val] = np.arange(len(val))
     crops, index = p.segments.crops[rows], remap[p.segments.image_index[rows]]
+    boxes = p.segments.bboxes[rows]
 
     # the prototype: inference cost does not depend on the weights, so nets fitted one epoch stand in
     pc = PrototypeConfig()
@@ -169,7 +170,7 @@ def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
 
     prototype(vpix[:2])
     sides = {
-        "hybrid_segments (cached segments)": lambda: score_images(o, res.models, crops, index, len(val)),
+        "hybrid_segments (cached segments)": lambda: score_images(o, res.models, crops, index, len(val), boxes),
         "hybrid_prototype": lambda: prototype(vpix),
         "baseline": lambda: base.predict_proba(resize_images(vpix, base.image_size)),
     }

@@ -69,7 +69,8 @@ def run(images: int = 24, repeats: int = 3, per_class: int = 40, size: int = 256
             for r in segment_images([(str(q), q) for q in paths], seg, cache=cache, progress=False).results:
                 image = load_image(r.path)
                 crops = np.stack([s.crop(image, 32) for s in r.segments]) if r.segments else np.zeros((0, 32, 32, 3), np.uint8)
-                out.append(float(hyb.predict_proba([crops])[0]))
+                boxes = np.array([s.bbox for s in r.segments], dtype=np.int64).reshape(-1, 4)
+                out.append(float(hyb.predict_proba([crops], [boxes])[0]))
             return out
 
         score_stats = interleave({"first segmentation": lambda: score(cold), "cached segments": lambda: score(warm)},

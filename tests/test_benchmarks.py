@@ -146,3 +146,16 @@ def test_include_takes_an_earlier_result_and_says_when_it_was_measured(tmp_path)
     assert "Ontology growth" in (out / "latest.md").read_text()
     with pytest.raises(SystemExit):
         bench_run.main(["--include", f"growth={tmp_path / 'missing.json'}", "--out", str(out)])
+
+
+@pytest.mark.slow  # generates, segments and trains five times: ~30 s idle, ~75 s on a busy machine
+def test_relations_on_off(tmp_path):
+    import bench_relations
+
+    r = bench_relations.run(10, (None,), (0,), 3, tmp_path / "w", log=lambda *a: None)
+    (pt,) = r["points"]
+    for side in ("off", "on"):
+        assert pt[side]["n"] == 1 and 0.0 <= pt[side]["median"] <= 1.0
+    assert pt["gain_per_seed"] == [round(pt["raw_on"][0] - pt["raw_off"][0], 4)]
+    assert r["control"]["on"]["n"] == r["control"]["off"]["n"] == 1
+    assert "| all |" in bench_relations.table(r) and "shuffled-labels control" in bench_relations.table(r)

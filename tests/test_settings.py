@@ -156,3 +156,10 @@ def test_segmenter_and_composition_names_match_the_modules():
     modes = getattr(hybrid, "MODES", None) or getattr(hybrid, "COMPOSITION_MODES", None)
     if modes is not None:
         assert set(COMPOSITION_MODES) == set(modes)
+
+
+def test_composition_relations_is_a_boolean_setting():
+    assert Settings().composition_relations is True
+    assert Settings.from_dict({"composition_relations": False}).composition_relations is False
+    with pytest.raises(SettingsError, match="composition_relations.*true or false"):
+        Settings.from_dict({"composition_relations": "yes"})

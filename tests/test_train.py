@@ -163,9 +163,53 @@ def test_hybrid_predictions_equal_the_evaluation_scores(tables):
     _, _, images, segments = tables
     res = train_hybrid(DAISY, images, segments, FAST)
     per_image = [segments.crops[segments.of_image(i)] for i in range(len(images))]
-    direct = res.hybrid().predict_proba(per_image)
+    boxes = [segments.bboxes[segments.of_image(i)] for i in range(len(images))]
+    direct = res.hybrid().predict_proba(per_image, boxes)
     scores, _, _ = image_level_scores(DAISY, res.models, segments, len(images))
     assert np.allclose(direct, scores["daisy"])
     for i in range(0, len(images), 5):
         rows = segments.of_image(i)
-        assert res.hybrid().explain(segments.crops[rows]).probability == pytest.approx(scores["daisy"][i])
+        ex = res.hybrid().explain(segments.crops[rows], [tuple(b) for b in segments.bboxes[rows]])
+        assert ex.probability == pytest.approx(scores["daisy"][i])
+    # relations (on by default) need the boxes; without them the error names the concept
+    from workbench.errors import ModelError
+
+    with pytest.raises(ModelError, match="concept 'flower_head'.*bboxes"):
+        res.hybrid().predict_proba(per_image)
+
+
+def test_relations_flag_retrains_only_the_composites_and_they_use_it(tables, tmp_path):
+    _, _, images, segments = tables
+    off_config = TrainConfig(max_epochs=3, patience=2, relations=False)
+    off = train_hybrid(DAISY, images, segments, off_config, models_dir=tmp_path)
+    assert all(getattr(m, "relations", ()) == () for m in off.models.values())
+    on_config = TrainConfig(max_epochs=3, patience=2, relations=True)
+    assert TrainConfig().relations  # on by default
+    on = train_hybrid(DAISY, images, segments, on_config, models_dir=tmp_path)
+    assert set(on.retrained) == {"flower_head", "daisy"}  # the part nets do not depend on it
+    assert "settings changed" in on.plans["flower_head"].reason
+    assert on.models["flower_head"].relations == (("disk", "petal"),)
+    assert train_hybrid(DAISY, images, segments, on_config, models_dir=tmp_path).retrained == []
+    # the saved relation models score through the table's boxes, and explain with a pair of segments
+    from workbench.train import image_level_scores
+
+    scores, best, _ = image_level_scores(DAISY, on.models, segments, len(images))
+    i = int(np.flatnonzero(np.array(images.classes) == "daisy")[0])
+    rows = segments.of_image(i)
+    ex = on.hybrid().explain(segments.crops[rows], [tuple(b) for b in segments.bboxes[rows]])
+    assert ex.probability == pytest.approx(scores["daisy"][i])
+    value, pair = ex.concepts["flower_head"].relations["near(disk,petal)"]
+    assert value == pytest.approx(scores["flower_head:near(disk,petal)"][i])
+    if pair is not None:
+        assert pair[0] != pair[1] and {*pair} <= set(range(len(rows)))
+    # back off: the composites retrain again, to models without relations
+    back = train_hybrid(DAISY, images, segments, off_config, models_dir=tmp_path)
+    assert set(back.retrained) == {"flower_head", "daisy"}
+    assert back.models["flower_head"].relations == ()
+
+
+def test_relations_off_leaves_the_fingerprints_as_they_were():
+    off = TrainConfig(max_epochs=3, patience=2, relations=False)
+    assert off.composite_settings() == off.model_settings()
+    assert FAST.composite_settings() == {**FAST.model_settings(), "relations": True}
+    assert "relations" not in FAST.model_settings()  # part nets' fingerprints never carry it

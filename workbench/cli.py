@@ -227,7 +227,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         onto = ws.ontology
         shash = settings_hash(_segmenter_from(args, ws))
         config = TrainConfig(crop_size=ws.settings.crop_size, random_state=ws.settings.random_state,
-                             n_threads=ws.settings.torch_threads, max_epochs=args.max_epochs)
+                             n_threads=ws.settings.torch_threads, max_epochs=args.max_epochs,
+                             relations=ws.settings.composition_relations)
         images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.dataset_root,
                                    cache_dir=ws.cache_dir, on_problem=lambda p, r: _err(f"{p}: {r} (skipped)"))
         if not len(segments):

@@ -327,7 +327,8 @@ def _default_config(ws: Any, saved: Mapping[str, Any] | None) -> Any:
     from .train import TrainConfig
 
     s = ws.settings
-    base = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads)
+    base = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads,
+                       relations=s.composition_relations)
     if not saved:
         return base
     known = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -956,9 +956,11 @@ class PrototypeParentNet(TorchConceptModel):
 class CompositeNet(ConceptModel):
     """A composite concept ("segments" mode): logistic regression over its children's scores.
 
-    ``P = σ(b + Σ w_i·s_i [+ Σ_{i<j} v_ij·s_i·s_j])`` where ``s`` are the (frozen) children's scores in
-    [0, 1], in the order of ``children``. 1 + k (+ k(k-1)/2 with ``interactions``) parameters, at most
-    ``max_params``. Fitted to convergence by L-BFGS on the class-balanced (``class_weight="balanced"``)
+    ``P = σ(b + Σ w_i·s_i [+ Σ_{i<j} v_ij·s_i·s_j] [+ Σ_r u_r·near_r])`` where ``s`` are the (frozen)
+    children's scores in [0, 1], in the order of ``children``, and ``near_r`` one column per pair in
+    ``relations`` (the best co-located evidence of two parts, :func:`workbench.hybrid.relation_scores`),
+    after the children's columns. 1 + k (+ k(k-1)/2 with ``interactions``) + len(relations) parameters,
+    at most ``max_params``. Fitted to convergence by L-BFGS on the class-balanced (``class_weight="balanced"``)
     log loss + ``l2``/2·|w|² (the intercept is not penalised): deterministic, no early stopping.
     ``formula()`` prints it.
 
@@ -966,6 +968,7 @@ class CompositeNet(ConceptModel):
     ----------
     concept: the concept id.  children: the children's ids, naming the columns of X (optional).
     interactions: add the pairwise products (e.g. "disk AND petal" beyond their sum).
+    relations: pairs of children (parts), each adding a ``near(a,b)`` input column.
     l2: ridge penalty on the weights.  class_weight: "balanced" or None.
     max_params: the budget, checked when ``children`` is given and again in ``fit``.
     random_state, n_threads: the contract's (the fit is deterministic whatever the seed).
@@ -979,6 +982,7 @@ class CompositeNet(ConceptModel):
         *,
         children: tuple[str, ...] = (),
         interactions: bool = False,
+        relations: tuple[tuple[str, str], ...] = (),
         l2: float = 0.01,
         class_weight: str | None = "balanced",
         max_params: int = COMPOSITE_PARAM_BUDGET,
@@ -988,6 +992,7 @@ class CompositeNet(ConceptModel):
         self.concept = concept
         self.children = children
         self.interactions = interactions
+        self.relations = tuple((str(a), str(b)) for a, b in relations)
         self.l2 = l2
         self.class_weight = class_weight
         self.max_params = max_params
@@ -996,10 +1001,15 @@ class CompositeNet(ConceptModel):
         if class_weight not in ("balanced", None):
             raise ModelError(f"concept '{concept}': class_weight must be 'balanced' or None, got {class_weight!r}")
         if children:
+            missing = [a for pair in self.relations for a in pair if a not in children]
+            if missing:
+                raise ModelError(f"concept '{concept}': relation(s) name {', '.join(sorted(set(missing)))}, "
+                                 f"not among its children {', '.join(children)}")
             self._check_budget(len(children))
 
     def _count(self, k: int) -> int:
-        return 1 + k + (k * (k - 1) // 2 if self.interactions else 0)
+        """Parameters for ``k`` children (the relation columns come on top)."""
+        return 1 + k + (k * (k - 1) // 2 if self.interactions else 0) + len(self.relations)
 
     def _check_budget(self, k: int) -> None:
         n = self._count(k)
@@ -1018,25 +1028,34 @@ class CompositeNet(ConceptModel):
         raise ModelError(f"concept '{self.concept}': parameter count unknown until children= is given or fit runs")
 
     def _design(self, X: np.ndarray) -> np.ndarray:
+        """Children's columns, their pairwise products (with interactions), then the relation columns."""
+        r = len(self.relations)
+        kids, rel = (X[:, : X.shape[1] - r], X[:, X.shape[1] - r :]) if r else (X, X[:, :0])
         if not self.interactions:
-            return X
-        k = X.shape[1]
-        pairs = [X[:, i] * X[:, j] for i in range(k) for j in range(i + 1, k)]
-        return np.column_stack([X] + pairs) if pairs else X
+            return np.column_stack([kids, rel]) if r else kids
+        k = kids.shape[1]
+        pairs = [kids[:, i] * kids[:, j] for i in range(k) for j in range(i + 1, k)]
+        return np.column_stack([kids] + pairs + [rel]) if (pairs or r) else kids
 
     def _check_X(self, X: Any, k: int | None) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or (k is not None and X.shape[1] != k) or not np.isfinite(X).all():
             want = f"N×{k}" if k is not None else "N×k"
-            raise ModelError(f"concept '{self.concept}': X must be the children's scores, finite floats {want}, got {X.shape}")
+            rel = f" then {len(self.relations)} relation column(s)" if self.relations else ""
+            raise ModelError(f"concept '{self.concept}': X must be the children's scores{rel}, finite floats {want}, "
+                             f"got {X.shape}")
         return X
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "CompositeNet":
         started = time.perf_counter()
-        k = len(self.children) if self.children else None
+        r = len(self.relations)
+        k = len(self.children) + r if self.children else None
         X = self._check_X(X, k)
         yb = _check_y(y, len(X), self.concept, need_both=True)
-        self._check_budget(X.shape[1])
+        if X.shape[1] <= r:
+            raise ModelError(f"concept '{self.concept}': X has {X.shape[1]} columns, not enough for its children and "
+                             f"{r} relation column(s)")
+        self._check_budget(X.shape[1] - r)
         D = torch.from_numpy(self._design(X))
         yt = torch.from_numpy(yb.astype(np.float64))
         w = torch.from_numpy(_balanced_weights(yb).astype(np.float64)) if self.class_weight else torch.ones(len(yb), dtype=torch.float64)
@@ -1055,12 +1074,13 @@ class CompositeNet(ConceptModel):
                 return loss
 
             opt.step(closure)
-        self.n_children_ = X.shape[1]
+        self.n_children_ = X.shape[1] - r
         coef = beta.detach().numpy().copy()
         self.coef_ = coef[: self.n_children_]
-        self.interaction_coef_ = coef[self.n_children_ :]
+        self.interaction_coef_ = coef[self.n_children_ : len(coef) - r]
+        self.relation_coef_ = coef[len(coef) - r :]
         self.intercept_ = float(b.detach()[0])
-        Xv = self._check_X(X_val, self.n_children_) if X_val is not None and y_val is not None and len(y_val) else None
+        Xv = self._check_X(X_val, self.n_children_ + r) if X_val is not None and y_val is not None and len(y_val) else None
         self._finish_fit(X, yb, Xv, y_val, started)
         return self
 
@@ -1069,8 +1089,8 @@ class CompositeNet(ConceptModel):
         return self._predict_proba(X)
 
     def _predict_proba(self, X: Any) -> np.ndarray:
-        X = self._check_X(X, self.n_children_)
-        z = self._design(X) @ np.concatenate([self.coef_, self.interaction_coef_]) + self.intercept_
+        X = self._check_X(X, self.n_children_ + len(self.relations))
+        z = self._design(X) @ np.concatenate([self.coef_, self.interaction_coef_, self.relation_coef_]) + self.intercept_
         return 1.0 / (1.0 + np.exp(-z))
 
     def formula(self) -> str:
@@ -1080,11 +1100,13 @@ class CompositeNet(ConceptModel):
         terms = [f"{c:+.2f}·{n}" for c, n in zip(self.coef_, names)]
         pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
         terms += [f"{c:+.2f}·{a}·{b}" for c, (a, b) in zip(self.interaction_coef_, pairs)]
+        terms += [f"{c:+.2f}·near({a},{b})" for c, (a, b) in zip(self.relation_coef_, self.relations)]
         return f"{self.concept} = σ({self.intercept_:.2f} " + " ".join(terms) + ")"
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return (
-            {"coef": torch.from_numpy(self.coef_.copy()), "interaction_coef": torch.from_numpy(self.interaction_coef_.copy())},
+            {"coef": torch.from_numpy(self.coef_.copy()), "interaction_coef": torch.from_numpy(self.interaction_coef_.copy()),
+             **({"relation_coef": torch.from_numpy(self.relation_coef_.copy())} if self.relations else {})},
             {"intercept": self.intercept_, "n_children": self.n_children_},
         )
 
@@ -1092,7 +1114,10 @@ class CompositeNet(ConceptModel):
         k = int(state["n_children"])
         coef = tensors["coef"].double().numpy()
         inter = tensors["interaction_coef"].double().numpy()
-        if coef.shape != (k,) or inter.shape != (self._count(k) - 1 - k,):
-            raise ModelError(f"weights of shapes {coef.shape}, {inter.shape} do not match {k} children")
-        self.n_children_, self.coef_, self.interaction_coef_ = k, coef, inter
+        r = len(self.relations)
+        rel = tensors["relation_coef"].double().numpy() if r else np.zeros(0)
+        if coef.shape != (k,) or inter.shape != (self._count(k) - 1 - k - r,) or rel.shape != (r,):
+            raise ModelError(f"weights of shapes {coef.shape}, {inter.shape}, {rel.shape} do not match {k} children "
+                             f"and {r} relation(s)")
+        self.n_children_, self.coef_, self.interaction_coef_, self.relation_coef_ = k, coef, inter, rel
         self.intercept_ = float(state["intercept"])

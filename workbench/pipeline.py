@@ -119,7 +119,8 @@ def run(
         # train
         t = time.perf_counter()
         config = TrainConfig(crop_size=ws.settings.crop_size, random_state=random_state,
-                             max_epochs=max_epochs or (12 if quick else 30), n_threads=ws.settings.torch_threads)
+                             max_epochs=max_epochs or (12 if quick else 30), n_threads=ws.settings.torch_threads,
+                             relations=ws.settings.composition_relations)
         problems: list[tuple[str, str]] = []
         images, segments = collect(ws.store, shash, config.crop_size, image_root=dataset,
                                    cache_dir=ws.cache_dir, on_problem=lambda p, r: problems.append((p, r)))

@@ -93,6 +93,10 @@ class Settings:
     # Hybrid composition mode: "segments" (score segments, best per concept, combine bottom-up) or
     # "prototype" (the source study's convolutional architecture).
     composition: str = "segments"
+    # "segments" mode: composites also see near(A,B) for each pair of child parts, the best evidence
+    # of A and B on two segments next to each other (e.g. petals around the disk, not just somewhere).
+    # Measured on the generated set: 83% -> 97% balanced accuracy (benchmarks/results/relations.md).
+    composition_relations: bool = True
 
     def __post_init__(self) -> None:
         # Freeze the one mutable field (a copy, so the caller's dict is not shared) and validate.
@@ -182,8 +186,9 @@ _FIELD_TYPES: dict[str, Any] = {
     "gate_max_loss": float,
     "gate_bootstrap": int,
     "composition": str,
+    "composition_relations": bool,
 }
-_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", dict: "a mapping"}
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", dict: "a mapping", bool: "true or false"}
 
 
 def _type_problems(name: str, value: Any, source: str) -> list[str]:
@@ -196,6 +201,8 @@ def _type_problems(name: str, value: Any, source: str) -> list[str]:
         ok = isinstance(value, Mapping)
     elif base is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif base is bool:
+        ok = isinstance(value, bool)
     else:
         ok = isinstance(value, base) and not isinstance(value, bool)
     if ok:

@@ -7,6 +7,7 @@ The data flow::
     leaves:     crops of labelled train segments → PartNet or RuleModel   (positives: that concept;
                 negatives: every other label, "none" included, from images of every class)
     composites: children's image-level scores (max over segments) → CompositeNet, children frozen
+                (with ``relations``: also near(A,B) for each pair of parts among the children)
     root:       the same, target = the image's class
 
 Splits are by image, never by segment, so no image contributes to both sides. The validation set
@@ -31,7 +32,7 @@ import numpy as np
 
 from ._io import atomic_write_text
 from .errors import ModelError, WorkbenchError
-from .hybrid import HybridClassifier, part_scores, score_images
+from .hybrid import HybridClassifier, near_pairs, part_scores, relation_pairs, relation_scores, score_images
 from .models import CompositeNet, ConceptModel, PartNet, load_model
 from .ontology import Ontology
 
@@ -66,6 +67,12 @@ class TrainConfig:
     interactions: bool = True  # composites: add pairwise products of children's scores ("A and B")
     n_threads: int = 1  # torch threads per training process (1 is often fastest on a busy 2-core box)
     max_negatives_per_positive: float = 4.0  # part nets: keep all positives, at most this many negatives each
+    relations: bool = True  # composites: add near(A,B), the best co-located evidence of two child parts
+
+    def composite_settings(self) -> dict[str, Any]:
+        """A composite's settings in its fingerprint: the model settings, plus relations when on (so
+        composites saved before relations existed retrain once when it is on, and stay valid when off)."""
+        return {**self.model_settings(), **({"relations": True} if self.relations else {})}
 
     def model_settings(self) -> dict[str, Any]:
         return {
@@ -344,7 +351,7 @@ def plan_training(
             parts = {
                 "implementation": ontology.concepts[c].implementation,
                 "children": {p: prints[p] for p in ontology.parts(c)},
-                "settings": config.model_settings(),
+                "settings": config.composite_settings(),
                 "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]),
             }
         fp = _digest(parts)
@@ -404,6 +411,7 @@ def make_model(ontology: Ontology, concept: str, config: TrainConfig, random_sta
             "(a concept without parts) can be a rule"
         )
     return CompositeNet(concept, children=tuple(ontology.parts(concept)), interactions=config.interactions,
+                        relations=relation_pairs(ontology, concept) if config.relations else (),
                         random_state=seed, n_threads=config.n_threads)
 
 
@@ -446,7 +454,7 @@ def image_level_scores(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every concept's score per image, the winning segment row per part, and per-segment scores
     (:func:`workbench.hybrid.score_images` over the table). Images without segments score 0 on every part."""
-    return score_images(ontology, models, segments.crops, segments.image_index, n_images)
+    return score_images(ontology, models, segments.crops, segments.image_index, n_images, segments.bboxes)
 
 
 @dataclass
@@ -540,12 +548,17 @@ def train_hybrid(
 
     # composites, bottom-up, children frozen
     targets = composite_targets(ontology, images, segments)
-    img_scores, _, _ = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
+    img_scores, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
     tr_img, va_img = images.mask("train"), images.mask("val")
+    near = near_pairs(segments.bboxes, segments.image_index) if config.relations else None
     for c in ontology.bottom_up():
         if c in img_scores:
             continue
-        X = np.stack([img_scores[p] for p in ontology.parts(c)], axis=1)
+        cols = [img_scores[p] for p in ontology.parts(c)]
+        if near is not None:
+            cols += [relation_scores(seg_scores[a], seg_scores[b], near, segments.image_index, len(images))[0]
+                     for a, b in relation_pairs(ontology, c)]
+        X = np.stack(cols, axis=1)
         y = targets[c]
         examples[c] = int(tr_img.sum())
         if plans[c].retrain:

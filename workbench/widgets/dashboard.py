@@ -55,6 +55,7 @@ def train_workspace(
     s = workspace.settings
     shash = _segmenter_hash(workspace)
     config = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads,
+                         relations=s.composition_relations,
                          **({"max_epochs": max_epochs} if max_epochs else {}))
     images, segments = collect(workspace.store, shash, config.crop_size, image_root=dataset_root(workspace),
                                cache_dir=workspace.cache_dir, on_problem=on_problem)
