@@ -36,7 +36,7 @@ from workbench.errors import WorkbenchError  # noqa: E402
 from _common import (RESULTS, SEEDS, Prepared, finish, fmt_stat, interleave, md_table, pct,  # noqa: E402
                      summarize)
 
-__all__ = ["LABEL_SECONDS", "run", "table"]
+__all__ = ["LABEL_SECONDS", "measured_segment_seconds", "run", "table"]
 
 METHODS = ("hybrid_segments", "hybrid_prototype", "baseline")
 
@@ -104,6 +104,19 @@ def _label_time(p: Prepared, train_rows: np.ndarray) -> dict[str, float]:
         "hybrid_parts_only_s": round(n_parts * s["segment_label_s"] + n_img * (s["image_label_s"] + s["segment_label_s"]), 1),
         "baseline_s": round(n_img * s["image_label_s"], 1),
     }
+
+
+def measured_segment_seconds(workspace: str | Path) -> tuple[float, int]:
+    """(median seconds per segment label, number of timed labels) that people took in a workspace: the
+    labeler records each keypress's time (``elapsed_ms``). Raises ValueError when none were timed."""
+    from workbench.store import LabelStore
+    from workbench.workspace import STORE_FILE
+
+    with LabelStore(Path(workspace) / STORE_FILE) as store:
+        ms = [r.elapsed_ms for r in store.labels(source="person", history=True) if r.elapsed_ms]
+    if not ms:
+        raise ValueError(f"{workspace}: no timed labels by a person yet (label some in `wb.label()` first)")
+    return float(np.median(ms)) / 1000.0, len(ms)
 
 
 def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epochs: int) -> dict[str, Any]:
@@ -309,7 +322,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=12, help="part nets' max epochs (the quick demo's 12)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=RESULTS / "curves.json")
+    ap.add_argument("--segment-seconds", type=float, default=None, help="your own seconds per segment label")
+    ap.add_argument("--image-seconds", type=float, default=None, help="your own seconds per image label")
+    ap.add_argument("--timings-from", type=Path, default=None, metavar="WORKSPACE",
+                    help="seconds per segment label = the median a person took in this workspace's labeler")
     args = ap.parse_args(argv)
+    if args.timings_from is not None:
+        secs, n = measured_segment_seconds(args.timings_from)
+        LABEL_SECONDS.update(segment_label_s=round(secs, 2), source=f"measured: median of {n} timed labels in "
+                             f"{args.timings_from} (image labels: {LABEL_SECONDS['image_label_s']} s, assumed)")
+    if args.segment_seconds is not None or args.image_seconds is not None:
+        LABEL_SECONDS.update(segment_label_s=args.segment_seconds or LABEL_SECONDS["segment_label_s"],
+                             image_label_s=args.image_seconds or LABEL_SECONDS["image_label_s"],
+                             source="given on the command line")
     return finish(run(args.per_class, args.sizes, args.seeds, args.epochs, args.size, args.workdir), table, args.json)
 
 

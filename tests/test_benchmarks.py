@@ -159,3 +159,28 @@ def test_relations_on_off(tmp_path):
     assert pt["gain_per_seed"] == [round(pt["raw_on"][0] - pt["raw_off"][0], 4)]
     assert r["control"]["on"]["n"] == r["control"]["off"]["n"] == 1
     assert "| all |" in bench_relations.table(r) and "shuffled-labels control" in bench_relations.table(r)
+
+
+def test_curves_take_the_labelling_time_a_person_really_took(tmp_path):
+    import numpy as np
+
+    from bench_curves import measured_segment_seconds
+    from workbench.ontology import Ontology
+    from workbench.store import SegmentData
+    from workbench.workspace import Workspace
+
+    ws = Workspace.create(tmp_path / "ws", Ontology.load(Path(__file__).parent.parent / "ontologies" / "daisy.yaml"))
+    try:
+        with pytest.raises(ValueError, match="no timed labels"):
+            measured_segment_seconds(ws.path)
+        img = ws.store.add_image("a.png", "0" * 64, 8, 8, "daisy")
+        mask = np.zeros((8, 8), bool)
+        mask[:2, :2] = True
+        sids = ws.store.add_segments(img, "h", [SegmentData((0, 0, 2, 2), 4, mask)] * 4)
+        for sid, ms in zip(sids, (1000, 3000, 2000, None)):
+            ws.store.set_label(sid, "petal", source="person", author="ana", elapsed_ms=ms)
+        ws.store.set_label(sids[3], "disk", source="ground_truth", author="masks", elapsed_ms=99_000)
+    finally:
+        ws.close()
+    secs, n = measured_segment_seconds(tmp_path / "ws")
+    assert (secs, n) == (2.0, 3)  # the median of the person's timed labels; masks and untimed ones ignored
