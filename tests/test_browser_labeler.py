@@ -92,13 +92,20 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
         iframe.scroll_into_view_if_needed()
         graph = next(f for f in page.frames if f != page.main_frame and f.url.startswith("about:srcdoc"))
         graph.wait_for_function("typeof network !== 'undefined' && network.getPositions(['petal']).petal", timeout=15_000)
-        where = graph.evaluate("""() => { const p = network.canvasToDOM(network.getPositions(['petal']).petal);
-            const r = document.getElementById('mynetwork').getBoundingClientRect();
-            return {x: r.left + p.x, y: r.top + p.y}; }""")
-        box = iframe.bounding_box()
-        page.mouse.click(box["x"] + where["x"], box["y"] + where["y"])
-        card = page.locator(".wb-card")
-        card.filter(has_text="strap-shaped").wait_for(timeout=10_000)
+        card = page.locator(".wb-card").filter(has_text="strap-shaped")
+        for attempt in range(6):  # the layout may still be settling: read the node's place again and retry
+            where = graph.evaluate("""() => { const p = network.canvasToDOM(network.getPositions(['petal']).petal);
+                const r = document.getElementById('mynetwork').getBoundingClientRect();
+                return {x: r.left + p.x, y: r.top + p.y}; }""")
+            box = iframe.bounding_box()
+            page.mouse.click(box["x"] + where["x"], box["y"] + where["y"])
+            try:
+                card.wait_for(timeout=2_500)
+                break
+            except Exception:
+                if attempt == 5:
+                    page.screenshot(path=str(artifacts_dir(tmp_path) / "graph-click-failed.png"))
+                    raise
         page.screenshot(path=str(artifacts_dir(tmp_path) / "graph.png"))
         csp = [m for m in console if "Content Security Policy" in m or "Refused to" in m]
         assert not csp, csp
