@@ -1,10 +1,10 @@
 """Write the notebooks under ``notebooks/`` from the cell sources below (run: ``python scripts/build_notebooks.py``).
 
 The notebooks are generated, not hand-edited, so that they stay clean in git: no outputs, no
-execution counts, stable cell ids (``seg-03``...), and the same kernel metadata. The one exception:
-a code cell whose source holds ``# NBVAL_CHECK_OUTPUT`` carries its *expected* output (written here,
-by hand, never captured from a run), because nbval compares a checked cell's output against the
-stored one; ``tests/test_notebooks_clean.py`` allows exactly that and nothing else.
+execution counts, stable cell ids (``seg-03``...), and the same kernel metadata. A code cell marked
+``# NBVAL_CHECK_OUTPUT`` here carries its expected stdout (``expect``, written by hand, never captured
+from a run); it is written as ``with expect_output(expected):`` around the printing code, so a wrong
+value fails the nbval run without any output stored in the notebook.
 
 Usage::
 
@@ -42,6 +42,24 @@ def code(cid: str, text: str, expect: str | None = None) -> dict:
     return {"type": "code", "id": cid, "source": src, "expect": expect}
 
 
+def _checked(src: str, expect: str) -> str:
+    """The cell with its printed output checked in code (committed notebooks carry no outputs): a
+    whole-line marker checks the rest of the cell, a trailing one that line only."""
+    lines = src.split("\n")
+    head = "from workbench.session import expect_output\n"
+    if lines[0].strip() == CHECK:
+        body = lines[1:]
+        before: list[str] = []
+    else:
+        i = next(k for k, line in enumerate(lines) if line.rstrip().endswith(CHECK))
+        before, body, after = lines[:i], [lines[i].rstrip()[: -len(CHECK)].rstrip()], lines[i + 1:]
+        if after:
+            raise ValueError(f"a trailing {CHECK} must be on the cell's last line")
+    block = [f"with expect_output({expect!r}):  # checked when the notebook is tested"]
+    block += ["    " + line if line.strip() else line for line in body]
+    return "\n".join(before + [head.rstrip()] + block) if before else head + "\n".join(block)
+
+
 def build(cells: list[dict]) -> nbformat.NotebookNode:
     nb = v4.new_notebook()
     nb.metadata = dict(KERNEL)
@@ -55,8 +73,7 @@ def build(cells: list[dict]) -> nbformat.NotebookNode:
         else:
             cell = v4.new_code_cell(c["source"], id=c["id"])
             if c["expect"] is not None:
-                cell.execution_count = n
-                cell.outputs = [v4.new_output("stream", name="stdout", text=c["expect"])]
+                cell.source = _checked(c["source"], c["expect"])
         nb.cells.append(cell)
     nbformat.validate(nb)
     return nb

@@ -13,7 +13,7 @@ from typing import Any
 
 from .workspace import Workspace
 
-__all__ = ["Workbench", "open"]
+__all__ = ["Workbench", "open", "expect_output"]
 
 
 class Workbench:
@@ -178,3 +178,32 @@ def _ipython() -> Any:
     except ImportError:
         return None
     return get_ipython()
+
+
+class expect_output:  # noqa: N801 - used as a context manager, like contextlib's
+    """Check what a notebook cell prints: the text is shown as usual, then compared with ``expected``;
+    a difference raises AssertionError showing both (so nbval fails the run without stored outputs).
+
+    >>> with expect_output("2\\n"):
+    ...     print(1 + 1)
+    2
+    """
+
+    def __init__(self, expected: str):
+        self.expected = expected
+
+    def __enter__(self) -> expect_output:
+        import contextlib
+        import io
+
+        self._buf = io.StringIO()
+        self._redirect = contextlib.redirect_stdout(self._buf)
+        self._redirect.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._redirect.__exit__(*exc)
+        got = self._buf.getvalue()
+        print(got, end="")
+        if exc[0] is None and got != self.expected:
+            raise AssertionError(f"this cell printed\n{got!r}\nbut the notebook expects\n{self.expected!r}")
