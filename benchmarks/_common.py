@@ -220,13 +220,13 @@ class Prepared:
     """
 
     def __init__(self, work: Path, n_per_class: int, size: int, workers: int = 1) -> None:
-        from workbench.datasets import ImageFolder, generate_demo
-        from workbench.labelers import label_from_masks
-        from workbench.ontology import Ontology
-        from workbench.pipeline import shipped_ontology
-        from workbench.segment import WeightFreeSegmenter, segment_dataset, settings_hash
-        from workbench.store import LabelStore
-        from workbench.train import collect, split_images
+        from workbench.data.datasets import ImageFolder, generate_demo
+        from workbench.data.labelers import label_from_masks
+        from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
+        from workbench.data.store import LabelStore
+        from workbench.models.train import collect, split_images
+        from workbench.ontology.graph import Ontology
+        from workbench.ontology.shipped import shipped_ontology
 
         self.work = Path(work)
         self.data = self.work / f"data-{n_per_class}x{size}-seed0"
@@ -253,7 +253,7 @@ class Prepared:
     def pixels(self) -> list:
         """Every image of the table as RGB uint8 (loaded once)."""
         if self._pixels is None:
-            from workbench.evaluate import load_images
+            from workbench.evaluation.evaluate import load_images
 
             self._pixels, _ = load_images(self.images, self.data)
         return self._pixels

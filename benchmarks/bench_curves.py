@@ -31,10 +31,9 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from workbench.errors import WorkbenchError  # noqa: E402
+from _common import RESULTS, SEEDS, Prepared, finish, fmt_stat, interleave, md_table, pct, summarize  # noqa: E402
 
-from _common import (RESULTS, SEEDS, Prepared, finish, fmt_stat, interleave, md_table, pct,  # noqa: E402
-                     summarize)
+from workbench.errors import WorkbenchError  # noqa: E402
 
 __all__ = ["LABEL_SECONDS", "measured_segment_seconds", "run", "table"]
 
@@ -63,7 +62,7 @@ LABEL_SECONDS: dict[str, Any] = {
 
 def _subset(p: Prepared, keep: np.ndarray) -> tuple[Any, Any, list]:
     """The image and segment tables restricted to image rows ``keep`` (sorted), re-indexed."""
-    from workbench.train import ImageTable, SegmentTable
+    from workbench.models.train import ImageTable, SegmentTable
 
     keep = np.sort(np.asarray(keep, dtype=np.int64))
     imgs, segs = p.images, p.segments
@@ -109,8 +108,8 @@ def _label_time(p: Prepared, train_rows: np.ndarray) -> dict[str, float]:
 def measured_segment_seconds(workspace: str | Path) -> tuple[float, int]:
     """(median seconds per segment label, number of timed labels) that people took in a workspace: the
     labeler records each keypress's time (``elapsed_ms``). Raises ValueError when none were timed."""
-    from workbench.store import LabelStore
-    from workbench.workspace import STORE_FILE
+    from workbench.data.store import LabelStore
+    from workbench.workspace.folder import STORE_FILE
 
     with LabelStore(Path(workspace) / STORE_FILE) as store:
         ms = [r.elapsed_ms for r in store.labels(source="person", history=True) if r.elapsed_ms]
@@ -120,9 +119,9 @@ def measured_segment_seconds(workspace: str | Path) -> tuple[float, int]:
 
 
 def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epochs: int) -> dict[str, Any]:
-    from workbench.evaluate import baseline_metrics, hybrid_metrics
-    from workbench.prototype import PrototypeConfig, train_prototype
-    from workbench.train import TrainConfig, train_hybrid
+    from workbench.evaluation.evaluate import baseline_metrics, hybrid_metrics
+    from workbench.models.prototype import PrototypeConfig, train_prototype
+    from workbench.models.train import TrainConfig, train_hybrid
 
     val_rows = np.flatnonzero(p.images.mask("val"))
     images, segments, pixels = _subset(p, np.concatenate([train_rows, val_rows]))
@@ -142,12 +141,12 @@ def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epoc
 
 def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
     """Images/s of each classifier on the validation images, interleaved; models trained on all data."""
-    from workbench.baseline import resize_images
-    from workbench.evaluate import baseline_metrics
-    from workbench.hybrid import score_images
-    from workbench.models import PrototypeLeafNet, PrototypeParentNet
-    from workbench.prototype import PrototypeConfig, _pad_to
-    from workbench.train import TrainConfig, train_hybrid
+    from workbench.evaluation.evaluate import baseline_metrics
+    from workbench.models.baseline import resize_images
+    from workbench.models.hybrid import score_images
+    from workbench.models.nets import PrototypeLeafNet, PrototypeParentNet
+    from workbench.models.prototype import PrototypeConfig, _pad_to
+    from workbench.models.train import TrainConfig, train_hybrid
 
     config = TrainConfig(max_epochs=min(epochs, 3), random_state=0)
     res = train_hybrid(p.ontology, p.images, p.segments, config)

@@ -3,9 +3,9 @@
     python benchmarks/bench_growth.py [--json benchmarks/results/growth.json]
 
 Two workspaces start from ``ontologies/daisy.seed.yaml`` (the root only). The scripted suggester
-(:class:`workbench.suggest.ScriptedSuggester`, ``ontologies/daisy.suggestions.yaml``: hand-written
+(:class:`workbench.review.suggest.ScriptedSuggester`, ``ontologies/daisy.suggestions.yaml``: hand-written
 steps, not model output) plays its per-image suggestions in order, each saved as a proposal and
-accepted through :func:`workbench.proposals.accept`, exactly as ``workbench suggest`` would. One
+accepted through :func:`workbench.review.proposals.accept`, exactly as ``workbench suggest`` would. One
 workspace also plays the script's refactor steps where the script puts them (every 3 images); the
 other never refactors. After every step the benchmark records the concepts, leaves, proposal
 edits accepted and concept-lint warnings, and whether the end result equals ``ontologies/daisy.yaml``.
@@ -28,9 +28,9 @@ __all__ = ["run", "table"]
 
 
 def _play(work: Path, refactor: bool) -> dict[str, Any]:
-    from workbench.ontology import Ontology
-    from workbench.suggest import SHIPPED_SCRIPT, SHIPPED_SEED, play_script
-    from workbench.workspace import Workspace
+    from workbench.ontology.graph import Ontology
+    from workbench.review.suggest import SHIPPED_SCRIPT, SHIPPED_SEED, play_script
+    from workbench.workspace.folder import Workspace
 
     ws = Workspace.create(work / ("with-refactors" if refactor else "without-refactors"), Ontology.load(SHIPPED_SEED))
     series: list[dict[str, Any]] = [{"images": 0, "step": "seed", "concepts": len(ws.ontology.concepts),

@@ -7,7 +7,7 @@ once and saved. Then a few of one leaf's segment labels change (``--flip`` of th
 ``none``) and two things are timed, interleaved (full, incremental, incremental, full, …):
 
 - *full*: every concept retrained on the changed labels (``force=True``);
-- *incremental*: :func:`workbench.train.train_hybrid` against the saved models, which retrains only
+- *incremental*: :func:`workbench.models.train.train_hybrid` against the saved models, which retrains only
   the concepts whose fingerprint changed (the leaf and its ancestors) and loads the others.
 
 Each incremental repeat starts from a fresh copy of the saved models (copying is not timed).
@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import RESULTS, finish, fmt_stat, interleave, md_table, Prepared, summarize  # noqa: E402
+from _common import RESULTS, Prepared, finish, fmt_stat, interleave, md_table, summarize  # noqa: E402
 
 __all__ = ["run", "table"]
 
 
 def run(per_class: int = 40, size: int = 256, repeats: int = 3, epochs: int = 12, leaf: str = "leaf",
         flip: int = 3, work: Path | None = None, log: Any = print) -> dict[str, Any]:
-    from workbench.train import SegmentTable, TrainConfig, train_hybrid
+    from workbench.models.train import SegmentTable, TrainConfig, train_hybrid
 
     work = Path(work or tempfile.mkdtemp(prefix="wb-bench-incremental-"))
     t0 = time.perf_counter()

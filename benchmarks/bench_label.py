@@ -1,6 +1,6 @@
 """Labelling latency: keypress → label stored → next segment ready, Python side, 10,000 segments in the store.
 
-What one keypress costs in the labeler (``workbench.widgets.labeler.Labeler``), driven exactly as the
+What one keypress costs in the labeler (``workbench.jupyter.widgets.labeler.Labeler``), driven exactly as the
 browser drives it (a custom message ``{"type": "key", "key": "1"}``): the label is written to SQLite
 and fsynced (``synchronous=FULL``), the next segment becomes current from the prefetched pictures,
 and the strip of upcoming segments is topped up (one new segment rendered: its image read through a
@@ -36,7 +36,7 @@ TARGET_MEDIAN_MS = 50.0
 def _grid_segments(h: int, w: int, rows: int, cols: int) -> list[Any]:
     import numpy as np
 
-    from workbench.store import SegmentData
+    from workbench.data.store import SegmentData
 
     out = []
     ys = np.linspace(0, h, rows + 1).astype(int)
@@ -60,11 +60,11 @@ def build_workspace(root: Path, segments: int, size: int, per_image: int = 50,
     """A workspace whose store holds ``segments`` segments on generated images (``per_image`` each)."""
     import hashlib
 
-    from workbench.datasets import generate_demo
-    from workbench.ontology import Ontology
-    from workbench.pipeline import shipped_ontology
-    from workbench.settings import Settings
-    from workbench.workspace import Workspace
+    from workbench.data.datasets import generate_demo
+    from workbench.ontology.graph import Ontology
+    from workbench.ontology.shipped import shipped_ontology
+    from workbench.workspace.folder import Workspace
+    from workbench.workspace.settings import Settings
 
     n_images = max(1, -(-segments // per_image))
     t = time.perf_counter()
@@ -97,8 +97,8 @@ def run(*, segments: int = 10_000, keypresses: int = 300, size: int = 512, think
         work: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Time ``keypresses`` presses; ``think_ms`` waits between them (untimed), as a person would, which
     gives the background image prefetch time to work (0: presses back to back, the worst case)."""
-    from workbench.widgets.labeler import Labeler
-    from workbench.workspace import Workspace
+    from workbench.jupyter.widgets.labeler import Labeler
+    from workbench.workspace.folder import Workspace
 
     if tiny:
         segments, keypresses, size = 200, 30, 128

@@ -7,7 +7,7 @@ The set-up of ``bench_curves.py`` (the generated daisy / not-daisy set, the same
 validation set, ``k`` training images per class drawn per seed): for every (size, seed) point the
 segments-mode hybrid is trained on exactly the same images twice, with ``TrainConfig.relations``
 off and on, in an order that alternates from point to point. Then the shuffled-labels control
-(:func:`workbench.evaluate.shuffled_control`) with relations on, and off for comparison, on all
+(:func:`workbench.evaluation.evaluate.shuffled_control`) with relations on, and off for comparison, on all
 training images for every seed. Reported: median and range over the seeds, and the per-seed gain.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from bench_curves import _sizes, _subset, draw_training_images, fmt_acc  # noqa:
 
 
 def _one(p: Prepared, rows: np.ndarray, seed: int, epochs: int, relations: bool, control: bool = False) -> float | None:
-    from workbench.evaluate import hybrid_metrics, shuffled_control
-    from workbench.train import TrainConfig, train_hybrid
+    from workbench.evaluation.evaluate import hybrid_metrics, shuffled_control
+    from workbench.models.train import TrainConfig, train_hybrid
 
     val_rows = np.flatnonzero(p.images.mask("val"))
     images, segments, _ = _subset(p, np.concatenate([rows, val_rows]))

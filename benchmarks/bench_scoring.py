@@ -5,7 +5,7 @@ scoring an image with its cached segments vs scoring it on its first segmentatio
 
 Inline (one process, no pool), on ``--images`` generated demo images of 256²:
 
-1. *segment, uncached*: :func:`workbench.segment.segment_images` into an empty cache (each repeat a
+1. *segment, uncached*: :func:`workbench.data.segment.segment_images` into an empty cache (each repeat a
    new one) — the default segmenter's images/s; *segment, cached*: the same images from a warm cache;
 2. *score, first time*: load the image, segment it, cut the crops, compose the hybrid's score;
    *score, cached segments*: the same with the segments read from the warm cache.
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import RESULTS, finish, fmt_stat, interleave, md_table, Prepared, summarize  # noqa: E402
+from _common import RESULTS, Prepared, finish, fmt_stat, interleave, md_table, summarize  # noqa: E402
 
 __all__ = ["run", "table"]
 
@@ -37,10 +37,10 @@ def _ips(stat: dict[str, Any], n: int) -> dict[str, Any]:
 
 def run(images: int = 24, repeats: int = 3, per_class: int = 40, size: int = 256, epochs: int = 3,
         work: Path | None = None, log: Any = print) -> dict[str, Any]:
-    from workbench.datasets import load_image
-    from workbench.hybrid import HybridClassifier
-    from workbench.segment import segment_images
-    from workbench.train import TrainConfig, train_hybrid
+    from workbench.data.datasets import load_image
+    from workbench.data.segment import segment_images
+    from workbench.models.hybrid import HybridClassifier
+    from workbench.models.train import TrainConfig, train_hybrid
 
     work = Path(work or tempfile.mkdtemp(prefix="wb-bench-scoring-"))
     t0 = time.perf_counter()

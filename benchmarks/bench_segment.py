@@ -8,7 +8,7 @@ On the generated 256x256 demo set, through ``segment_dataset`` into a real label
 2. second pass, same images and settings: every image from the cache; ratio first/second (target >= 20x);
 3. peak memory of the first pass: the summed RSS of this process and all its children, sampled every
    20 ms (target < 1.5 GB, Binder has 2 GB);
-4. part recall per part (see ``workbench.segment.part_recall``) on the whole set, from the cache.
+4. part recall per part (see ``workbench.data.segment.part_recall``) on the whole set, from the cache.
 
 Prints the figures and writes them as JSON. Wall-clock figures depend on what else the machine runs:
 the JSON records the load average at the start.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import psutil
 
-from workbench.datasets import generate_demo
-from workbench.segment import WeightFreeSegmenter, part_recall, segment_dataset, settings_hash
-from workbench.store import LabelStore
+from workbench.data.datasets import generate_demo
+from workbench.data.segment import WeightFreeSegmenter, part_recall, segment_dataset, settings_hash
+from workbench.data.store import LabelStore
 
 
 class PeakRSS:

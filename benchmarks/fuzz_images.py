@@ -1,4 +1,4 @@
-"""Fuzz target: the hardened image loader (:func:`workbench.datasets.load_image`). On demand, not in CI.
+"""Fuzz target: the hardened image loader (:func:`workbench.data.datasets.load_image`). On demand, not in CI.
 
     pip install -e ".[fuzz]"                                   # atheris (coverage-guided libFuzzer)
     python benchmarks/fuzz_images.py -atheris_runs=100000      # or -max_total_time=600
@@ -31,7 +31,7 @@ def _instrument() -> None:
     import PIL.Image  # noqa: F401
     import PIL.PngImagePlugin  # noqa: F401
 
-    import workbench.datasets  # noqa: F401
+    import workbench.data.datasets  # noqa: F401
 
 
 def seeds() -> list[bytes]:
@@ -43,7 +43,7 @@ def seeds() -> list[bytes]:
 def target(data: bytes) -> None:
     import numpy as np
 
-    from workbench.datasets import load_image
+    from workbench.data.datasets import load_image
     from workbench.errors import ImageLoadError
 
     _PATH.write_bytes(data)

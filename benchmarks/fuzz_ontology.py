@@ -4,7 +4,7 @@
     python benchmarks/fuzz_ontology.py -atheris_runs=100000     # or -max_total_time=600
     python benchmarks/fuzz_ontology.py --fallback --runs 5000   # no atheris: replay + random mutations
 
-The invariant: any bytes either parse into a valid :class:`~workbench.ontology.Ontology` that
+The invariant: any bytes either parse into a valid :class:`~workbench.ontology.graph.Ontology` that
 survives ``loads(dumps(o)) == o`` (byte-identical canonical text), or raise a
 :class:`~workbench.errors.WorkbenchError` naming the source; the same bytes read as a list of edits
 either apply or raise a ``WorkbenchError``. No other exception, no object constructed by a YAML tag
@@ -28,8 +28,8 @@ _MARKER = Path(tempfile.mkdtemp(prefix="fuzz-ontology-")) / "pwned"
 
 def _instrument() -> None:
     import workbench._io  # noqa: F401
-    import workbench.edits  # noqa: F401
-    import workbench.ontology  # noqa: F401
+    import workbench.ontology.edits  # noqa: F401
+    import workbench.ontology.graph  # noqa: F401
 
 
 def seeds() -> list[bytes]:
@@ -50,10 +50,10 @@ def seeds() -> list[bytes]:
 
 def target(data: bytes) -> None:
     from workbench._io import load_yaml_text
-    from workbench.edits import apply_edits, edit_from_dict
     from workbench.errors import WorkbenchError
-    from workbench.ontology import Ontology
-    from workbench.pipeline import shipped_ontology
+    from workbench.ontology.edits import apply_edits, edit_from_dict
+    from workbench.ontology.graph import Ontology
+    from workbench.ontology.shipped import shipped_ontology
 
     try:
         o = Ontology.loads(data, "fuzz.yaml")

@@ -82,8 +82,8 @@ def run_demo(quick: bool = True, per_class: int | None = None, size: int = 256, 
         cmd = exe + ["demo", "--no-progress", "--out", str(out)] + (["--quick"] if quick else [])
         shown = "workbench demo" + (" --quick" if quick else "")
     else:
-        from workbench.datasets import generate_demo
-        from workbench.pipeline import shipped_ontology
+        from workbench.data.datasets import generate_demo
+        from workbench.ontology.shipped import shipped_ontology
 
         data = work / f"data-{per_class}x{size}"
         if not (data / "parts.json").exists():

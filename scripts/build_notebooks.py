@@ -46,7 +46,7 @@ def _checked(src: str, expect: str) -> str:
     """The cell with its printed output checked in code (committed notebooks carry no outputs): a
     whole-line marker checks the rest of the cell, a trailing one that line only."""
     lines = src.split("\n")
-    head = "from workbench.session import expect_output\n"
+    head = "from workbench.jupyter.session import expect_output\n"
     if lines[0].strip() == CHECK:
         body = lines[1:]
         before: list[str] = []
@@ -164,11 +164,11 @@ Each stage has its own notebook (01 to 04) that goes deeper. No key, network or 
 """ + SETUP_NOTE),
     setup_cell("tour-02", "00"),
     code("tour-03", """
-from workbench.datasets import generate_demo
-from workbench.ontology import Ontology
-from workbench.settings import Settings
-from workbench.suggest import SHIPPED_SEED
-from workbench.workspace import Workspace
+from workbench.data.datasets import generate_demo
+from workbench.ontology.graph import Ontology
+from workbench.workspace.settings import Settings
+from workbench.review.suggest import SHIPPED_SEED
+from workbench.workspace.folder import Workspace
 
 folder = generate_demo(HERE / "data", n_per_class=20, seed=0)    # 20 daisies, 20 not-daisies, with part masks
 Workspace.create(HERE / "workspace", Ontology.load(SHIPPED_SEED), Settings(dataset=str(folder.root))).close()
@@ -187,7 +187,7 @@ rationale (escaped: suggester text is data), the diff and the graph before and a
 you want and press **Accept selected**; running unattended, the cell after it presses the button.
 """),
     code("tour-05", """
-from workbench.suggest import make_suggester, suggest_images
+from workbench.review.suggest import make_suggester, suggest_images
 
 suggester = make_suggester("scripted", workspace=ws)
 (first,) = suggest_images(ws, suggester, [folder.root / "daisy" / "0000.png"])
@@ -205,8 +205,8 @@ part; "probably used for photosynthesis" is not something a camera sees). Accept
 the shipped `ontologies/daisy.yaml`. Notebook 01 reviews them one by one; here they go in a loop.
 """),
     code("tour-08", """
-from workbench.proposals import ProposalStore, accept
-from workbench.suggest import SuggestContext
+from workbench.review.proposals import ProposalStore, accept
+from workbench.review.suggest import SuggestContext
 
 for step in suggester.remaining():
     p = ProposalStore(ws).save(suggester.play(step, ws.ontology, SuggestContext(image_id=step.image)))
@@ -221,7 +221,7 @@ print("the disk is a rule:", ws.ontology.concepts["disk"].implementation == "rul
 """, expect="parts of daisy: ('flower_head', 'leaf', 'stem') | of flower_head: ('disk', 'petal')\nthe disk is a rule: True\n"),
     code("tour-10", """
 from workbench.errors import SuggesterError
-from workbench.proposals import proposal_html
+from workbench.review.proposals import proposal_html
 
 if os.environ.get("ANTHROPIC_API_KEY"):   # Claude's view of one image, for comparison (not accepted)
     try:
@@ -239,7 +239,7 @@ The weight-free segmenter (Felzenszwalb superpixels, no model weights) cuts each
 regions; the label store keeps them, and a cache makes a second run free.
 """),
     code("tour-12", """
-from workbench.segment import make_segmenter, segment_dataset
+from workbench.data.segment import make_segmenter, segment_dataset
 
 seg = make_segmenter(ws.settings.segmenter, **ws.settings.segmenter_options)
 print(segment_dataset(ws.store, folder, seg, cache_dir=ws.cache_dir / "segments", progress=False).summary())
@@ -257,7 +257,7 @@ labeler = wb.label()
 display(labeler)
 """),
     code("tour-15", """
-from workbench.labelers import concept_for_segment
+from workbench.data.labelers import concept_for_segment
 
 records = {r.id: r for r in folder.records}
 index_to_concept = {i: c for i, c in folder.parts_map.items() if c in ws.ontology.concepts}
@@ -274,7 +274,7 @@ The rest come from the ground-truth masks, recorded as `ground_truth` (never as 
 never over a person's label.
 """),
     code("tour-17", """
-from workbench.labelers import label_from_masks
+from workbench.data.labelers import label_from_masks
 
 print(label_from_masks(ws.store, folder, ws.ontology).summary())
 """),
@@ -304,7 +304,7 @@ hybrid against a same-budget end-to-end CNN trained on whole images. On 12 valid
 is 8 points, so read these numbers loosely; notebook 03 adds a shuffled-labels control.
 """),
     code("tour-22", """
-from workbench.widgets.dashboard import explain_image
+from workbench.jupyter.widgets.dashboard import explain_image
 
 images = outcome["images"]
 val = [i for i in np.flatnonzero(images.mask("val"))]
@@ -313,8 +313,8 @@ display(wb.explain(name))
 print(explain_image(ws, name)[1])
 """),
     code("tour-23", """
-from workbench.evaluate import baseline_metrics, load_images
-from workbench.train import TrainConfig
+from workbench.evaluation.evaluate import baseline_metrics, load_images
+from workbench.models.train import TrainConfig
 
 pixels, _ = load_images(images, folder.root)
 s = ws.settings
@@ -335,7 +335,7 @@ simplification merges when it loses no more than the allowed 1 point; the verdic
 message. The same proposal could come from Claude (`refactor_workspace(ws, make_suggester("claude"))`).
 """),
     code("tour-25", """
-from workbench.proposals import make_proposal
+from workbench.review.proposals import make_proposal
 
 prop = ProposalStore(ws).save(make_proposal(
     ws.ontology,
@@ -346,7 +346,7 @@ prop = ProposalStore(ws).save(make_proposal(
 display(wb.review(prop.id))
 """),
     code("tour-26", """
-from workbench.gate import GateRejected
+from workbench.review.gate import GateRejected
 
 try:
     verdict = wb.apply(prop.id)
@@ -411,11 +411,11 @@ Suggesters:
 """ + SETUP_NOTE),
     setup_cell("grow-02", "01"),
     code("grow-03", """
-from workbench.datasets import generate_demo
-from workbench.ontology import Ontology
-from workbench.settings import Settings
-from workbench.suggest import SHIPPED_SEED, SuggestContext, make_suggester, suggest_images
-from workbench.workspace import Workspace
+from workbench.data.datasets import generate_demo
+from workbench.ontology.graph import Ontology
+from workbench.workspace.settings import Settings
+from workbench.review.suggest import SHIPPED_SEED, SuggestContext, make_suggester, suggest_images
+from workbench.workspace.folder import Workspace
 
 folder = generate_demo(HERE / "data", n_per_class=6, seed=0)      # 12 small images are enough here
 ws = Workspace.create(HERE / "workspace", Ontology.load(SHIPPED_SEED), Settings(dataset=str(folder.root)))
@@ -435,7 +435,7 @@ but marked with its problem and can never be accepted. Concept **lint** flags wo
 see. Everything a suggester writes is shown as data: escaped, never rendered as Markdown, never run.
 """),
     code("grow-06", """
-from workbench.proposals import ProposalStore, accept, preview, proposal_html, reject
+from workbench.review.proposals import ProposalStore, accept, preview, proposal_html, reject
 
 suggester = make_suggester("scripted", workspace=ws)
 image = folder.root / "daisy" / "0000.png"
@@ -487,7 +487,7 @@ Here you accept only some of its edits first, then the rest: `accept(ws, p, [0, 
 records a *partial* decision, and the remaining edits stay in the same proposal.
 """),
     code("grow-13", """
-from workbench.suggest import refactor_workspace
+from workbench.review.suggest import refactor_workspace
 
 r = refactor_workspace(ws, suggester)
 display(HTML(proposal_html(r)))
@@ -505,7 +505,7 @@ the rest later, make them a new proposal (here by hand, as a person's proposal, 
 and accept that.
 """),
     code("grow-16", """
-from workbench.proposals import make_proposal
+from workbench.review.proposals import make_proposal
 
 rest = make_proposal(ws.ontology, [{"op": e.op, "rationale": e.rationale} for e in r.edits if e.decision != "accepted"],
                      kind="person", author="person:you", title="The rest of the refactor",
@@ -531,7 +531,7 @@ r2 = accept(ws, r2, by="you")
 """),
     code("grow-19", """
 # NBVAL_CHECK_OUTPUT
-from workbench.pipeline import shipped_ontology
+from workbench.ontology.shipped import shipped_ontology
 
 print(sorted(ws.ontology.concepts))
 print("same as ontologies/daisy.yaml:", ws.ontology.dumps() == Ontology.load(shipped_ontology("daisy")).dumps())
@@ -558,7 +558,7 @@ reject(ws, bad, by="you", reason="sepals are too small to see in these images")
 print("ontology.yaml untouched:", ws.ontology_path.read_bytes() == before)
 """),
     code("grow-22", """
-from workbench.history import history, why
+from workbench.review.history import history, why
 
 for change in history(ws):
     print(change.summary())
@@ -582,7 +582,7 @@ half a proposal. Claude can also **pre-sort** an image's segments into concepts:
 *suggestions* the labeler shows, which only a person's keypress turns into labels.
 
 Without a key this cell says so and does nothing; with one it costs a request (about a cent; see
-`workbench.claude.estimate_cost`).
+`workbench.review.claude.estimate_cost`).
 """),
     code("grow-25", """
 from workbench.errors import SuggesterError
@@ -607,7 +607,7 @@ a Claude proposal is re-parsed from its recorded response, so the same recording
 give the same edits, problems and lint. Here: the first scripted proposal, replayed against the seed.
 """),
     code("grow-27", """
-from workbench.suggest import ReplaySuggester
+from workbench.review.suggest import ReplaySuggester
 
 replay = ReplaySuggester([ProposalStore(ws).load("0001")])
 again = replay.suggest(Ontology.load(SHIPPED_SEED))
@@ -648,14 +648,14 @@ notebook cells, and how to do it all from the command line, with Claude, and on 
 """ + SETUP_NOTE),
     setup_cell("pr-02", "04"),
     code("pr-03", """
-from workbench.datasets import generate_demo
-from workbench.labelers import label_from_masks
-from workbench.ontology import Ontology
-from workbench.pipeline import shipped_ontology
-from workbench.segment import make_segmenter, segment_dataset
-from workbench.settings import Settings
-from workbench.widgets.dashboard import train_workspace
-from workbench.workspace import Workspace
+from workbench.data.datasets import generate_demo
+from workbench.data.labelers import label_from_masks
+from workbench.ontology.graph import Ontology
+from workbench.ontology.shipped import shipped_ontology
+from workbench.data.segment import make_segmenter, segment_dataset
+from workbench.workspace.settings import Settings
+from workbench.jupyter.widgets.dashboard import train_workspace
+from workbench.workspace.folder import Workspace
 
 folder = generate_demo(HERE / "data", n_per_class=20, seed=0)
 ontology = Ontology.load(shipped_ontology("daisy"))
@@ -680,7 +680,7 @@ commit message carries the title, the rationale, the edits and the trailers `Pro
     code("pr-05", """
 import subprocess
 
-from workbench.proposals import ProposalStore, make_proposal
+from workbench.review.proposals import ProposalStore, make_proposal
 
 store = ProposalStore(ws)
 
@@ -712,8 +712,8 @@ so the gate answers *inconclusive* and names what to label. Here the proposal is
 rejected with a reason.
 """),
     code("pr-08", """
-from workbench.gate import gate
-from workbench.proposals import reject
+from workbench.review.gate import gate
+from workbench.review.proposals import reject
 
 sepal = propose([({"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
                    "description": "Small green pointed leaves cupping the flower head from below."},
@@ -739,7 +739,7 @@ rejects it, `wb.apply` raises `GateRejected`, nothing is merged, and the verdict
 proposal file.
 """),
     code("pr-11", """
-from workbench.gate import GateRejected, Verdict
+from workbench.review.gate import GateRejected, Verdict
 
 harm = propose([({"op": "describe", "id": "petal", "implementation": "rule", "rule": "yellow_disk"},
                  "One rule for both parts of the flower head: fewer parameters.")], "Petals by rule")
@@ -757,7 +757,7 @@ A person can still merge against the gate, but only with a reason, which goes in
 call, running the gate again; `override(...)` reuses the verdict already recorded.)
 """),
     code("pr-13", """
-from workbench.gate import override
+from workbench.review.gate import override
 
 if store.load(harm.id).status == "pending":
     merged = override(ws, harm.id, by="you", reason="trying it on the bigger data set next week",
@@ -798,7 +798,7 @@ naming it. (`accept` here is the gate-less path; `wb.apply(ref, gate=False)` is 
 """),
     code("pr-19", """
 from workbench.errors import ProposalConflict
-from workbench.proposals import accept
+from workbench.review.proposals import accept
 
 rename = propose([({"op": "rename", "old": "stem", "new": "stalk"}, "Gardeners say stalk.")], "stem → stalk")
 describe = propose([({"op": "describe", "id": "stem", "description": "A thin green line under the flower head."},
@@ -816,13 +816,13 @@ except ProposalConflict as e:
 each edit with its lint or problem, the diff; with `gate=True` the verdict and before/after pictures
 of the retrained concepts) and puts a code cell `wb.apply("proposals/NNNN.yaml")` below the current
 cell, to run deliberately. The JupyterLab sidebar's *Insert proposal as cells* does the same. Model
-text in the Markdown is escaped: it can load nothing and run nothing. `workbench.cells.proposal_cells`
+text in the Markdown is escaped: it can load nothing and run nothing. `workbench.review.cells.proposal_cells`
 returns the cells as data (stable ids, so inserting again replaces them in place).
 """),
     code("pr-21", """
 from IPython.display import Markdown
 
-from workbench.cells import proposal_cells
+from workbench.review.cells import proposal_cells
 
 cells = proposal_cells(ws, describe.id)
 print([(c["cell_type"], c["id"]) for c in cells])
@@ -849,7 +849,7 @@ same gate; nothing is applied until `wb.apply` (or a person in the review widget
 """),
     code("pr-23", """
 from workbench.errors import SuggesterError
-from workbench.suggest import make_suggester, refactor_workspace
+from workbench.review.suggest import make_suggester, refactor_workspace
 
 if os.environ.get("ANTHROPIC_API_KEY"):
     try:
@@ -904,7 +904,7 @@ notebook goes through that stage in depth:
 
 At the end: your own image folder, the SAM segmenter with a checkpoint, and a Dask cluster.
 """ + SETUP_NOTE),
-    setup_cell("seg-02", "02", "from workbench.datasets import generate_demo\n"),
+    setup_cell("seg-02", "02", "from workbench.data.datasets import generate_demo\n"),
     md("seg-03", """
 ## 1 · The data set
 
@@ -942,7 +942,7 @@ a *crop*: the segment's pixels on black, padded to a square.
     code("seg-07", """
 from skimage.segmentation import mark_boundaries
 
-from workbench.segment import make_segmenter, settings_hash
+from workbench.data.segment import make_segmenter, settings_hash
 
 seg = make_segmenter("weightfree")
 print(seg, "settings hash", settings_hash(seg))
@@ -967,11 +967,11 @@ parallel when given an executor, see the end) and stores its segments; results a
 content and segmenter settings, so running it again costs almost nothing.
 """),
     code("seg-10", """
-from workbench.ontology import Ontology
-from workbench.pipeline import shipped_ontology
-from workbench.segment import segment_dataset
-from workbench.settings import Settings
-from workbench.workspace import Workspace
+from workbench.ontology.graph import Ontology
+from workbench.ontology.shipped import shipped_ontology
+from workbench.data.segment import segment_dataset
+from workbench.workspace.settings import Settings
+from workbench.workspace.folder import Workspace
 
 ontology = Ontology.load(shipped_ontology("daisy"))
 ws = Workspace.create(HERE / "workspace", ontology, Settings(dataset=str(folder.root)))
@@ -1012,8 +1012,8 @@ wb = workbench.open(ws.path)   # the notebook facade over the same workspace
 display(wb.label())            # click into it, then press keys
 """),
     code("seg-14", """
-from workbench.labelers import concept_for_segment
-from workbench.segment import Segment
+from workbench.data.labelers import concept_for_segment
+from workbench.data.segment import Segment
 
 index_to_concept = {i: c for i, c in folder.parts_map.items() if c in ontology.concepts}
 first = ws.store.find_image(rec.id)                        # the store keys images by their path in the data set
@@ -1052,7 +1052,7 @@ print("after undo the label is the first one again:", current.concept == hand[si
 **a person's label is never replaced**: the summary counts them as kept.
 """),
     code("seg-19", """
-from workbench.labelers import label_from_masks
+from workbench.data.labelers import label_from_masks
 
 lrep = label_from_masks(ws.store, folder, ws.ontology, settings_hash=shash)
 print(lrep.summary())
@@ -1087,7 +1087,7 @@ skipped, never fatal. Set `WORKBENCH_IMAGES` to your folder and run the cell.
     code("seg-23", """
 MY_IMAGES = os.environ.get("WORKBENCH_IMAGES")   # e.g. "/data/flowers"
 if MY_IMAGES:
-    from workbench.datasets import ImageFolder, check_dataset
+    from workbench.data.datasets import ImageFolder, check_dataset
 
     print(check_dataset(MY_IMAGES))
     my_folder = ImageFolder(MY_IMAGES)
@@ -1163,13 +1163,13 @@ on a Dask cluster, and the full report from the command line.
 """ + SETUP_NOTE),
     setup_cell("tr-02", "03"),
     code("tr-03", """
-from workbench.datasets import generate_demo
-from workbench.labelers import label_from_masks
-from workbench.ontology import Ontology
-from workbench.pipeline import shipped_ontology
-from workbench.segment import make_segmenter, segment_dataset, settings_hash
-from workbench.settings import Settings
-from workbench.workspace import Workspace
+from workbench.data.datasets import generate_demo
+from workbench.data.labelers import label_from_masks
+from workbench.ontology.graph import Ontology
+from workbench.ontology.shipped import shipped_ontology
+from workbench.data.segment import make_segmenter, segment_dataset, settings_hash
+from workbench.workspace.settings import Settings
+from workbench.workspace.folder import Workspace
 
 folder = generate_demo(HERE / "data", n_per_class=20, seed=0)
 ontology = Ontology.load(shipped_ontology("daisy"))
@@ -1188,7 +1188,7 @@ validation set is class-balanced. `TrainConfig` holds how models are trained; it
 concept's fingerprint.
 """),
     code("tr-05", """
-from workbench.train import TrainConfig, collect, plan_training, split_images, train_hybrid
+from workbench.models.train import TrainConfig, collect, plan_training, split_images, train_hybrid
 
 config = TrainConfig(max_epochs=25, random_state=0)
 images, segments = collect(ws.store, shash, config.crop_size, image_root=folder.root, cache_dir=ws.cache_dir)
@@ -1224,7 +1224,7 @@ labelled segments, or a rule for it, are the fixes, and the table is where you s
 them.
 """),
     code("tr-10", """
-from workbench.evaluate import concept_metrics, hybrid_metrics
+from workbench.evaluation.evaluate import concept_metrics, hybrid_metrics
 
 metrics = concept_metrics(ontology, result.models, images, segments)
 display(table([[c, m["kind"], m["implementation"], pct(m["val_accuracy"]), pct(m["val_balanced_accuracy"]),
@@ -1238,7 +1238,7 @@ print("parameters per leaf net < 1000:", all(m["params"] < 1000 for m in metrics
 """, expect="[('disk', 'part', 'rule'), ('leaf', 'part', 'net'), ('petal', 'part', 'net'), ('stem', 'part', 'net'), "
              "('flower_head', 'composite', 'net'), ('daisy', 'root', 'net')]\nparameters per leaf net < 1000: True\n"),
     code("tr-12", """
-from workbench.report import ontology_svg
+from workbench.evaluation.report import ontology_svg
 
 display(SVG(ontology_svg(ontology, metrics)))   # the concept graph, coloured by validation accuracy
 """),
@@ -1251,8 +1251,8 @@ concept's score and, for parts, the segment that fired: the classifier's reasoni
     code("tr-14", """
 import io
 
-from workbench.evaluate import load_images
-from workbench.report import render_explanation
+from workbench.evaluation.evaluate import load_images
+from workbench.evaluation.report import render_explanation
 
 hybrid = result.hybrid()
 pixels, _problems = load_images(images, folder.root)
@@ -1276,7 +1276,7 @@ On 40 generated images (12 for validation: one image is 8 points) these numbers 
 README's table is measured on more.
 """),
     code("tr-16", """
-from workbench.evaluate import baseline_metrics, shuffled_control
+from workbench.evaluation.evaluate import baseline_metrics, shuffled_control
 
 hyb = hybrid_metrics(ontology, result.models, images, segments)
 base = baseline_metrics(ontology, images, pixels, config, max_epochs=30)
@@ -1322,7 +1322,7 @@ metrics, in the workspace's `models/`, so a model change is a reviewable file ch
 `load_model` reads one back.
 """),
     code("tr-22", """
-from workbench.models import load_model
+from workbench.models.nets import load_model
 
 print(sorted(p.name for p in ws.models_dir.iterdir() if not p.name.startswith(".")))
 petal = load_model(ws.models_dir / "petal.safetensors")
@@ -1421,11 +1421,11 @@ From the side, a daisy's flower head sits in a cup of small green *sepals*. Make
 concept `sepal` as a part of `flower_head`, with a description of what a camera sees, and save it for
 review (do not accept it). The proposal shows each edit's lint warnings: there should be none.
 """, """
-from workbench.proposals import ProposalStore, make_proposal, proposal_html
+from workbench.review.proposals import ProposalStore, make_proposal, proposal_html
 
 sepal_proposal = ...   # make_proposal(wb.ontology, [{"op": {...}, "rationale": "..."}], kind="person", author="person:you", title="..."), then save it
 """, """
-from workbench.proposals import ProposalStore, make_proposal, proposal_html
+from workbench.review.proposals import ProposalStore, make_proposal, proposal_html
 
 sepal_proposal = ProposalStore(ws).save(make_proposal(
     wb.ontology,
@@ -1439,17 +1439,17 @@ display(HTML(proposal_html(sepal_proposal)))
             ("1.3", """
 ### 1.3 · A description a camera can check (5 min)
 
-The lint (`workbench.lint.lint_concept`) flags descriptions that talk about function or hedge, because
+The lint (`workbench.ontology.lint.lint_concept`) flags descriptions that talk about function or hedge, because
 neither a person labelling segments nor a model can check them. This one fails:
 `"A green leaf near the ground, probably used for photosynthesis."` Write one for the leaf that passes
 and says what a leaf looks like.
 """, """
-from workbench.lint import lint_concept
+from workbench.ontology.lint import lint_concept
 
 print(lint_concept("Leaf", "A green leaf near the ground, probably used for photosynthesis."))
 leaf_description = ...
 """, """
-from workbench.lint import lint_concept
+from workbench.ontology.lint import lint_concept
 
 print(lint_concept("Leaf", "A green leaf near the ground, probably used for photosynthesis."))
 leaf_description = ("A matte green leaf, spoon- or lance-shaped with a smooth or slightly toothed edge, "
@@ -1463,13 +1463,13 @@ A suggester proposed three edits for a side view of a daisy. Review them in the 
 `preview`), then accept only what deserves to go in, and say `reviewed = True`. Think: is each edit
 valid? Does the ontology already have what it adds?
 """, """
-from workbench.proposals import accept, preview
+from workbench.review.proposals import accept, preview
 
 to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
 display(wb.review(to_review.id))
 reviewed = ...   # accept(ws, to_review, [...], by="you"), then reviewed = True
 """, """
-from workbench.proposals import accept, preview
+from workbench.review.proposals import accept, preview
 
 to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
 display(wb.review(to_review.id))
@@ -1512,11 +1512,11 @@ for _ in range(12):
 Label every remaining segment from the ground-truth part masks, in one call, without overwriting your
 hand labels.
 """, """
-from workbench.labelers import label_from_masks
+from workbench.data.labelers import label_from_masks
 
 ...
 """, """
-from workbench.labelers import label_from_masks
+from workbench.data.labelers import label_from_masks
 
 print(label_from_masks(wb.store, folder, wb.ontology).summary())
 """, "check.ex2_2(wb{strict})"),
@@ -1572,13 +1572,13 @@ wide) and run it through the gate with `wb.apply`. If the gate refuses, merge it
 (`override="..."`): in 3.3 you will revert it. Read the verdict: how many points did the root gain or
 lose, and how sure is the gate?
 """, """
-from workbench.gate import GateRejected
-from workbench.proposals import ProposalStore, make_proposal
+from workbench.review.gate import GateRejected
+from workbench.review.proposals import ProposalStore, make_proposal
 
 ...
 """, """
-from workbench.gate import GateRejected
-from workbench.proposals import ProposalStore, make_proposal
+from workbench.review.gate import GateRejected
+from workbench.review.proposals import ProposalStore, make_proposal
 
 petal_rule = ProposalStore(ws).save(make_proposal(
     wb.ontology, [{"op": {"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_elongated"},

@@ -53,11 +53,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def make_tiny_workspace(root: Path, *, n_per_class: int = 2, size: int = 96, seed: int = 1) -> Path:
     """``root/data`` (generated daisy / not_daisy images with part masks) and ``root/ws`` (a workspace
     with the daisy ontology whose store holds every image's weight-free segments). Returns ``root/ws``."""
-    from workbench.datasets import generate_demo
-    from workbench.ontology import Ontology
-    from workbench.segment import WeightFreeSegmenter, segment_dataset
-    from workbench.settings import Settings
-    from workbench.workspace import Workspace
+    from workbench.data.datasets import generate_demo
+    from workbench.data.segment import WeightFreeSegmenter, segment_dataset
+    from workbench.ontology.graph import Ontology
+    from workbench.workspace.folder import Workspace
+    from workbench.workspace.settings import Settings
 
     folder = generate_demo(root / "data", n_per_class=n_per_class, size=size, seed=seed)
     ws = Workspace.create(root / "ws", Ontology.load(REPO / "ontologies" / "daisy.yaml"),

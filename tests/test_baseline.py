@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from torch import nn
 
-from workbench.baseline import BaselineCNN, resize_images
 from workbench.errors import ModelError
-from workbench.models import MAX_CONV_LAYERS, PART_PARAM_BUDGET
+from workbench.models.baseline import BaselineCNN, resize_images
+from workbench.models.nets import MAX_CONV_LAYERS, PART_PARAM_BUDGET
 
 
 def scenes(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:

@@ -163,11 +163,11 @@ def test_relations_on_off(tmp_path):
 
 def test_curves_take_the_labelling_time_a_person_really_took(tmp_path):
     import numpy as np
-
     from bench_curves import measured_segment_seconds
-    from workbench.ontology import Ontology
-    from workbench.store import SegmentData
-    from workbench.workspace import Workspace
+
+    from workbench.data.store import SegmentData
+    from workbench.ontology.graph import Ontology
+    from workbench.workspace.folder import Workspace
 
     ws = Workspace.create(tmp_path / "ws", Ontology.load(Path(__file__).parent.parent / "ontologies" / "daisy.yaml"))
     try:

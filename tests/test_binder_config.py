@@ -12,10 +12,10 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
@@ -55,7 +55,7 @@ def test_runtime_python_fits_requires_python():
 def test_postbuild_enables_the_extensions_the_package_ships():
     post = (BINDER / "postBuild").read_text()
     assert post.startswith("#!/bin/bash") and os.access(BINDER / "postBuild", os.X_OK)
-    labext = json.loads((ROOT / "workbench" / "labextension" / "package.json").read_text())["name"]
+    labext = json.loads((ROOT / "workbench" / "jupyter" / "labextension" / "package.json").read_text())["name"]
     assert f"jupyter labextension enable {labext}" in post
     server = json.loads((ROOT / "jupyter-config" / "jupyter_server_config.d" / "workbench.json").read_text())
     (module,) = server["ServerApp"]["jpserver_extensions"]

@@ -38,12 +38,12 @@ def _messages_since(ws: Path, sha: str) -> str:
 def _seed_workspace(root: Path) -> Path:
     """``root/data`` (a tiny generated data set, segmented) and ``root/ws`` holding the seed ontology
     (the root concept only), with one pending proposal (a description change: no retraining)."""
-    from workbench.datasets import generate_demo
-    from workbench.ontology import Ontology
-    from workbench.proposals import ProposalStore, make_proposal
-    from workbench.segment import WeightFreeSegmenter, segment_dataset
-    from workbench.settings import Settings
-    from workbench.workspace import Workspace
+    from workbench.data.datasets import generate_demo
+    from workbench.data.segment import WeightFreeSegmenter, segment_dataset
+    from workbench.ontology.graph import Ontology
+    from workbench.review.proposals import ProposalStore, make_proposal
+    from workbench.workspace.folder import Workspace
+    from workbench.workspace.settings import Settings
 
     folder = generate_demo(root / "data", n_per_class=2, size=96, seed=1)
     seed = Ontology.load(Path(__file__).resolve().parents[1] / "ontologies" / "daisy.seed.yaml")
@@ -72,8 +72,8 @@ def _run_palette(page, label: str) -> None:
 
 def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp_path: Path) -> None:
     chromium_or_skip()
-    from workbench.ontology import Ontology
-    from workbench.session import Workbench
+    from workbench.jupyter.session import Workbench
+    from workbench.ontology.graph import Ontology
 
     t0 = time.monotonic()
     root = tmp_path / "root"
@@ -118,8 +118,8 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         page.wait_for_function(
             "() => { const g = document.querySelector(\"#workbench-panel [data-proposal='0001'] .jp-Workbench-gate\");"
             " return g && g.textContent !== 'not gated'; }", timeout=60_000)  # fmt: skip
-        from workbench.proposals import ProposalStore
-        from workbench.workspace import Workspace
+        from workbench.review.proposals import ProposalStore
+        from workbench.workspace.folder import Workspace
 
         with Workspace.open(ws_path) as ws:
             recorded = ProposalStore(ws).load(pid).gate
@@ -160,7 +160,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
 
         # 4. running the code cell applies the proposal: a new commit in the workspace repository
         if not can_apply:
-            pytest.skip("wb.apply (workbench.session) has not landed: panel and insertion checked, apply not")
+            pytest.skip("wb.apply (workbench.jupyter.session) has not landed: panel and insertion checked, apply not")
         before = _head(ws_path)
         code.click()
         page.keyboard.press("Shift+Enter")
@@ -187,7 +187,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         _run_palette(page, "Suggest Edits for an Image")
         page.locator(".jp-Dialog select").select_option(label="daisy/0000.png")
         page.locator(".jp-Dialog .jp-mod-accept").click()
-        from workbench.suggest import ScriptedSuggester
+        from workbench.review.suggest import ScriptedSuggester
 
         step = next(s for s in ScriptedSuggester().steps if s.kind == "suggest" and s.image == "daisy/0000.png")
         added = [e["op"]["id"] for e in step.edits if e["op"]["op"] == "add_concept"]
@@ -203,7 +203,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         assert "Proposal: 0002" in _messages_since(ws_path, before)
         assert "Gate:" in _messages_since(ws_path, before)
 
-        # 7. every concept traces to the proposal that introduced it: the panel asks workbench.history.why
+        # 7. every concept traces to the proposal that introduced it: the panel asks workbench.review.history.why
         traced = added[-1]
         panel.locator(f".jp-Workbench-concept[data-concept='{traced}'] .jp-Workbench-conceptRow").first.click()
         why = panel.locator(f".jp-Workbench-concept[data-concept='{traced}'] .jp-Workbench-why", has_text="proposal 0002")

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip, make_tiny_workspace  # noqa: E402
 
-from workbench.store import LabelStore  # noqa: E402
+from workbench.data.store import LabelStore  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

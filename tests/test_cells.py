@@ -11,11 +11,11 @@ import nbformat
 import pytest
 from PIL import Image
 
-from workbench.cells import apply_code, cell_ids, insert_cells, md_escape, proposal_cells
 from workbench.errors import ProposalError, WorkbenchError
-from workbench.ontology import Ontology
-from workbench.proposals import Evidence, ProposalStore, accept, make_proposal
-from workbench.workspace import Workspace
+from workbench.ontology.graph import Ontology
+from workbench.review.cells import apply_code, cell_ids, insert_cells, md_escape, proposal_cells
+from workbench.review.proposals import Evidence, ProposalStore, accept, make_proposal
+from workbench.workspace.folder import Workspace
 
 DAISY = Ontology.load("ontologies/daisy.yaml")
 HOSTILE = ("Sepals matter ![x](http://evil.example/p.png) <img src=http://evil.example/q.png> "
@@ -180,7 +180,7 @@ def test_propose_cells_in_a_kernel_shows_the_review_and_queues_the_apply_cell(ws
 def test_a_hostile_commit_field_never_reaches_git(ws, tmp_path):
     from dataclasses import replace
 
-    from workbench.history import revert
+    from workbench.review.history import revert
 
     target = tmp_path / "written-by-git"
     p = _proposal(ws)

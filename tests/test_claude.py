@@ -21,7 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.claude import (
+from workbench.data.store import SegmentData
+from workbench.errors import ProposalError, SuggesterError
+from workbench.ontology.edits import EDIT_OPS
+from workbench.ontology.graph import Ontology
+from workbench.review.claude import (
     INSTRUCTIONS,
     REFACTOR_OPS,
     BatchPending,
@@ -36,13 +40,9 @@ from workbench.claude import (
     propose_edits_tool,
     submit_batch,
 )
-from workbench.edits import EDIT_OPS
-from workbench.errors import ProposalError, SuggesterError
-from workbench.ontology import Ontology
-from workbench.proposals import ProposalStore, accept, proposal_html, reject
-from workbench.settings import Settings
-from workbench.store import SegmentData
-from workbench.workspace import Workspace
+from workbench.review.proposals import ProposalStore, accept, proposal_html, reject
+from workbench.workspace.folder import Workspace
+from workbench.workspace.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = "sk-ant-canary-XXXX-0123456789abcdef"

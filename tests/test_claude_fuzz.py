@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from workbench.claude import parse_response
-from workbench.edits import EDIT_OPS, apply_edits, edit_from_dict
 from workbench.errors import ProposalError, SuggesterError
-from workbench.ontology import Ontology
-from workbench.proposals import accept
-from workbench.workspace import Workspace
+from workbench.ontology.edits import EDIT_OPS, apply_edits, edit_from_dict
+from workbench.ontology.graph import Ontology
+from workbench.review.claude import parse_response
+from workbench.review.proposals import accept
+from workbench.workspace.folder import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 DAISY = Ontology.load(ROOT / "ontologies" / "daisy.yaml")

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from workbench.cli import main
-from workbench.ontology import Ontology
-from workbench.proposals import ProposalStore, make_proposal
-from workbench.suggest import SHIPPED_SEED
-from workbench.workspace import Workspace
+from workbench.ontology.graph import Ontology
+from workbench.review.proposals import ProposalStore, make_proposal
+from workbench.review.suggest import SHIPPED_SEED
+from workbench.workspace.folder import Workspace
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 

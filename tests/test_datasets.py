@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.datasets import (
+from workbench.data.datasets import (
     DEMO_PARTS,
     ImageFolder,
     check_dataset,

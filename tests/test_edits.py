@@ -1,4 +1,4 @@
-"""Tests for workbench.edits: each operation, strict parsing, inverses, semantic and text diffs."""
+"""Tests for workbench.ontology.edits: each operation, strict parsing, inverses, semantic and text diffs."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.edits import (
+from workbench.errors import EditError, OntologyError
+from workbench.ontology.edits import (
     EDIT_OPS,
     AddConcept,
     AddPart,
@@ -28,8 +29,7 @@ from workbench.edits import (
     semantic_diff,
     text_diff,
 )
-from workbench.errors import EditError, OntologyError
-from workbench.ontology import Concept, Ontology
+from workbench.ontology.graph import Concept, Ontology
 
 ONTOLOGIES = Path(__file__).resolve().parent.parent / "ontologies"
 DAISY = Ontology.load(ONTOLOGIES / "daisy.yaml")
@@ -270,7 +270,7 @@ def test_edits_from_data_reports_every_bad_edit_by_index():
 def test_every_op_is_registered_and_documented():
     assert set(EDIT_OPS) == {"add_concept", "remove_concept", "rename", "add_part", "remove_part", "merge",
                              "split", "describe"}
-    import workbench.edits as module
+    import workbench.ontology.edits as module
 
     for op in EDIT_OPS:
         assert f"``{op}``" in module.__doc__

@@ -1,7 +1,7 @@
 """The JupyterLab extension's committed build matches its source, and it installs with the package.
 
-The front end (workbench/_frontend) is built by hand (``npm run build:prod``) and the output is
-committed in workbench/labextension, so ``pip install`` needs no Node. These tests catch a source
+The front end (workbench/jupyter/_frontend) is built by hand (``npm run build:prod``) and the output is
+committed in workbench/jupyter/labextension, so ``pip install`` needs no Node. These tests catch a source
 change without a rebuild, a settings schema that could hold a secret or unknown keys, and packaging
 that would not ship or enable the extension.
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from workbench import _server
-from workbench.settings import Settings
+from workbench.jupyter import server as _server
+from workbench.workspace.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-FRONTEND = REPO / "workbench" / "_frontend"
-BUILD = REPO / "workbench" / "labextension"
+FRONTEND = REPO / "workbench" / "jupyter" / "_frontend"
+BUILD = REPO / "workbench" / "jupyter" / "labextension"
 NAME = "constructability-workbench"
 
 
@@ -39,8 +39,8 @@ def test_committed_build_matches_the_source() -> None:
     recorded = (BUILD / "build_hash.txt").read_text().strip()
     current = _build_hash_module().source_hash(FRONTEND)
     assert recorded == current, (
-        "workbench/_frontend changed since workbench/labextension was built: run "
-        "`cd workbench/_frontend && npm ci && npm run build:prod` and commit workbench/labextension"
+        "workbench/jupyter/_frontend changed since workbench/jupyter/labextension was built: run "
+        "`cd workbench/jupyter/_frontend && npm ci && npm run build:prod` and commit workbench/jupyter/labextension"
     )
 
 
@@ -112,11 +112,11 @@ def test_npm_resolves_against_the_snapshot_and_the_lockfile_is_committed() -> No
     assert "before=" in (FRONTEND / ".npmrc").read_text()
     lock = json.loads((FRONTEND / "package-lock.json").read_text())
     assert lock["packages"][""]["name"] == NAME
-    tracked = subprocess.run(["git", "ls-files", "workbench/_frontend", "workbench/labextension"], cwd=REPO,
+    tracked = subprocess.run(["git", "ls-files", "workbench/jupyter/_frontend", "workbench/jupyter/labextension"], cwd=REPO,
                              capture_output=True, text=True, check=False).stdout.split()  # fmt: skip
     if tracked:  # in a git checkout: the lockfile and the build are committed, node_modules is not
-        assert "workbench/_frontend/package-lock.json" in tracked
-        assert "workbench/labextension/package.json" in tracked
+        assert "workbench/jupyter/_frontend/package-lock.json" in tracked
+        assert "workbench/jupyter/labextension/package.json" in tracked
         assert not any("node_modules" in t for t in tracked)
 
 
@@ -133,5 +133,5 @@ def test_wheel_ships_the_extension_and_enables_the_server_extension(tmp_path: Pa
     assert any(n.endswith(f"share/jupyter/labextensions/{NAME}/package.json") for n in data)
     assert any(n.endswith(f"share/jupyter/labextensions/{NAME}/install.json") for n in data)
     assert any(n.endswith("etc/jupyter/jupyter_server_config.d/workbench.json") for n in data)
-    assert not any(n.startswith("workbench/_frontend") for n in names)
-    assert "workbench/_server.py" in names
+    assert not any(n.startswith("workbench/jupyter/_frontend") for n in names)
+    assert "workbench/jupyter/server.py" in names

@@ -8,16 +8,16 @@ import hashlib
 import numpy as np
 import pytest
 
-from workbench.datasets import generate_demo
+from workbench.data.datasets import generate_demo
+from workbench.data.labelers import label_from_masks
+from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
 from workbench.errors import ProposalConflict
-from workbench.evaluate import balanced_accuracy
-from workbench.gate import Verdict, decide, edit_kind, gate_edits, paired_bootstrap
-from workbench.labelers import label_from_masks
-from workbench.ontology import Ontology
-from workbench.segment import WeightFreeSegmenter, segment_dataset, settings_hash
-from workbench.settings import Settings
-from workbench.train import TrainConfig, collect, split_images, train_hybrid
-from workbench.workspace import Workspace
+from workbench.evaluation.evaluate import balanced_accuracy
+from workbench.models.train import TrainConfig, collect, split_images, train_hybrid
+from workbench.ontology.graph import Ontology
+from workbench.review.gate import Verdict, decide, edit_kind, gate_edits, paired_bootstrap
+from workbench.workspace.folder import Workspace
+from workbench.workspace.settings import Settings
 
 DAISY = Ontology.load("ontologies/daisy.yaml")
 FAST = TrainConfig(max_epochs=4, patience=2, val_fraction=0.5)
@@ -166,10 +166,10 @@ def test_edits_that_no_longer_apply_are_a_conflict(ws):
 
 
 def test_removing_the_part_that_carries_the_signal_is_rejected_refused_overridden_and_reverted(ws):
-    from workbench.cells import proposal_cells
-    from workbench.gate import GateRejected, apply_proposal, override
-    from workbench.history import history, revert
-    from workbench.proposals import ProposalStore, make_proposal
+    from workbench.review.cells import proposal_cells
+    from workbench.review.gate import GateRejected, apply_proposal, override
+    from workbench.review.history import history, revert
+    from workbench.review.proposals import ProposalStore, make_proposal
 
     store = ProposalStore(ws)
     p = store.save(make_proposal(ws.ontology, [{"op": {"op": "remove_concept", "id": c}, "rationale": "simpler"}
@@ -209,7 +209,7 @@ def test_removing_the_part_that_carries_the_signal_is_rejected_refused_overridde
 
 def test_cli_gate_prints_the_verdict_and_exits_by_decision(ws, capsys):
     from workbench.cli import main
-    from workbench.proposals import ProposalStore, make_proposal
+    from workbench.review.proposals import ProposalStore, make_proposal
 
     store = ProposalStore(ws)
     neutral = store.save(make_proposal(ws.ontology, [{"op": {"op": "describe", "id": "stem", "description": "Thin."}}],
@@ -224,7 +224,7 @@ def test_cli_gate_prints_the_verdict_and_exits_by_decision(ws, capsys):
     assert main(["gate", neutral.id, "--workspace", str(ws.path), "--merge", "--by", "ana"]) == 0
     assert "merged proposal" in capsys.readouterr().out
     assert ws.ontology.concepts["stem"].description == "Thin."
-    from workbench.history import revert
+    from workbench.review.history import revert
 
     revert(ws, neutral.id, by="ana")
     assert ws.ontology == DAISY
@@ -239,8 +239,8 @@ def test_several_seeds_average_the_candidate(ws):
 
 def test_gate_chooses_edits_like_accept(ws):
     from workbench.errors import ProposalError
-    from workbench.gate import gate
-    from workbench.proposals import ProposalStore, make_proposal
+    from workbench.review.gate import gate
+    from workbench.review.proposals import ProposalStore, make_proposal
 
     p = ProposalStore(ws).save(make_proposal(ws.ontology, [
         {"op": {"op": "describe", "id": "leaf", "description": "Green."}},
@@ -262,9 +262,10 @@ def test_a_rule_replacing_a_net_is_gated_as_a_simplification(ws):
 
 
 def test_the_gate_trains_with_the_settings_of_the_saved_models(ws):
-    from workbench.gate import _default_config, _saved_training
+    from workbench.models.store import ModelStore
+    from workbench.review.gate import _default_config
 
-    settings, shash = _saved_training(ws)
+    settings, shash = ModelStore(ws.models_dir).saved_training()
     assert shash == settings_hash(WeightFreeSegmenter())
     config = _default_config(ws, settings)
     assert (config.max_epochs, config.patience, config.crop_size) == (FAST.max_epochs, FAST.patience, FAST.crop_size)

@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from workbench.errors import ProposalConflict, ProposalError, WorkbenchError
-from workbench.history import history, parse_message, resolve_commit, revert, why
-from workbench.ontology import Concept, Ontology
-from workbench.proposals import ProposalStore, accept, make_proposal
-from workbench.workspace import Workspace
+from workbench.ontology.graph import Concept, Ontology
+from workbench.review.history import history, parse_message, resolve_commit, revert, why
+from workbench.review.proposals import ProposalStore, accept, make_proposal
+from workbench.workspace.folder import Workspace
 
 SEED = Ontology("daisy", "daisy", [Concept("daisy", "Daisy", "A daisy in a photo.")])
 
@@ -72,7 +72,7 @@ def grown(template, tmp_path):
 def _segments(ws, image_id, n):
     import numpy as np
 
-    from workbench.segment import Segment
+    from workbench.data.segment import Segment
 
     masks = []
     for i in range(n):
@@ -246,7 +246,7 @@ def test_the_notebook_facade(grown):
 
 
 def test_the_scripted_daisy_demo_traces_every_concept_to_a_proposal(tmp_path):
-    from workbench.suggest import play_script
+    from workbench.review.suggest import play_script
 
     ws = Workspace.create(tmp_path / "demo", Ontology.load("ontologies/daisy.seed.yaml"))
     try:

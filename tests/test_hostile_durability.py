@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import queue
-from collections import Counter
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -32,19 +32,19 @@ mode, path = sys.argv[1], sys.argv[2]
 if mode == "model":
     import numpy as np, torch
     torch.set_num_threads(1)
-    from workbench.models import PartNet
+    from workbench.models.nets import PartNet
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     y = np.arange(16) % 2
     versions = [PartNet("petal", max_epochs=1, random_state=s).fit(X, y) for s in (0, 1)]
 elif mode == "ontology":
-    from workbench.ontology import Ontology
-    from workbench.edits import Describe
-    from workbench.pipeline import shipped_ontology
+    from workbench.ontology.graph import Ontology
+    from workbench.ontology.edits import Describe
+    from workbench.ontology.shipped import shipped_ontology
     a = Ontology.load(shipped_ontology("daisy"))
     versions = [a, Describe("petal", description="A long white petal. " * 2000).apply(a)]
 else:
-    from workbench.store import LabelStore
+    from workbench.data.store import LabelStore
     ids = [int(x) for x in sys.argv[3].split(",")]
     concepts = ["petal", "disk", "stem", "none"]
 if mode != "labels":
@@ -146,8 +146,8 @@ def _delays(n: int, seed: int, longest: float) -> list[float]:
 # ------------------------------------------------------------------------------------------ labels
 @pytest.fixture
 def seeded_store(tmp_path) -> tuple[Path, list[int]]:
-    from workbench.segment import Segment
-    from workbench.store import LabelStore
+    from workbench.data.segment import Segment
+    from workbench.data.store import LabelStore
 
     path = tmp_path / "labels.sqlite"
     with LabelStore(path) as store:
@@ -162,7 +162,7 @@ def seeded_store(tmp_path) -> tuple[Path, list[int]]:
 
 
 def _label_rounds(seeded_store, rounds: int, seed: int) -> int:
-    from workbench.store import LabelStore
+    from workbench.data.store import LabelStore
 
     path, ids = seeded_store
     helper = _Helper("labels", path, ",".join(map(str, ids)))
@@ -225,11 +225,11 @@ def _file_rounds(tmp_path: Path, mode: str, rounds: int, seed: int) -> dict[str,
             seen[f"v{versions.index(data)}"] += 1
         if path.exists():  # what is on disk loads (byte equality above already proves it is whole)
             if mode == "ontology":
-                from workbench.ontology import Ontology
+                from workbench.ontology.graph import Ontology
 
                 Ontology.load(path)
             else:
-                from workbench.models import load_model
+                from workbench.models.nets import load_model
 
                 load_model(path)
         leftovers = [p.name for p in tmp_path.iterdir() if p.name not in (name, f"{name}.v0", f"{name}.v1")]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hostile_corpus import corpus, write_corpus  # noqa: E402
 
-from workbench.datasets import ImageFolder, check_dataset, load_image  # noqa: E402
+from workbench.data.datasets import ImageFolder, check_dataset, load_image  # noqa: E402
 from workbench.errors import ImageLoadError  # noqa: E402
 
 CASES = {c.name: c for c in corpus(big=False)}
@@ -97,8 +97,8 @@ def test_iter_images_and_check_dataset_skip_and_report_every_bad_file(hostile_fo
 
 
 def test_segment_dataset_skips_and_reports_bad_images_and_goes_on(hostile_folder, tmp_path):
-    from workbench.segment import WeightFreeSegmenter, segment_dataset
-    from workbench.store import LabelStore
+    from workbench.data.segment import WeightFreeSegmenter, segment_dataset
+    from workbench.data.store import LabelStore
 
     folder = ImageFolder(hostile_folder)
     with LabelStore(tmp_path / "labels.sqlite") as store:
@@ -127,7 +127,7 @@ import json, resource, sys
 from pathlib import Path
 limit = int(sys.argv[2]) * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a regression fails here, not on the shared machine
-from workbench.datasets import load_image
+from workbench.data.datasets import load_image
 from workbench.errors import ImageLoadError
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out = {}

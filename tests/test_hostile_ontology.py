@@ -19,10 +19,10 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from workbench.edits import EDIT_OPS, apply_edits, edit_from_dict
 from workbench.errors import WorkbenchError
-from workbench.ontology import Ontology
-from workbench.pipeline import shipped_ontology
+from workbench.ontology.edits import EDIT_OPS, apply_edits, edit_from_dict
+from workbench.ontology.graph import Ontology
+from workbench.ontology.shipped import shipped_ontology
 
 DAISY_TEXT = shipped_ontology("daisy").read_text()
 DAISY = Ontology.loads(DAISY_TEXT, "daisy.yaml")
@@ -63,11 +63,11 @@ def _payloads(marker: Path) -> dict[str, bytes]:
 
 
 def _loaders(tmp: Path) -> dict[str, Callable[[Path], Any]]:
-    from workbench.settings import Settings
+    from workbench.workspace.settings import Settings
 
     out: dict[str, Callable[[Path], Any]] = {"ontology": Ontology.load, "settings": Settings.load}
     try:
-        from workbench.proposals import Proposal
+        from workbench.review.proposals import Proposal
 
         out["proposal"] = lambda p: Proposal.loads(p.read_bytes(), str(p))
     except ImportError:  # pragma: no cover - the proposals module lands in the same wave
@@ -115,13 +115,13 @@ def test_cli_refuses_hostile_edit_files_and_ontologies_and_writes_nothing(tmp_pa
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    from workbench.workspace import Workspace
+    from workbench.workspace.folder import Workspace
 
     ws = Workspace.create(tmp_path_factory.mktemp("ws") / "ws", DAISY)
     img = ws.store.add_image("daisy/0000.png", "0" * 64, 8, 8, "daisy")
     import numpy as np
 
-    from workbench.segment import Segment
+    from workbench.data.segment import Segment
 
     masks = []
     for k in range(4):
@@ -136,7 +136,7 @@ def workspace(tmp_path_factory):
 
 
 def test_opening_a_workspace_with_a_hostile_ontology_or_settings_file_writes_nothing(tmp_path):
-    from workbench.workspace import Workspace
+    from workbench.workspace.folder import Workspace
 
     marker = tmp_path / "pwned"
     for target in ("ontology.yaml", "workbench.yaml"):

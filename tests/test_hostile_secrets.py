@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.pipeline import shipped_ontology
+from workbench.ontology.shipped import shipped_ontology
 
 CANARY = "sk-ant-canary-3f9c2e71d0b84a6f-DO-NOT-LEAK"
 NEEDLES = (CANARY.encode(), b"3f9c2e71d0b84a6f")
@@ -54,7 +54,7 @@ def _check_output(capfd, caplog) -> str:
 
 
 def test_cli_main_job_and_its_error_paths_never_write_or_print_the_key(tmp_path, canary, capfd, caplog):
-    from workbench.datasets import generate_demo
+    from workbench.data.datasets import generate_demo
 
     data = tmp_path / "data"
     generate_demo(data, n_per_class=4, size=96, seed=0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.datasets import generate_demo
-from workbench.labelers import GROUND_TRUTH_AUTHOR, concept_for_segment, label_from_masks
-from workbench.segment import WeightFreeSegmenter, segment_dataset, settings_hash
-from workbench.store import LabelStore
+from workbench.data.datasets import generate_demo
+from workbench.data.labelers import GROUND_TRUTH_AUTHOR, concept_for_segment, label_from_masks
+from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
+from workbench.data.store import LabelStore
 
 ONTOLOGY = ["daisy", "flower_head", "petal", "disk", "stem", "leaf"]
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.lint import lint_concept
-from workbench.ontology import Ontology
+from workbench.ontology.graph import Ontology
+from workbench.ontology.lint import lint_concept
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from workbench.baseline import BaselineCNN
 from workbench.errors import ModelError, NotFittedError
-from workbench.models import (
+from workbench.models.baseline import BaselineCNN
+from workbench.models.nets import (
     MODEL_FILE_VERSION,
     CompositeNet,
     ConceptModel,
@@ -26,7 +26,7 @@ from workbench.models import (
     prototype_map_side,
     read_model_info,
 )
-from workbench.rules import RuleModel
+from workbench.models.rules import RuleModel
 
 
 # ------------------------------------------------------------------------------------------ toy data

@@ -7,7 +7,7 @@ has outputs"), that cell ids are stable hand-made names (``tour-03``), not the r
 invents, and that nothing in them looks like an API key or a private key.
 
 No output at all, checked cells included: what a cell must print is checked in code
-(``workbench.session.expect_output``, written by ``scripts/build_notebooks.py``).
+(``workbench.jupyter.session.expect_output``, written by ``scripts/build_notebooks.py``).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 
 #: A stable cell id: lowercase words joined by "-" (``tour-03``, ``ex1-07``, ``wb-0007-md`` as
-#: workbench.cells makes them); Jupyter's random ids (``a1b2c3d4``, UUIDs) are not.
+#: workbench.review.cells makes them); Jupyter's random ids (``a1b2c3d4``, UUIDs) are not.
 STABLE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 RANDOM_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")
 
@@ -100,7 +100,7 @@ def problems(path: Path) -> list[str]:
             continue
         if cell.get("outputs"):
             out.append(f"{where}: has outputs; commit notebooks without outputs (check printed text in code: "
-                       "workbench.session.expect_output)")
+                       "workbench.jupyter.session.expect_output)")
         if cell.get("execution_count") is not None:
             out.append(f"{where}: has an execution count; commit notebooks without them")
     return out
@@ -180,7 +180,7 @@ def test_checker_refuses_outputs_even_on_checked_cells(tmp_path):
 
 
 def test_expect_output_fails_a_cell_that_prints_something_else(capsys):
-    from workbench.session import expect_output
+    from workbench.jupyter.session import expect_output
 
     with pytest.raises(AssertionError, match="expects"):
         with expect_output("daisy\n"):

@@ -1,4 +1,4 @@
-"""Tests for workbench.ontology: the shipped files, validation messages, safe loading, round trips."""
+"""Tests for workbench.ontology.graph: the shipped files, validation messages, safe loading, round trips."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.errors import OntologyError
-from workbench.ontology import (
+from workbench.ontology.graph import (
     CONCEPT_KEYS,
     SCHEMA_VERSION,
     Concept,

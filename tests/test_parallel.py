@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
+from workbench.data.segment import WeightFreeSegmenter, segment_images
 from workbench.errors import SettingsError, WorkbenchError
 from workbench.parallel import executor
-from workbench.segment import WeightFreeSegmenter, segment_images
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from workbench.cli import main
-from workbench.datasets import generate_demo
-from workbench.pipeline import run
+from workbench.data.datasets import generate_demo
+from workbench.evaluation.pipeline import run
 
 REQUIRED = {"ontology", "split", "concepts", "hybrid", "baseline", "swap", "control", "timings"}
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workbench.data.store import SegmentData
 from workbench.errors import ProposalConflict, ProposalError, WorkspaceError
-from workbench.ontology import Concept, Ontology
-from workbench.proposals import (
+from workbench.ontology.graph import Concept, Ontology
+from workbench.review.proposals import (
     Evidence,
     Proposal,
     ProposalStore,
@@ -28,8 +29,7 @@ from workbench.proposals import (
     proposals_touching,
     reject,
 )
-from workbench.store import SegmentData
-from workbench.workspace import Workspace
+from workbench.workspace.folder import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")

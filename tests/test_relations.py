@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from workbench.errors import ModelError
-from workbench.hybrid import HybridClassifier, near_pairs, relation_pairs, relation_scores, score_images
-from workbench.models import CompositeNet, load_model
-from workbench.ontology import Ontology
+from workbench.models.hybrid import HybridClassifier, near_pairs, relation_pairs, relation_scores, score_images
+from workbench.models.nets import CompositeNet, load_model
+from workbench.ontology.graph import Ontology
 
 DAISY = Ontology.load("ontologies/daisy.yaml")
 

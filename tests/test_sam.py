@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbench import _tv_shim
-from workbench.errors import SegmentationError
-from workbench.sam import (
+from workbench.data import _tv_shim
+from workbench.data.sam import (
     CHECKPOINT_ENV,
     SAM_CHECKPOINTS,
     SamSegmenter,
@@ -20,7 +19,8 @@ from workbench.sam import (
     infer_sam_config,
     load_sam,
 )
-from workbench.segment import Segment, make_segmenter, settings_hash
+from workbench.data.segment import Segment, make_segmenter, settings_hash
+from workbench.errors import SegmentationError
 
 import_segment_anything()
 from segment_anything import sam_model_registry  # noqa: E402

@@ -7,10 +7,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from workbench._segcache import SegmentCache, pack_segments, unpack_segments
-from workbench.datasets import generate_demo
-from workbench.errors import SegmentationError
-from workbench.segment import (
+from workbench.data._segcache import SegmentCache, pack_segments, unpack_segments
+from workbench.data.datasets import generate_demo
+from workbench.data.segment import (
     Segment,
     Segmenter,
     WeightFreeSegmenter,
@@ -22,7 +21,8 @@ from workbench.segment import (
     segment_images,
     settings_hash,
 )
-from workbench.store import LabelStore
+from workbench.data.store import LabelStore
+from workbench.errors import SegmentationError
 
 COLOURS = [(230, 40, 40), (40, 200, 60), (50, 60, 220), (240, 220, 30)]
 

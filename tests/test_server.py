@@ -1,4 +1,4 @@
-"""The Jupyter server extension (workbench/_server.py): plain functions, then the handlers on a real server.
+"""The Jupyter server extension (workbench/jupyter/server.py): plain functions, then the handlers on a real server.
 
 Hostile paths (``..``, absolute, symlinks leading out, ``.git``) and oversized or malformed bodies
 must be refused with a JSON error, and nothing may be written outside the workspace.
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import tornado.httpclient
 
-from workbench import _server
-from workbench._server import (
+from workbench.jupyter import server as _server
+from workbench.jupyter.server import (
     BadRequest,
     PathRefused,
     check_relative,
@@ -25,8 +25,8 @@ from workbench._server import (
     resolve_workspace,
     settings_with,
 )
-from workbench.ontology import Ontology
-from workbench.workspace import Workspace
+from workbench.ontology.graph import Ontology
+from workbench.workspace.folder import Workspace
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -213,7 +213,7 @@ def test_history_lists_the_newest_change_first(layout: dict[str, Path]) -> None:
 
 @pytest.fixture
 def jp_server_config(layout: dict[str, Path]) -> dict:
-    return {"ServerApp": {"jpserver_extensions": {"workbench._server": True}, "root_dir": str(layout["root"])}}
+    return {"ServerApp": {"jpserver_extensions": {"workbench.jupyter.server": True}, "root_dir": str(layout["root"])}}
 
 
 @pytest.fixture
@@ -311,16 +311,16 @@ async def test_server_needs_an_authenticated_user(jp_serverapp, http_server_clie
 
 
 def test_extension_points_name_this_module() -> None:
-    assert _server._jupyter_server_extension_points() == [{"module": "workbench._server"}]
+    assert _server._jupyter_server_extension_points() == [{"module": "workbench.jupyter.server"}]
     config = json.loads((REPO / "jupyter-config" / "jupyter_server_config.d" / "workbench.json").read_text())
-    assert config == {"ServerApp": {"jpserver_extensions": {"workbench._server": True}}}
+    assert config == {"ServerApp": {"jpserver_extensions": {"workbench.jupyter.server": True}}}
 
 
 @pytest.fixture
 def data_layout(layout: dict[str, Path]) -> dict[str, Path]:
     """Like ``layout``, with a generated data set in the root and a workspace ``dws`` pointing at it."""
-    from workbench.datasets import generate_demo
-    from workbench.settings import Settings
+    from workbench.data.datasets import generate_demo
+    from workbench.workspace.settings import Settings
 
     root = layout["root"]
     generate_demo(root / "data", n_per_class=1, size=64, seed=3)
@@ -346,7 +346,7 @@ async def test_suggest_saves_a_proposal_the_panel_lists_with_its_cells(jp_fetch,
     assert listed["status"] == "pending" and listed["edits"] >= 1 and listed["stale"] is False
     code, detail = await _get(jp_fetch, "proposals", pid, workspace="dws")
     assert code == 200 and detail["id"] == pid
-    code_cells = [c for c in detail["cells"] if c["cell_type"] == "code"]  # rendered by workbench.cells
+    code_cells = [c for c in detail["cells"] if c["cell_type"] == "code"]  # rendered by workbench.review.cells
     assert any(f'proposals/{pid}.yaml' in c["source"] for c in code_cells)
     assert all(c["metadata"]["workbench"]["proposal"] == pid for c in detail["cells"])
     assert detail["diff"] and "+" in detail["diff"]
@@ -378,8 +378,8 @@ async def test_why_traces_a_concept_to_the_change_that_introduced_it(jp_fetch, l
 async def test_suggest_never_reads_images_outside_the_jupyter_root(jp_fetch, layout: dict[str, Path]) -> None:
     """A workspace whose data set setting points outside the root cannot make the server read (or send
     to a model) an image there."""
-    from workbench.datasets import generate_demo
-    from workbench.settings import Settings
+    from workbench.data.datasets import generate_demo
+    from workbench.workspace.settings import Settings
 
     generate_demo(layout["outside"] / "data", n_per_class=1, size=64, seed=3)
     Workspace.create(layout["root"] / "ows", DAISY, Settings(dataset=str(layout["outside"] / "data"))).close()
@@ -391,7 +391,7 @@ async def test_suggest_never_reads_images_outside_the_jupyter_root(jp_fetch, lay
 
 
 async def test_gate_records_a_verdict_in_a_pending_proposal(jp_fetch, layout: dict[str, Path]) -> None:
-    from workbench.proposals import ProposalStore, make_proposal
+    from workbench.review.proposals import ProposalStore, make_proposal
 
     with Workspace.open(layout["ws"]) as ws:
         p = ProposalStore(ws).save(make_proposal(

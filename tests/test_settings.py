@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from workbench.errors import SettingsError
-from workbench.settings import COMPOSITION_MODES, SEGMENTER_NAMES, Settings
+from workbench.workspace.settings import COMPOSITION_MODES, SEGMENTER_NAMES, Settings
 
 
 def test_defaults_are_valid_and_documented_in_the_source():
@@ -150,9 +150,9 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
 
 
 def test_segmenter_and_composition_names_match_the_modules():
-    segment = pytest.importorskip("workbench.segment")
+    segment = pytest.importorskip("workbench.data.segment")
     assert set(SEGMENTER_NAMES) == set(segment.SEGMENTERS)
-    hybrid = pytest.importorskip("workbench.hybrid")
+    hybrid = pytest.importorskip("workbench.models.hybrid")
     modes = getattr(hybrid, "MODES", None) or getattr(hybrid, "COMPOSITION_MODES", None)
     if modes is not None:
         assert set(COMPOSITION_MODES) == set(modes)

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from workbench.data.store import NONE, SCHEMA_VERSION, LabelStore, SegmentData
 from workbench.errors import StoreError
-from workbench.store import NONE, SCHEMA_VERSION, LabelStore, SegmentData
 
 SHA = "0123456789abcdef" * 4
 
@@ -450,7 +450,7 @@ def test_threads_may_share_one_store(seeded):
 
 _CHILD = """
 import sys
-from workbench.store import LabelStore
+from workbench.data.store import LabelStore
 store = LabelStore(sys.argv[1])
 ids = [int(x) for x in sys.argv[2].split(",")]
 concepts = ["petal", "disk", "stem", "none"]

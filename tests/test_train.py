@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from workbench.datasets import generate_demo
-from workbench.edits import edit_from_dict
-from workbench.evaluate import balanced_accuracy, concept_metrics, hybrid_metrics
-from workbench.labelers import label_from_masks
-from workbench.ontology import Ontology
-from workbench.segment import WeightFreeSegmenter, segment_dataset, settings_hash
-from workbench.store import LabelStore
-from workbench.train import TrainConfig, collect, leaf_targets, split_images, train_hybrid
+from workbench.data.datasets import generate_demo
+from workbench.data.labelers import label_from_masks
+from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
+from workbench.data.store import LabelStore
+from workbench.evaluation.evaluate import balanced_accuracy, concept_metrics, hybrid_metrics
+from workbench.models.train import TrainConfig, collect, leaf_targets, split_images, train_hybrid
+from workbench.ontology.edits import edit_from_dict
+from workbench.ontology.graph import Ontology
 
 DAISY = Ontology.load("ontologies/daisy.yaml")
 FAST = TrainConfig(max_epochs=3, patience=2)
@@ -85,7 +85,7 @@ def test_training_is_incremental_and_says_why(tables, tmp_path):
     flipped = [r for r, lab in enumerate(labels) if lab == "disk"][:1]
     for r in flipped:
         labels[r] = "none"
-    from workbench.train import SegmentTable
+    from workbench.models.train import SegmentTable
 
     changed = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes, labels, segments.crops)
     third = train_hybrid(DAISY, images, changed, FAST, models_dir=tmp_path)
@@ -136,7 +136,7 @@ def test_balanced_accuracy_of_a_constant_answer_is_chance():
 def test_training_refuses_a_leaf_without_positives(tables):
     _, _, images, segments = tables
     from workbench.errors import WorkbenchError
-    from workbench.train import SegmentTable
+    from workbench.models.train import SegmentTable
 
     labels = ["none" if lab == "stem" else lab for lab in segments.labels]
     table = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes, labels, segments.crops)
@@ -158,7 +158,7 @@ def test_leaves_train_the_same_in_worker_processes(tables):
 
 def test_hybrid_predictions_equal_the_evaluation_scores(tables):
     """The classifier a user calls and the one the report measures are the same computation."""
-    from workbench.train import image_level_scores
+    from workbench.models.train import image_level_scores
 
     _, _, images, segments = tables
     res = train_hybrid(DAISY, images, segments, FAST)
@@ -191,7 +191,7 @@ def test_relations_flag_retrains_only_the_composites_and_they_use_it(tables, tmp
     assert on.models["flower_head"].relations == (("disk", "petal"),)
     assert train_hybrid(DAISY, images, segments, on_config, models_dir=tmp_path).retrained == []
     # the saved relation models score through the table's boxes, and explain with a pair of segments
-    from workbench.train import image_level_scores
+    from workbench.models.train import image_level_scores
 
     scores, best, _ = image_level_scores(DAISY, on.models, segments, len(images))
     i = int(np.flatnonzero(np.array(images.classes) == "daisy")[0])

@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
 
 import workbench  # noqa: E402
-from workbench.store import LabelStore  # noqa: E402
-from workbench.widgets.labeler import Labeler, concept_keys  # noqa: E402
-from workbench.workspace import Workspace  # noqa: E402
+from workbench.data.store import LabelStore  # noqa: E402
+from workbench.jupyter.widgets.labeler import Labeler, concept_keys  # noqa: E402
+from workbench.workspace.folder import Workspace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_least_certain_without_models_says_so_and_falls_back(ws):
 
 
 def test_create_a_concept_makes_a_person_proposal(ws):
-    from workbench.proposals import ProposalStore
+    from workbench.review.proposals import ProposalStore
 
     w = Labeler(ws, author="alice")
     sid = w.segment_id
@@ -238,7 +238,7 @@ def test_a_corrupt_image_is_reported_too(ws):
 
 
 def test_labels_are_data_in_the_browser_code():
-    js = (Path(workbench.__file__).parent / "widgets" / "_static" / "labeler.js").read_text()
+    js = (Path(workbench.__file__).parent / "jupyter" / "widgets" / "_static" / "labeler.js").read_text()
     import re
 
     assert not re.search(r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML|\beval\(|new Function", js)
@@ -257,8 +257,8 @@ def test_open_gives_the_workbench_facade(ws):
 
 
 def test_an_empty_store_says_what_to_do(tmp_path):
-    from workbench.ontology import Ontology
-    from workbench.pipeline import shipped_ontology
+    from workbench.ontology.graph import Ontology
+    from workbench.ontology.shipped import shipped_ontology
 
     with Workspace.create(tmp_path / "empty", Ontology.load(shipped_ontology("daisy"))) as w:
         lab = Labeler(w, author="alice")
@@ -269,7 +269,7 @@ def test_an_empty_store_says_what_to_do(tmp_path):
 
 
 def test_an_accepted_concept_gets_its_key_without_reopening(ws):
-    from workbench.proposals import ProposalStore, accept
+    from workbench.review.proposals import ProposalStore, accept
 
     w = Labeler(ws, author="alice")
     w.create_concept("bud", "Flower bud", "a closed green knob", parents=["flower_head"])
@@ -290,7 +290,7 @@ def test_an_accepted_concept_gets_its_key_without_reopening(ws):
 def test_images_after_the_strip_are_decoded_in_the_background(ws):
     import time
 
-    from workbench.widgets._render import image_file
+    from workbench.jupyter.widgets._render import image_file
 
     images = ws.store.images()
     first = [s.id for s in ws.store.segments(image_id=images[0].id)]

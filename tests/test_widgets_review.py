@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
 
 import workbench  # noqa: E402
-from workbench.proposals import ProposalStore, make_proposal  # noqa: E402
-from workbench.widgets.review import ReviewWidget  # noqa: E402
-from workbench.workspace import Workspace  # noqa: E402
+from workbench.jupyter.widgets.review import ReviewWidget  # noqa: E402
+from workbench.review.proposals import ProposalStore, make_proposal  # noqa: E402
+from workbench.workspace.folder import Workspace  # noqa: E402
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 

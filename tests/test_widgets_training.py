@@ -15,13 +15,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
 
-from workbench.datasets import ImageFolder  # noqa: E402
-from workbench.labelers import label_from_masks  # noqa: E402
-from workbench.proposals import ProposalStore, accept, make_proposal  # noqa: E402
-from workbench.widgets.dashboard import TrainingDashboard, explain_widget  # noqa: E402
-from workbench.widgets.graph import OntologyGraph, accuracy_colour, graph_html  # noqa: E402
-from workbench.widgets.labeler import Labeler  # noqa: E402
-from workbench.workspace import Workspace  # noqa: E402
+from workbench.data.datasets import ImageFolder  # noqa: E402
+from workbench.data.labelers import label_from_masks  # noqa: E402
+from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_widget  # noqa: E402
+from workbench.jupyter.widgets.graph import OntologyGraph, accuracy_colour, graph_html  # noqa: E402
+from workbench.jupyter.widgets.labeler import Labeler  # noqa: E402
+from workbench.review.proposals import ProposalStore, accept, make_proposal  # noqa: E402
+from workbench.workspace.folder import Workspace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_graph_card_lists_proposals_and_escapes(trained, tmp_path):
 
 
 def test_graph_html_escapes_tooltips():
-    from workbench.ontology import Concept, Ontology
+    from workbench.ontology.graph import Concept, Ontology
 
     o = Ontology("x", "x", [Concept("x", "X", "see <img src=x onerror=alert(1)>", parts=("y",)), Concept("y", "Y")])
     nodes = json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", graph_html(o, {})).group(1))
@@ -147,8 +147,8 @@ def test_graph_html_escapes_tooltips():
 
 
 def test_least_certain_orders_by_the_trained_models_doubt(trained, tmp_path):
-    from workbench.models import load_model
-    from workbench.train import collect
+    from workbench.models.nets import load_model
+    from workbench.models.train import collect
 
     src, _, _ = trained
     ws = Workspace.open(copy_workspace(src.path, tmp_path))
@@ -192,8 +192,8 @@ def test_the_facade_trains_explains_and_draws(trained):
 
 
 def test_explain_an_array_segments_it_first(trained):
-    from workbench.datasets import load_image
-    from workbench.widgets.dashboard import explain_image
+    from workbench.data.datasets import load_image
+    from workbench.jupyter.widgets.dashboard import explain_image
 
     ws, _, _ = trained
     pixels = load_image(ws.path.parent / "data" / ws.store.images()[0].path)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workbench.data.store import SegmentData
 from workbench.errors import EditError, SettingsError, WorkspaceError
-from workbench.ontology import Ontology
-from workbench.settings import Settings
-from workbench.store import SegmentData
-from workbench.workspace import FORMAT_VERSION, MARKER_FILE, Workspace
+from workbench.ontology.graph import Ontology
+from workbench.workspace.folder import FORMAT_VERSION, MARKER_FILE, Workspace
+from workbench.workspace.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
@@ -188,7 +188,7 @@ def test_commits_work_without_a_configured_identity_and_ignore_an_outer_git_dir(
 
 def test_without_git_the_workspace_works_and_says_so(tmp_path, daisy, monkeypatch, caplog):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with caplog.at_level("WARNING", logger="workbench.workspace"):
+    with caplog.at_level("WARNING", logger="workbench.workspace.folder"):
         ws = Workspace.create(tmp_path / "ws", daisy)
     with ws:
         assert "git was not found" in caplog.text

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .errors import WorkbenchError
+from workbench.errors import WorkbenchError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "load_yaml_text", "read_yaml_file", "dump_yaml"]
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__
-from .errors import WorkbenchError
+from workbench import __version__
+from workbench.errors import WorkbenchError
 
 __all__ = ["main", "build_parser"]
 
@@ -32,8 +32,8 @@ def _err(msg: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- ontology
 def _cmd_ontology_validate(args: argparse.Namespace) -> int:
-    from .errors import OntologyError
-    from .ontology import Ontology
+    from workbench.errors import OntologyError
+    from workbench.ontology.graph import Ontology
 
     status = EXIT_OK
     for f in args.files:
@@ -50,7 +50,7 @@ def _cmd_ontology_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ontology_show(args: argparse.Namespace) -> int:
-    from .ontology import Ontology
+    from workbench.ontology.graph import Ontology
 
     o = Ontology.load(args.file)
     if args.yaml:
@@ -75,13 +75,13 @@ def _cmd_ontology_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_ontology_diff(args: argparse.Namespace) -> int:
-    from .edits import semantic_diff, text_diff
-    from .ontology import Ontology
+    from workbench.ontology.edits import semantic_diff, text_diff
+    from workbench.ontology.graph import Ontology
 
     a, b = Ontology.load(args.a), Ontology.load(args.b)
     if args.semantic:
         edits = semantic_diff(a, b)
-        from ._io import dump_yaml
+        from workbench._io import dump_yaml
 
         sys.stdout.write(dump_yaml([e.to_dict() for e in edits]) if edits else "")
         return EXIT_INVALID if (edits and args.exit_code) else EXIT_OK
@@ -91,10 +91,10 @@ def _cmd_ontology_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_ontology_apply_edit(args: argparse.Namespace) -> int:
-    from ._io import read_yaml_file
-    from .edits import apply_edits, edit_from_dict, text_diff
-    from .errors import EditError
-    from .ontology import Ontology
+    from workbench._io import read_yaml_file
+    from workbench.errors import EditError
+    from workbench.ontology.edits import apply_edits, edit_from_dict, text_diff
+    from workbench.ontology.graph import Ontology
 
     o = Ontology.load(args.file)
     data = read_yaml_file(args.edit, EditError)
@@ -116,7 +116,7 @@ def _cmd_ontology_apply_edit(args: argparse.Namespace) -> int:
 def _cmd_dataset_generate(args: argparse.Namespace) -> int:
     import time
 
-    from .datasets import generate_demo
+    from workbench.data.datasets import generate_demo
 
     t0 = time.perf_counter()
     folder = generate_demo(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed)
@@ -127,7 +127,7 @@ def _cmd_dataset_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_dataset_check(args: argparse.Namespace) -> int:
-    from .datasets import check_dataset
+    from workbench.data.datasets import check_dataset
 
     report = check_dataset(args.root)
     _out(str(report))
@@ -136,10 +136,10 @@ def _cmd_dataset_check(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------- workspace + loop
 def _cmd_init(args: argparse.Namespace) -> int:
-    from .ontology import Ontology
-    from .pipeline import shipped_ontology
-    from .settings import Settings
-    from .workspace import Workspace
+    from workbench.ontology.graph import Ontology
+    from workbench.ontology.shipped import shipped_ontology
+    from workbench.workspace.folder import Workspace
+    from workbench.workspace.settings import Settings
 
     onto = Ontology.load(args.ontology or shipped_ontology("daisy"))
     settings = Settings(dataset=str(Path(args.dataset).resolve()) if args.dataset else None)
@@ -152,13 +152,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _open_ws(path: Path):
-    from .workspace import Workspace
+    from workbench.workspace.folder import Workspace
 
     return Workspace.open(path)
 
 
 def _segmenter_from(args: argparse.Namespace, ws):
-    from .segment import make_segmenter
+    from workbench.data.segment import make_segmenter
 
     name = args.segmenter or ws.settings.segmenter
     opts = dict(ws.settings.segmenter_options)
@@ -170,9 +170,9 @@ def _segmenter_from(args: argparse.Namespace, ws):
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from .datasets import ImageFolder
-    from .parallel import executor as make_executor
-    from .segment import segment_dataset
+    from workbench.data.datasets import ImageFolder
+    from workbench.data.segment import segment_dataset
+    from workbench.parallel import executor as make_executor
 
     ws = _open_ws(args.workspace)
     try:
@@ -195,8 +195,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from .datasets import ImageFolder
-    from .labelers import label_from_masks
+    from workbench.data.datasets import ImageFolder
+    from workbench.data.labelers import label_from_masks
 
     if not args.from_masks:
         _err("only --from-masks labels headless; a person labels in the notebook: "
@@ -218,9 +218,9 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .evaluate import concept_metrics, hybrid_metrics
-    from .segment import settings_hash
-    from .train import TrainConfig, collect, split_images, train_hybrid
+    from workbench.data.segment import settings_hash
+    from workbench.evaluation.evaluate import concept_metrics, hybrid_metrics
+    from workbench.models.train import TrainConfig, collect, split_images, train_hybrid
 
     ws = _open_ws(args.workspace)
     try:
@@ -249,7 +249,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import run
+    from workbench.evaluation.pipeline import run
 
     run(args.dataset, args.ontology, args.out, segmenter=args.segmenter, quick=args.quick, workers=args.workers,
         scheduler=args.scheduler, progress=not args.no_progress)
@@ -257,7 +257,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import demo
+    from workbench.evaluation.pipeline import demo
 
     demo(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress)
     return EXIT_OK
@@ -386,7 +386,7 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 # ------------------------------------------------------------------- suggest / refactor / proposals
 def _suggester_from(args: argparse.Namespace, ws):
-    from .suggest import make_suggester
+    from workbench.review.suggest import make_suggester
 
     name = args.suggester or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "scripted")
     options: dict = {}
@@ -401,9 +401,9 @@ def _suggester_from(args: argparse.Namespace, ws):
 
 
 def _print_proposal(ws, p, *, with_preview: bool = True, accept=None) -> None:
-    from .errors import ProposalError
-    from .proposals import escape_terminal as esc
-    from .proposals import preview
+    from workbench.errors import ProposalError
+    from workbench.review.proposals import escape_terminal as esc
+    from workbench.review.proposals import preview
 
     _out(f"proposal {p.id or '(not saved)'} [{p.status}] {p.kind} by {esc(p.author)}, {p.created}")
     _out(f"  title: {esc(p.title)}")
@@ -444,7 +444,7 @@ def _print_proposal(ws, p, *, with_preview: bool = True, accept=None) -> None:
 def _edit_indices(text: str | None):
     if text is None:
         return None
-    from .errors import ProposalError
+    from workbench.errors import ProposalError
 
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -453,13 +453,13 @@ def _edit_indices(text: str | None):
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
-    from .errors import SuggesterError
-    from .suggest import _image_context, suggest_images
+    from workbench.errors import SuggesterError
+    from workbench.review.suggest import _image_context, suggest_images
 
     ws = _open_ws(args.workspace)
     try:
         if args.collect is not None:
-            from .claude import BatchPending, collect_batch
+            from workbench.review.claude import BatchPending, collect_batch
 
             try:
                 proposals, failures = collect_batch(ws, args.collect or None)
@@ -477,8 +477,8 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
             raise SuggesterError("give the image files to suggest for (or --collect to fetch a batch)")
         suggester = _suggester_from(args, ws)
         if args.batch:
-            from .claude import ClaudeSuggester, submit_batch
-            from .datasets import load_image
+            from workbench.data.datasets import load_image
+            from workbench.review.claude import ClaudeSuggester, submit_batch
 
             if not isinstance(suggester, ClaudeSuggester):
                 raise SuggesterError("--batch sends the images with Claude's Message Batches API: use --suggester claude")
@@ -497,7 +497,7 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def _cmd_refactor(args: argparse.Namespace) -> int:
-    from .suggest import refactor_workspace
+    from workbench.review.suggest import refactor_workspace
 
     ws = _open_ws(args.workspace)
     try:
@@ -509,8 +509,8 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
 
 
 def _cmd_proposals(args: argparse.Namespace) -> int:
-    from .proposals import ProposalStore, accept, reject
-    from .proposals import escape_terminal as esc
+    from workbench.review.proposals import ProposalStore, accept, reject
+    from workbench.review.proposals import escape_terminal as esc
 
     ws = _open_ws(args.workspace)
     try:
@@ -585,8 +585,8 @@ _EXTRA_COMMANDS.append(_register_proposals)
 
 # ------------------------------------------------------------------- the pull-request loop: history, gate
 def _cmd_history(args: argparse.Namespace) -> int:
-    from .history import history
-    from .proposals import escape_terminal as esc
+    from workbench.review.history import history
+    from workbench.review.proposals import escape_terminal as esc
 
     ws = _open_ws(args.workspace)
     try:
@@ -608,8 +608,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_why(args: argparse.Namespace) -> int:
-    from .history import why
-    from .proposals import escape_terminal as esc
+    from workbench.review.history import why
+    from workbench.review.proposals import escape_terminal as esc
 
     ws = _open_ws(args.workspace)
     try:
@@ -620,8 +620,8 @@ def _cmd_why(args: argparse.Namespace) -> int:
 
 
 def _cmd_revert(args: argparse.Namespace) -> int:
-    from .history import revert
-    from .proposals import escape_terminal as esc
+    from workbench.review.history import revert
+    from workbench.review.proposals import escape_terminal as esc
 
     ws = _open_ws(args.workspace)
     try:
@@ -633,8 +633,8 @@ def _cmd_revert(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from .gate import GateRejected, apply_proposal, gate
-    from .proposals import escape_terminal as esc
+    from workbench.review.gate import GateRejected, apply_proposal, gate
+    from workbench.review.proposals import escape_terminal as esc
 
     ws = _open_ws(args.workspace)
     try:

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from .errors import SettingsError, WorkbenchError
+from workbench.errors import SettingsError, WorkbenchError
 
 __all__ = ["executor", "set_threads", "DEFAULT_THREADS"]
 

@@ -67,7 +67,7 @@ def ex1_2(wb: Any, answer: Any, *, strict: bool = False) -> bool:
     """A saved, pending, valid person's proposal that adds `sepal` as a part of flower_head, lint-free."""
     if _unanswered(answer, strict):
         return False
-    from workbench.proposals import ProposalStore
+    from workbench.review.proposals import ProposalStore
 
     try:
         p = ProposalStore(wb.workspace).load(answer.id if hasattr(answer, "id") else answer)
@@ -95,7 +95,7 @@ def ex1_3(wb: Any, answer: Any, *, strict: bool = False) -> bool:
     """A leaf description the concept lint accepts, that still talks about colour or shape."""
     if _unanswered(answer, strict):
         return False
-    from workbench.lint import lint_concept
+    from workbench.ontology.lint import lint_concept
 
     if not isinstance(answer, str) or len(answer.split()) < 5:
         return _verdict(False, "", "write a sentence or two (a string of at least five words)", strict=strict)
@@ -112,7 +112,8 @@ def ex1_4(wb: Any, answer: Any, *, strict: bool = False) -> bool:
     if _unanswered(answer, strict):
         return False
     from course import REVIEW_TITLE
-    from workbench.proposals import ProposalStore
+
+    from workbench.review.proposals import ProposalStore
 
     p = next((q for q in ProposalStore(wb.workspace).list() if q.title == REVIEW_TITLE), None)
     if p is None:
@@ -172,7 +173,7 @@ def ex2_4(wb: Any, answer: Any, retrained: Any = None, *, strict: bool = False) 
 
 # ---------------------------------------------------------------------- block 3: the pull-request loop
 def _petal_rule_proposal(wb: Any) -> Any:
-    from workbench.proposals import ProposalStore
+    from workbench.review.proposals import ProposalStore
 
     for p in reversed(ProposalStore(wb.workspace).list()):
         for e in p.edits:

@@ -33,11 +33,11 @@ def _new_dir(block: int) -> Path:
 def start(block: int, *, author: str = "you") -> tuple[Any, Any]:
     """The workspace exercise block ``block`` (1, 2 or 3) starts from; ``(wb, folder)``."""
     import workbench
-    from workbench.datasets import generate_demo
-    from workbench.ontology import Ontology
-    from workbench.pipeline import shipped_ontology
-    from workbench.settings import Settings
-    from workbench.workspace import Workspace
+    from workbench.data.datasets import generate_demo
+    from workbench.ontology.graph import Ontology
+    from workbench.ontology.shipped import shipped_ontology
+    from workbench.workspace.folder import Workspace
+    from workbench.workspace.settings import Settings
 
     if block not in (1, 2, 3):
         raise ValueError(f"the workshop has blocks 1, 2 and 3, not {block!r}")
@@ -50,14 +50,14 @@ def start(block: int, *, author: str = "you") -> tuple[Any, Any]:
     if block == 1:
         _review_proposal(wb)
     if block >= 2:
-        from workbench.segment import make_segmenter, segment_dataset
+        from workbench.data.segment import make_segmenter, segment_dataset
 
         ws = wb.workspace
         seg = make_segmenter(ws.settings.segmenter, **ws.settings.segmenter_options)
         segment_dataset(ws.store, folder, seg, cache_dir=ws.cache_dir / "segments", progress=False)
     if block == 3:
-        from workbench.labelers import label_from_masks
-        from workbench.widgets.dashboard import train_workspace
+        from workbench.data.labelers import label_from_masks
+        from workbench.jupyter.widgets.dashboard import train_workspace
 
         label_from_masks(wb.store, folder, wb.ontology)
         train_workspace(wb.workspace)
@@ -66,7 +66,7 @@ def start(block: int, *, author: str = "you") -> tuple[Any, Any]:
 
 def _review_proposal(wb: Any) -> Any:
     """Block 1's proposal to review: a good edit, a redundant one and an invalid one."""
-    from workbench.proposals import ProposalStore, make_proposal
+    from workbench.review.proposals import ProposalStore, make_proposal
 
     ws = wb.workspace
     petal = ws.ontology.concepts["petal"].description
@@ -88,7 +88,7 @@ def _review_proposal(wb: Any) -> Any:
 def stand_in_answer(wb: Any, folder: Any, segment_id: int) -> str:
     """The concept the part masks give a segment: what a careful person would press (used by the
     solutions to play the participant's part when the notebook runs unattended)."""
-    from workbench.labelers import concept_for_segment
+    from workbench.data.labelers import concept_for_segment
 
     ws = wb.workspace
     row = ws.store.segment(segment_id)
@@ -101,7 +101,7 @@ def stand_in_answer(wb: Any, folder: Any, segment_id: int) -> str:
 
 def catch_up(wb: Any, folder: Any, step: str) -> None:
     """Do exercise ``step`` ("2.1", "2.2", "3.1") for a participant who wants to move on."""
-    from workbench.labelers import label_from_masks
+    from workbench.data.labelers import label_from_masks
 
     if step == "2.1":
         lab = wb.label(author="catch-up")
@@ -112,7 +112,7 @@ def catch_up(wb: Any, folder: Any, step: str) -> None:
     elif step == "2.2":
         label_from_masks(wb.store, folder, wb.ontology)
     elif step == "3.1":
-        from workbench.proposals import ProposalStore, make_proposal
+        from workbench.review.proposals import ProposalStore, make_proposal
 
         p = ProposalStore(wb.workspace).save(make_proposal(
             wb.ontology, [{"op": {"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_elongated"},

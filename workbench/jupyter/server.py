@@ -1,0 +1,643 @@
+"""The Jupyter server extension: a workspace served over REST under ``/workbench/api/``.
+
+The JupyterLab front end (``workbench/jupyter/_frontend``, prebuilt into ``workbench/jupyter/labextension``) reads
+the workspace through these handlers; every one of them needs an authenticated Jupyter user.
+
+==========================================  ==========================================================
+``GET  /workbench/api/workspaces?path=D``   workspaces at, above (up to the server root) or just below D
+``GET  /workbench/api/ontology?workspace=W``  the ontology as concepts with kind, parts, implementation
+                                            and the validation metrics of each trained model
+``GET  /workbench/api/proposals?workspace=W``  proposal summaries (status, gate verdict, stale)
+``GET  /workbench/api/proposals/0007?workspace=W``  one proposal, with its notebook cells
+``GET  /workbench/api/history?workspace=W``  the workspace's recent changes (git history)
+``GET  /workbench/api/why?workspace=W&concept=C``  which change introduced / last changed concept C
+``GET  /workbench/api/images?workspace=W``  images in the label store (for "suggest edits")
+``POST /workbench/api/suggest``             ``{"workspace", "image", "suggester"?, "settings"?}``: a new proposal
+``POST /workbench/api/refactor``            ``{"workspace", "suggester"?, "settings"?}``: a new proposal
+``POST /workbench/api/gate``                ``{"workspace", "proposal", "settings"?}``: run the merge gate on a
+                                            pending proposal and record its verdict in the proposal
+==========================================  ==========================================================
+
+Paths are confined twice. ``W`` is relative to the server's root directory and must name a
+workspace inside it; an image must stay inside the workspace's data set (or the workspace) and
+inside the root. An absolute path, a ``..`` component, a symlink that leads outside, and anything under a
+``.git`` folder are refused (400 for a malformed value, 403 for a path outside, 404 for nothing
+there), with a JSON body ``{"error": ..., "status": ...}`` saying why. Request bodies are JSON
+objects of at most :data:`MAX_BODY_BYTES` with only the keys the endpoint knows, each type-checked;
+``settings`` overrides are validated by :class:`workbench.workspace.settings.Settings` (so an API key is
+refused there too; overrides apply to one request and are never saved). The only writes go through
+the proposal store: new proposal files (suggest, refactor) and a gate verdict recorded in a pending
+proposal (gate), each committed to the workspace repository.
+
+The functions below are plain (no server needed) and are what the handlers call:
+
+>>> import tempfile, os
+>>> root = tempfile.mkdtemp()
+>>> resolve_workspace(root, "../etc")
+Traceback (most recent call last):
+...
+workbench.jupyter.server.PathRefused: '../etc': '..' is not allowed; give a path inside the Jupyter root without '..'
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from workbench.data.datasets import load_image
+from workbench.errors import WorkbenchError
+from workbench.models.store import ModelStore
+from workbench.review import proposals
+from workbench.review.history import history, why
+from workbench.review.proposals import ProposalStore
+from workbench.review.suggest import SuggestContext, make_suggester
+from workbench.workspace.folder import MARKER_FILE, Workspace
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
+
+# The workspace module (numpy, networkx, SQLite) is imported on first use, not when Jupyter loads the
+# extension: every server start in an environment that has the workbench installed would pay for it.
+
+__all__ = [
+    "API_PREFIX",
+    "MAX_BODY_BYTES",
+    "SETTINGS_OVERRIDES",
+    "PathRefused",
+    "BadRequest",
+    "check_relative",
+    "resolve_workspace",
+    "resolve_inside",
+    "find_workspaces",
+    "parse_body",
+    "settings_with",
+    "ontology_tree",
+    "proposal_summaries",
+    "proposal_detail",
+    "history_entries",
+    "why_concept",
+    "image_list",
+    "suggest",
+    "refactor",
+    "run_gate",
+]
+
+#: Where the REST API lives, below the server's base URL.
+API_PREFIX = "workbench/api"
+#: Largest request body accepted (requests are small JSON objects; images are referenced, never sent).
+MAX_BODY_BYTES = 64 * 1024
+#: Longest path accepted in a request.
+_MAX_PATH_CHARS = 1024
+#: Settings a request may override for one call (what the front end's Settings Editor holds); never a key.
+SETTINGS_OVERRIDES = ("claude_model", "llm_max_image_edge", "gate_confidence", "gate_min_gain", "gate_max_loss")
+#: Largest model sidecar (``models/<concept>.json``) read for metrics.
+_PROPOSAL_REF = re.compile(r"^[0-9]{1,6}$")
+_CONCEPT_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class PathRefused(WorkbenchError):
+    """A path in a request is malformed (400), outside the allowed folder (403) or names nothing (404)."""
+
+    def __init__(self, path: object, reason: str, status: int = 403):
+        self.path = path
+        self.reason = reason
+        self.status = status
+        super().__init__(f"{path!r}: {reason}")
+
+
+class BadRequest(WorkbenchError):
+    """A request body or parameter is invalid; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        self.status = status
+        super().__init__(message)
+
+
+# ----------------------------------------------------------------------------------------- paths
+
+
+def check_relative(rel: object, *, what: str = "path") -> tuple[str, ...]:
+    """The components of a relative POSIX path, or :class:`PathRefused` saying what is wrong with it.
+
+    >>> check_relative("a/./b/")
+    ('a', 'b')
+    >>> check_relative("/etc/passwd")
+    Traceback (most recent call last):
+    ...
+    workbench.jupyter.server.PathRefused: '/etc/passwd': absolute paths are not allowed; give a path relative to the Jupyter root
+    """
+    if not isinstance(rel, str):
+        raise PathRefused(rel, f"the {what} must be text", 400)
+    if len(rel) > _MAX_PATH_CHARS:
+        raise PathRefused(rel[:40] + "...", f"the {what} is longer than {_MAX_PATH_CHARS} characters", 400)
+    if "\x00" in rel or any(ord(ch) < 32 for ch in rel):
+        raise PathRefused(rel, f"the {what} contains control characters", 400)
+    if "\\" in rel:
+        raise PathRefused(rel, f"the {what} contains a backslash; use '/' between folders", 400)
+    if rel.startswith(("/", "~")) or PureWindowsPath(rel).drive:
+        raise PathRefused(rel, "absolute paths are not allowed; give a path relative to the Jupyter root", 403)
+    parts = tuple(p for p in PurePosixPath(rel).parts if p not in ("", "."))
+    if ".." in parts:
+        raise PathRefused(rel, "'..' is not allowed; give a path inside the Jupyter root without '..'", 403)
+    if ".git" in parts:
+        raise PathRefused(rel, "paths under .git are git's own files and are never served or written", 403)
+    return parts
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _real(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def resolve_inside(folder: str | os.PathLike[str], rel: object, *, what: str = "path", must_exist: bool = True) -> Path:
+    """The real path of ``rel`` inside ``folder``; refused when it (or a symlink on the way) leads out.
+
+    Also refused: anything whose real path lies under a ``.git`` folder of ``folder``.
+    """
+    base = _real(folder)
+    parts = check_relative(rel, what=what)
+    real = _real(base.joinpath(*parts))
+    if not _inside(real, base):
+        raise PathRefused(rel, f"leads outside {base.name or base} (through a symlink); refused", 403)
+    if ".git" in real.relative_to(base).parts:
+        raise PathRefused(rel, "leads under .git (through a symlink); git's own files are never served or written", 403)
+    if must_exist and not real.exists():
+        raise PathRefused(rel, f"no such file or folder in {base.name or base}", 404)
+    return real
+
+
+def resolve_workspace(root: str | os.PathLike[str], rel: object) -> Path:
+    """The real path of the workspace ``rel`` (relative to the Jupyter ``root``), checked.
+
+    Refused: malformed or absolute paths, ``..``, ``.git``, symlinks leading out of ``root`` (403),
+    and folders that are not workspaces (404, with the command that makes one).
+    """
+    real = resolve_inside(root, rel, what="workspace path")
+    if not real.is_dir():
+        raise PathRefused(rel, "not a folder; give the workspace folder", 404)
+    if not (real / MARKER_FILE).is_file():
+        raise PathRefused(rel, f"not a workbench workspace (no {MARKER_FILE}); make one with `workbench init`", 404)
+    return real
+
+
+def find_workspaces(root: str | os.PathLike[str], rel: object = "") -> list[str]:
+    """Workspaces near the folder ``rel``: it or its nearest ancestor inside ``root``, then its subfolders.
+
+    Paths are returned relative to ``root`` (POSIX), nearest first; subfolders that are symlinks are
+    skipped.
+    """
+    base = _real(root)
+    start = resolve_inside(base, rel, what="folder")
+    if not start.is_dir():
+        start = start.parent
+    found: list[str] = []
+    here = start
+    while True:
+        if (here / MARKER_FILE).is_file():
+            found.append(here.relative_to(base).as_posix())
+            break
+        if here == base:
+            break
+        here = here.parent
+    try:
+        children = sorted(start.iterdir())
+    except OSError:
+        children = []
+    for child in children:
+        if child.name.startswith(".") or child.is_symlink() or not child.is_dir():
+            continue
+        if (child / MARKER_FILE).is_file():
+            p = child.relative_to(base).as_posix()
+            if p not in found:
+                found.append(p)
+    return ["" if p == "." else p for p in found]
+
+
+# ----------------------------------------------------------------------------------------- requests
+
+
+def parse_body(raw: bytes, fields: Mapping[str, tuple[type, bool]]) -> dict[str, Any]:
+    """Parse a JSON request body: an object with only ``fields`` (name -> (type, required)).
+
+    >>> parse_body(b'{"image": "a.png"}', {"image": (str, True)})
+    {'image': 'a.png'}
+    >>> parse_body(b'{"image": 3}', {"image": (str, True)})
+    Traceback (most recent call last):
+    ...
+    workbench.jupyter.server.BadRequest: field 'image' must be str, got int
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"request body of {len(raw)} bytes is over the limit of {MAX_BODY_BYTES}", 413)
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadRequest(f"request body is not UTF-8 JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"request body must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(map(repr, unknown))}; this endpoint takes {', '.join(fields)}")
+    for name, (typ, required) in fields.items():
+        if name not in data:
+            if required:
+                raise BadRequest(f"field {name!r} is required")
+            continue
+        value = data[name]
+        if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
+            raise BadRequest(f"field {name!r} must be {typ.__name__}, got {type(value).__name__}")
+    return data
+
+
+def settings_with(ws: Workspace, overrides: Mapping[str, Any] | None) -> Any:
+    """The workspace's settings with the request's overrides (only :data:`SETTINGS_OVERRIDES`), validated.
+
+    A null override means "keep the workspace's value". Nothing is written.
+    """
+    if not overrides:
+        return ws.settings
+    bad = sorted(k for k in overrides if k not in SETTINGS_OVERRIDES)
+    if bad:
+        raise BadRequest(f"setting(s) {', '.join(map(repr, bad))} cannot be changed from the browser; "
+                         f"allowed: {', '.join(SETTINGS_OVERRIDES)}")  # fmt: skip
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return ws.settings.replace(**changes)
+    except WorkbenchError as e:
+        raise BadRequest(str(e)) from None
+
+
+# ----------------------------------------------------------------------------------------- views
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data from objects with ``to_dict``, dataclasses, tuples and mappings (anything else: its str)."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):
+        return _jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    return str(value)
+
+
+def _model_metrics(ws: Workspace, concept: str) -> dict[str, Any] | None:
+    metrics = ModelStore(ws.models_dir).metrics(concept)
+    if metrics is None:
+        return None
+    keep = ("val_balanced_accuracy", "val_examples", "train_balanced_accuracy", "train_examples", "n_params")
+    return {k: _jsonable(metrics.get(k)) for k in keep if k in metrics}
+
+
+def ontology_tree(ws: Workspace) -> dict[str, Any]:
+    """The ontology as plain data for the panel: concepts bottom-up data plus each model's metrics."""
+    o = ws.ontology
+    text = o.dumps()
+    concepts = []
+    for cid in [o.root, *sorted(c for c in o.concepts if c != o.root)]:
+        c = o.concepts[cid]
+        concepts.append({
+            "id": c.id, "label": c.label, "description": c.description, "kind": o.kind(cid),
+            "implementation": c.implementation, "rule": c.rule, "parts": list(o.parts(cid)),
+            "parents": list(o.parents(cid)), "metrics": _model_metrics(ws, cid),
+        })  # fmt: skip
+    return {
+        "name": o.name, "root": o.root, "concepts": concepts, "head": ws.head(),
+        "ontology_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    }  # fmt: skip
+
+
+def _gate_summary(gate: Any) -> Any:
+    return _jsonable(gate) if gate is not None else None
+
+
+def proposal_summaries(ws: Workspace, status: str | None = None) -> list[dict[str, Any]]:
+    """One line of plain data per saved proposal, newest first (id, kind, title, status, gate, stale)."""
+    if status is not None and status not in proposals.PROPOSAL_STATUSES:
+        raise BadRequest(f"unknown status {status!r}; one of {', '.join(proposals.PROPOSAL_STATUSES)}")
+    current = proposals.ontology_hash(ws.ontology)
+    out = []
+    for p in proposals.ProposalStore(ws).list(status=status):
+        out.append({
+            "id": p.id, "kind": p.kind, "title": p.title, "status": p.status, "author": p.author,
+            "created": p.created, "edits": len(p.edits), "invalid": sum(1 for e in p.edits if not e.valid),
+            "gate": _gate_summary(p.gate), "commit": p.commit, "stale": p.base != current,
+        })  # fmt: skip
+    out.sort(key=lambda d: str(d["id"]), reverse=True)
+    return out
+
+
+def _check_proposal_ref(ref: object) -> str:
+    if not isinstance(ref, str) or not _PROPOSAL_REF.match(ref):
+        raise BadRequest(f"proposal id {str(ref)[:40]!r} must be a number like 7 or 0007")
+    return ref
+
+
+def proposal_detail(ws: Workspace, ref: str) -> dict[str, Any]:
+    """One proposal as plain data, with ``cells`` (notebook cells that review and apply it) and ``diff``."""
+    ref = _check_proposal_ref(ref)
+    try:
+        p = proposals.ProposalStore(ws).load(ref)
+    except WorkbenchError as e:
+        raise BadRequest(str(e), 404) from None
+    data = _jsonable(p.to_dict())
+    data["stale"] = p.base != proposals.ontology_hash(ws.ontology)
+    from workbench.review.cells import (
+        proposal_cells,  # lazy: it renders with torch; the server starts without
+    )
+
+    data["cells"] = _jsonable(proposal_cells(ws, p))
+    try:
+        data["diff"] = proposals.preview(ws, p).diff if p.status == "pending" else None
+    except WorkbenchError as e:
+        data["diff"], data["diff_problem"] = None, str(e)
+    return data
+
+
+def history_entries(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
+    """The workspace's recent changes, newest first (from ``workbench.review.history`` when present, else git log)."""
+    return [_jsonable(c) for c in history(ws, limit=limit)]
+
+
+def why_concept(ws: Workspace, concept: object) -> dict[str, Any]:
+    """Which change introduced ``concept`` and which last changed it (``workbench.review.history.why``)."""
+    if not isinstance(concept, str) or not _CONCEPT_ID.match(concept):
+        raise BadRequest(f"concept id {str(concept)[:40]!r} must look like petal or flower_head")
+
+    return _jsonable(why(ws, concept))
+
+
+def image_list(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
+    """Images in the label store (id, path, class) for the "suggest edits for an image" picker."""
+    out = []
+    for row in ws.store.images()[:limit]:
+        out.append({"id": row.id, "path": row.path, "class_label": row.class_label})
+    return out
+
+
+def _image_root(ws: Workspace) -> Path:
+    return ws.dataset_root
+
+
+def _suggester(ws: Workspace, name: str | None, settings: Any) -> Any:
+    if name is None:
+        name = "claude" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
+    if name == "claude":
+        return make_suggester(name, workspace=ws, model=settings.claude_model, max_image_edge=settings.llm_max_image_edge)
+    return make_suggester(name, workspace=ws)
+
+
+def suggest(ws: Workspace, image: str, *, suggester: str | None = None, overrides: Mapping[str, Any] | None = None,
+            root: str | os.PathLike[str] | None = None) -> Any:  # fmt: skip
+    """Ask a suggester for edits prompted by one image; the proposal is saved and returned.
+
+    ``image`` is relative to the workspace's data set (or to the workspace when it has none) and must
+    stay inside it, and inside ``root`` when given (the server passes its root: a workspace whose
+    ``dataset`` setting points elsewhere cannot make it read, or send to a model, files outside).
+    The suggester is ``claude`` when ``ANTHROPIC_API_KEY`` is set, else ``scripted``.
+    """
+    settings = settings_with(ws, overrides)
+    path = resolve_inside(_image_root(ws), image, what="image path")
+    if root is not None:
+        base = _real(root)
+        if not _inside(path, base):
+            raise PathRefused(image, "the workspace's data set lies outside the Jupyter root; images there are "
+                              "not served (move the data set under the root, or start Jupyter higher up)")  # fmt: skip
+        if ".git" in path.relative_to(base).parts:
+            raise PathRefused(image, "lies under .git; git's own files are never served")
+    if not path.is_file():
+        raise PathRefused(image, "not a file; give an image inside the workspace's data set", 404)
+
+    s = _suggester(ws, suggester, settings)
+
+    array = load_image(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    rel = PurePosixPath(*check_relative(image)).as_posix()
+    class_label = rel.split("/")[0] if "/" in rel else None
+    p = s.suggest(ws.ontology, array, SuggestContext(image_id=rel, image_sha256=sha, class_label=class_label))
+    return _save(ws, p, f"for image {rel}")
+
+
+def refactor(ws: Workspace, *, suggester: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
+    """Ask a suggester to simplify the ontology given the proposal history; the proposal is saved and returned."""
+    settings = settings_with(ws, overrides)
+    s = _suggester(ws, suggester, settings)
+    return _save(ws, s.refactor(ws.ontology, ProposalStore(ws).list()), "for a refactor")
+
+
+def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run the merge gate on a pending proposal and record the verdict in its file; returns the verdict.
+
+    ``overrides`` may change the gate's thresholds for this run (the verdict records the thresholds it
+    used); the workspace's settings file is not changed. Applying (``wb.apply``) gates again with the
+    workspace's own settings.
+    """
+    ref = _check_proposal_ref(ref)
+    settings = settings_with(ws, overrides)
+    store = proposals.ProposalStore(ws)
+    try:
+        p = store.load(ref)
+    except WorkbenchError as e:
+        raise BadRequest(str(e), 404) from None
+    if p.status != "pending":
+        raise BadRequest(f"proposal {p.id} is already {p.status}; only pending proposals are gated", 409)
+
+    ws.settings = settings  # this request's Workspace object only; nothing is saved
+    from workbench.review.gate import (
+        gate,  # lazy: the gate trains (torch); the server starts without it
+    )
+
+    verdict = gate(ws, p)
+    store.update(dataclasses.replace(p, gate=verdict.to_dict()), message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+    return verdict.to_dict()
+
+
+def _save(ws: Workspace, p: Any, what: str) -> Any:
+    """Save a new proposal; one without edits (e.g. a used-up script) is refused, not saved."""
+    if not p.edits:
+        raise BadRequest(f"the suggester ({p.author}) proposed no edits {what}; nothing was saved", 422)
+    return ProposalStore(ws).save(p)
+
+
+# ----------------------------------------------------------------------------------------- handlers
+
+
+class _Handler(APIHandler):
+    """Shared plumbing: JSON answers, JSON errors, the workspace from ``?workspace=``."""
+
+    def prepare(self) -> Any:
+        length = self.request.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            self._json_error(413, f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+            return None
+        return super().prepare()
+
+    @property
+    def root(self) -> str:
+        return self.settings.get("server_root_dir") or os.getcwd()
+
+    def _json_error(self, status: int, message: str) -> None:
+        self.clear()
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": message, "status": status}))
+
+    def _reply(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(_jsonable(data)))
+
+    def _open(self, rel: object) -> Workspace:
+        if rel is None:
+            raise BadRequest("give the workspace folder as ?workspace=<path relative to the Jupyter root>")
+        return Workspace.open(resolve_workspace(self.root, rel))
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(*args)`` off the event loop and answer with its result or a JSON error."""
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+        except (PathRefused, BadRequest) as e:
+            self._json_error(e.status, str(e))
+        except WorkbenchError as e:
+            self._json_error(422, f"{type(e).__name__}: {e}")
+        else:
+            self._reply(result)
+
+    def _with_ws(self, rel: object, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        ws = self._open(rel)
+        try:
+            return fn(ws, *args, **kwargs)
+        finally:
+            ws.close()
+
+
+class WorkspacesHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self._run(lambda: {"workspaces": find_workspaces(self.root, self.get_query_argument("path", ""))})
+
+
+class OntologyHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self._run(self._with_ws, self.get_query_argument("workspace", None), ontology_tree)
+
+
+class ProposalsHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self, ref: str | None = None) -> None:
+        rel = self.get_query_argument("workspace", None)
+        if ref:
+            await self._run(self._with_ws, rel, proposal_detail, ref)
+        else:
+            status = self.get_query_argument("status", None)
+            await self._run(lambda: {"proposals": self._with_ws(rel, proposal_summaries, status)})
+
+
+class HistoryHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(lambda: {"history": self._with_ws(rel, history_entries)})
+
+
+class WhyHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(self._with_ws, rel, why_concept, self.get_query_argument("concept", None))
+
+
+class ImagesHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(lambda: {"images": self._with_ws(rel, image_list)})
+
+
+_SUGGEST_FIELDS = {"workspace": (str, True), "image": (str, True), "suggester": (str, False), "settings": (dict, False)}
+
+
+_REFACTOR_FIELDS = {"workspace": (str, True), "suggester": (str, False), "settings": (dict, False)}
+
+
+class SuggestHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _SUGGEST_FIELDS)
+            p = self._with_ws(body["workspace"], suggest, body["image"], suggester=body.get("suggester"),
+                              overrides=body.get("settings"), root=self.root)  # fmt: skip
+            return {"proposal": p.to_dict()}
+
+        await self._run(work)
+
+
+class RefactorHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _REFACTOR_FIELDS)
+            p = self._with_ws(body["workspace"], refactor, suggester=body.get("suggester"), overrides=body.get("settings"))
+            return {"proposal": p.to_dict()}
+
+        await self._run(work)
+
+
+_GATE_FIELDS = {"workspace": (str, True), "proposal": (str, True), "settings": (dict, False)}
+
+
+class GateHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _GATE_FIELDS)
+            return {"gate": self._with_ws(body["workspace"], run_gate, body["proposal"], overrides=body.get("settings"))}
+
+        await self._run(work)
+
+
+def _handlers(base_url: str) -> list[tuple[str, Any]]:
+    api = url_path_join(base_url, API_PREFIX)
+    return [
+        (url_path_join(api, "workspaces"), WorkspacesHandler),
+        (url_path_join(api, "ontology"), OntologyHandler),
+        (url_path_join(api, "proposals"), ProposalsHandler),
+        (url_path_join(api, r"proposals/([0-9]{1,6})"), ProposalsHandler),
+        (url_path_join(api, "history"), HistoryHandler),
+        (url_path_join(api, "why"), WhyHandler),
+        (url_path_join(api, "images"), ImagesHandler),
+        (url_path_join(api, "suggest"), SuggestHandler),
+        (url_path_join(api, "refactor"), RefactorHandler),
+        (url_path_join(api, "gate"), GateHandler),
+    ]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Tell jupyter_server that this module is a server extension."""
+    return [{"module": "workbench.jupyter.server"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Register the handlers on the running server (called by jupyter_server)."""
+    web_app = serverapp.web_app
+    web_app.add_handlers(".*$", _handlers(web_app.settings["base_url"]))
+    serverapp.log.info("workbench: REST API at %s%s", web_app.settings["base_url"], API_PREFIX)

@@ -1,0 +1,224 @@
+"""The ontology as an interactive graph (networkx + pyvis, offline) with a card per concept.
+
+Nodes are coloured by validation accuracy (red 50% → green 100%, grey: no model yet) and sized by
+parameters, read from the ``models/<concept>.json`` sidecars training writes; rules are diamonds,
+nets are circles. The pyvis page (vis-network inlined, ~700 KB, no CDN) runs in an isolated iframe
+(``srcdoc``, ``sandbox="allow-scripts"`` without same-origin, a Content-Security-Policy that allows no
+network): clicking a node posts its id to the widget, which shows that concept's card: description,
+implementation, parameters, accuracy, example segments, and the accepted proposals that touched it.
+:meth:`OntologyGraph.save_svg` writes the static picture the report uses.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets
+import traitlets
+
+from workbench._io import atomic_write_text
+from workbench.errors import WorkbenchError
+from workbench.evaluation.report import accuracy_colour, ontology_svg
+from workbench.jupyter.widgets._render import (
+    ImageCache,
+    crop_view,
+    image_file,
+    png_data_url,
+)
+from workbench.models.store import ModelStore
+from workbench.review.proposals import proposals_touching
+
+__all__ = ["OntologyGraph", "GraphFrame", "concept_info", "graph_html", "accuracy_colour"]
+
+log = logging.getLogger(__name__)
+_STATIC = Path(__file__).parent / "_static"
+_PALETTE = [(200, 60, 60), (230, 160, 40), (120, 180, 60), (40, 150, 80)]
+_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+        "font-src data:")
+_REMOTE = re.compile(r"<(?:link|script)\b[^>]*(?:href|src)=\"https?://[^\"]*\"[^>]*>(?:\s*</script>)?", re.I)
+
+
+def concept_info(workspace: Any) -> dict[str, dict[str, Any]]:
+    """Per concept: ``val_accuracy`` and ``params`` from its model sidecar (None when not trained)."""
+    out: dict[str, dict[str, Any]] = {}
+    store = ModelStore(workspace.models_dir)
+    for c in workspace.ontology.concepts:
+        info: dict[str, Any] = {"val_accuracy": None, "params": None, "trained": False}
+        m = store.metrics(c)
+        if m is not None:
+            acc = m.get("val_accuracy")
+            info = {"val_accuracy": float(acc) if isinstance(acc, (int, float)) else None,
+                    "params": m.get("n_params"), "trained": True,
+                    "val_examples": m.get("val_examples"), "train_examples": m.get("train_examples")}
+        out[c] = info
+    return out
+
+
+def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460) -> str:
+    """A self-contained pyvis page of the ontology that posts ``{wbSelect: id}`` to its parent on a click."""
+    from pyvis.network import Network
+
+    net = Network(height=f"{height - 20}px", width="100%", directed=True, cdn_resources="in_line")
+    net.set_options(json.dumps({
+        "layout": {"hierarchical": {"enabled": True, "direction": "UD", "sortMethod": "directed",
+                                    "levelSeparation": 90, "nodeSpacing": 130}},
+        "physics": {"enabled": False},
+        "interaction": {"hover": True},
+        "nodes": {"font": {"size": 14}},
+        "edges": {"arrows": {"to": {"enabled": True, "scaleFactor": 0.6}}, "color": "#888"},
+    }))
+    for c in ontology.bottom_up()[::-1]:
+        concept = ontology.concepts[c]
+        i = info.get(c, {})
+        acc, params = i.get("val_accuracy"), i.get("params")
+        rule = concept.implementation == "rule"
+        sub = f"{'rule' if rule else 'net'} · {params if params is not None else '?'} p · " + (
+            f"{acc:.0%}" if acc is not None else "no model")
+        net.add_node(
+            c, label=f"{concept.label}\n{sub}", shape="diamond" if rule else "dot",
+            color={"background": accuracy_colour(acc), "border": "#333"},
+            size=10 + 3 * math.log2(1 + (params or 0)), borderWidth=3 if c == ontology.root else 1,
+            title=html.escape(f"{c}: {concept.description}"),
+            shapeProperties={"borderDashes": [5, 3]} if rule else {},
+        )
+    for a, b in ontology.edges():
+        net.add_edge(a, b)
+    page = net.generate_html()
+    page = _REMOTE.sub("", page)  # pyvis links bootstrap from a CDN; the graph does not need it
+    page = page.replace("<head>", f'<head><meta http-equiv="Content-Security-Policy" content="{_CSP}">', 1)
+    hook = ("<script>if (typeof network !== 'undefined') { network.on('selectNode', function (p) {"
+            " parent.postMessage({wbSelect: String(p.nodes[0])}, '*'); }); }</script>")
+    return page.replace("</body>", hook + "</body>", 1)
+
+
+class GraphFrame(anywidget.AnyWidget):
+    """An isolated iframe showing ``srcdoc``; a node clicked inside sets ``selected``."""
+
+    _esm = _STATIC / "graph.js"
+    srcdoc = traitlets.Unicode("").tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    height = traitlets.Int(460).tag(sync=True)
+
+
+class OntologyGraph(ipywidgets.VBox):
+    """The workspace's ontology as a graph with a concept card. ``select(id)`` or click a node."""
+
+    def __init__(self, workspace: Any, *, height: int = 460, examples: int = 6, **kwargs: Any):
+        self.workspace = workspace
+        self.examples = examples
+        self._images = ImageCache(size=4)
+        self.frame = GraphFrame(height=height)
+        self.picker = ipywidgets.Dropdown(description="concept", options=[])
+        self.card = ipywidgets.HTML()
+        self.error = ipywidgets.HTML()
+        super().__init__([self.error, ipywidgets.HBox([self.picker]), self.frame, self.card], **kwargs)
+        self.frame.observe(self._on_frame, names=["selected"])
+        self.picker.observe(self._on_pick, names=["value"])
+        self._guard(self.refresh)
+
+    # ---------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the ontology and the model sidecars and redraw."""
+        o = self.workspace.ontology
+        self.info = concept_info(self.workspace)
+        self.frame.srcdoc = graph_html(o, self.info, self.frame.height)
+        current = self.picker.value
+        self.picker.options = [(f"{o.concepts[c].label} ({c})", c) for c in o.bottom_up()[::-1]]
+        self.select(current if current in o.concepts else o.root)
+
+    def select(self, concept: str) -> None:
+        """Show ``concept``'s card (what clicking its node does)."""
+        o = self.workspace.ontology
+        if concept not in o.concepts:
+            raise WorkbenchError(f"no concept {concept!r} in the ontology ({', '.join(o.concepts)})")
+        if self.picker.value != concept:
+            self.picker.value = concept  # triggers _on_pick → card
+            return
+        self.card.value = self.card_html(concept)
+
+    def card_html(self, concept: str) -> str:
+        """The concept's card as inert HTML (all text escaped; pictures are data URLs made here)."""
+        e = html.escape
+        o = self.workspace.ontology
+        c = o.concepts[concept]
+        i = self.info.get(concept, {}) if hasattr(self, "info") else {}
+        acc = i.get("val_accuracy")
+        impl = "rule " + e(c.rule or "") if c.implementation == "rule" else "net"
+        counts = self.workspace.store.counts()
+        rows = [
+            ("kind", e(o.kind(concept))),
+            ("implementation", impl),
+            ("parts", e(", ".join(o.parts(concept)) or "—")),
+            ("part of", e(", ".join(o.parents(concept)) or "—")),
+            ("parameters", e(str(i.get("params"))) if i.get("params") is not None else "— (not trained)"),
+            ("validation accuracy", f"{acc:.1%}" if acc is not None else "—"),
+            ("labelled segments", str(counts.get(concept, 0))),
+        ]
+        table = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        thumbs = "".join(f"<img src='{u}' width='64' height='64' title='segment {s}' style='margin:2px;background:#111'>"
+                         for s, u in self._examples(concept))
+        props = self._proposals(concept)
+        return (
+            f"<div class='wb-card' style='border:1px solid #ccc;border-radius:6px;padding:8px;max-width:820px'>"
+            f"<h4 style='margin:0 0 4px 0'>{e(c.label)} <code>{e(concept)}</code></h4>"
+            f"<p style='margin:4px 0'>{e(c.description) or '<i>no description</i>'}</p>"
+            f"<table>{table}</table>"
+            f"<div><b>examples</b><br>{thumbs or '<i>no labelled segments yet</i>'}</div>"
+            f"<div><b>proposals that touched it</b>{props}</div></div>"
+        )
+
+    def save_svg(self, path: str | Path) -> Path:
+        """Write the static graph (``workbench.evaluation.report.ontology_svg``, as in the report) to ``path``."""
+        info = concept_info(self.workspace)
+        svg = ontology_svg(self.workspace.ontology, {c: {"val_accuracy": v["val_accuracy"],
+                                                         "params": v["params"] if v["params"] is not None else "?"}
+                                                     for c, v in info.items()})
+        path = Path(path)
+        atomic_write_text(path, svg)
+        return path
+
+    # ---------------------------------------------------------------------------------------------
+    def _examples(self, concept: str) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        store = self.workspace.store
+        for row in store.labels(concept=concept)[: self.examples * 3]:
+            if len(out) >= self.examples:
+                break
+            try:
+                seg = store.segment(row.segment_id)
+                pixels = self._images.get(image_file(self.workspace, store.image(seg.image_id).path))
+                out.append((seg.id, png_data_url(crop_view(pixels, seg, 64))))
+            except WorkbenchError as err:  # a missing image: leave that example out
+                log.info("graph card: %s", err)
+        return out
+
+    def _proposals(self, concept: str) -> str:
+        e = html.escape
+        found = proposals_touching(self.workspace, concept)
+        if not found:
+            return " <i>none</i>"
+        return "<ul style='margin:2px 0'>" + "".join(
+            f"<li><code>{e(p.id or '')}</code> {e(p.title)} <small>({e(p.kind)} by {e(p.author)}, {e(p.status)})</small></li>"
+            for p in found) + "</ul>"
+
+    def _on_frame(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._guard(self.select, change["new"])
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._guard(lambda: setattr(self.card, "value", self.card_html(change["new"])))
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        self.error.value = ""
+        try:
+            fn(*args)
+        except Exception as err:  # noqa: BLE001 - shown in the widget
+            log.warning("graph: %s", err)
+            self.error.value = f"<div style='color:#a00'>{html.escape(type(err).__name__)}: {html.escape(str(err))}</div>"

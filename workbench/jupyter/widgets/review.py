@@ -1,0 +1,245 @@
+"""Proposal review: a proposal's edits as a checklist, the diff, a before/after graph, the preview, and
+accept selected / edit / reject.
+
+Everything a proposal carries is model (or person) text: titles, rationales, ops, lint warnings and
+problems are escaped before they are shown, and nothing in them is ever run. Invalid edits are shown
+with their problem and cannot be selected. Editing an op means editing its JSON in a textarea: it is
+parsed and validated (:func:`workbench.ontology.edits.edit_from_dict`) as it is typed, and accepted only when
+valid. Decisions go through :func:`workbench.review.proposals.accept` / :func:`~workbench.review.proposals.reject`
+(which re-validate against the current ontology, commit, and record who decided).
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from typing import Any
+
+import ipywidgets
+
+from workbench.errors import EditError, WorkbenchError
+from workbench.evaluation.report import ontology_svg
+from workbench.ontology.edits import edit_from_dict
+from workbench.review.proposals import ProposalStore, accept, preview, reject
+
+__all__ = ["ReviewWidget"]
+
+log = logging.getLogger(__name__)
+_e = html.escape
+
+
+class _EditRow:
+    """One proposed edit: a checkbox, its text, and an optional JSON editor."""
+
+    def __init__(self, index: int, pe: Any, on_change: Any):
+        self.index = index
+        self.pe = pe
+        decided = pe.decision not in ("pending",)
+        self.check = ipywidgets.Checkbox(value=pe.valid and not decided, disabled=not pe.valid or decided,
+                                         indent=False, layout=ipywidgets.Layout(width="28px"))
+        self.text = ipywidgets.HTML(self._text())
+        self.edit_button = ipywidgets.ToggleButton(description="edit", disabled=not pe.valid or decided,
+                                                   layout=ipywidgets.Layout(width="60px"))
+        self.editor = ipywidgets.Textarea(value=json.dumps(pe.op, indent=1, ensure_ascii=False),
+                                          layout=ipywidgets.Layout(width="520px", height="120px", display="none"))
+        self.editor_note = ipywidgets.HTML()
+        self.edited: dict | None = None
+        self.edit_problem: str | None = None
+        self.check.observe(lambda _c: on_change(), names=["value"])
+        self.edit_button.observe(self._toggle, names=["value"])
+        self.editor.observe(lambda _c: (self._parse(), on_change()), names=["value"])
+        self.box = ipywidgets.VBox([
+            ipywidgets.HBox([self.check, self.text, self.edit_button]),
+            ipywidgets.HBox([self.editor, self.editor_note]),
+        ])
+
+    def _text(self) -> str:
+        pe = self.pe
+        parts = [f"<b>{self.index}.</b> <code>{_e(pe.summary())}</code> <small>({_e(pe.decision)})</small>"]
+        if pe.rationale:
+            parts.append(f"<div style='color:#333;margin-left:1em'>{_e(pe.rationale)}</div>")
+        for w in pe.lint:
+            parts.append(f"<div style='color:#a60;margin-left:1em'>⚠ lint: {_e(w)}</div>")
+        if pe.problem:
+            parts.append(f"<div style='color:#a00;margin-left:1em'>✖ cannot be applied: {_e(pe.problem)}</div>")
+        return "<div style='max-width:640px'>" + "".join(parts) + "</div>"
+
+    def _toggle(self, change: dict[str, Any]) -> None:
+        self.editor.layout.display = "" if change["new"] else "none"
+        if not change["new"]:  # closing the editor drops the edit
+            self.editor.value = json.dumps(self.pe.op, indent=1, ensure_ascii=False)
+
+    def _parse(self) -> None:
+        text = self.editor.value
+        self.edited, self.edit_problem = None, None
+        if text.strip() == json.dumps(self.pe.op, indent=1, ensure_ascii=False).strip():
+            self.editor_note.value = ""
+            return
+        try:
+            op = json.loads(text)
+            if not isinstance(op, dict):
+                raise ValueError("an op is a JSON object, e.g. {\"op\": \"rename\", \"old\": \"a\", \"new\": \"b\"}")
+            edit_from_dict(op)
+        except (ValueError, EditError) as err:
+            self.edit_problem = str(err)
+            self.editor_note.value = f"<span style='color:#a00'>✖ {_e(str(err))}</span>"
+            return
+        self.edited = op
+        self.editor_note.value = "<span style='color:#070'>✔ valid op (will be used instead)</span>"
+
+
+class ReviewWidget(ipywidgets.VBox):
+    """Review one proposal of a workspace (``ref`` None: the oldest pending one)."""
+
+    def __init__(self, workspace: Any, ref: Any = None, *, by: str, **kwargs: Any):
+        self.workspace = workspace
+        self.by = by
+        self.proposal: Any = None
+        self.rows: list[_EditRow] = []
+        self.error = ipywidgets.HTML()
+        self.header = ipywidgets.HTML()
+        self.checklist = ipywidgets.VBox()
+        self.preview_html = ipywidgets.HTML()
+        self.diff_html = ipywidgets.HTML()
+        self.graphs = ipywidgets.HTML()
+        self.note = ipywidgets.Text(placeholder="note / reason (optional)", layout=ipywidgets.Layout(width="420px"))
+        self.accept_button = ipywidgets.Button(description="Accept selected", button_style="success", icon="check")
+        self.reject_button = ipywidgets.Button(description="Reject", button_style="danger", icon="times")
+        self.result = ipywidgets.HTML()
+        self.accept_button.on_click(lambda _b: self._guard(self.accept))
+        self.reject_button.on_click(lambda _b: self._guard(self.reject))
+        super().__init__([self.error, self.header, self.checklist,
+                          ipywidgets.HBox([self.accept_button, self.reject_button, self.note]), self.result,
+                          self.preview_html, self.diff_html, self.graphs], **kwargs)
+        self._guard(self.load, ref)
+
+    # -------------------------------------------------------------------------------------------
+    def load(self, ref: Any = None) -> None:
+        """Show proposal ``ref`` (None: the oldest pending one)."""
+        store = ProposalStore(self.workspace)
+        if ref is None:
+            pending = store.list(status="pending")
+            if not pending:
+                self.proposal = None
+                self.header.value = "<i>No pending proposals.</i>"
+                self.checklist.children = ()
+                self._set_buttons(False)
+                return
+            self.proposal = pending[0]
+        else:
+            self.proposal = store.load(ref)
+        p = self.proposal
+        self.rows = [_EditRow(i, pe, self._changed) for i, pe in enumerate(p.edits)]
+        self.checklist.children = tuple(r.box for r in self.rows)
+        self.header.value = self._header_html(p)
+        self._set_buttons(p.status == "pending")
+        self.result.value = ""
+        self._changed()
+
+    def selected(self) -> list[int]:
+        """Indices of the checked edits."""
+        return [r.index for r in self.rows if r.check.value and not r.check.disabled]
+
+    def edited(self) -> dict[int, dict]:
+        """Edits whose JSON was changed (and parses), by index; only checked ones count."""
+        chosen = set(self.selected())
+        return {r.index: r.edited for r in self.rows if r.edited is not None and r.index in chosen}
+
+    def refresh_preview(self) -> None:
+        """Recompute the preview, diff and before/after graphs for the current selection."""
+        p = self.proposal
+        if p is None:
+            return
+        bad = [r for r in self.rows if r.edit_problem and r.check.value]
+        if bad:
+            self.preview_html.value = (f"<div style='color:#a00'>edit {bad[0].index}: its JSON is not a valid op; "
+                                       "fix it or close the editor</div>")
+            return
+        if not self.selected():
+            self.preview_html.value = "<i>no edit selected</i>"
+            self.diff_html.value = self.graphs.value = ""
+            return
+        try:
+            pv = preview(self.workspace, p, self.selected(), self.edited())
+        except WorkbenchError as err:
+            self.preview_html.value = f"<div style='color:#a00'>{_e(str(err))}</div>"
+            self.diff_html.value = self.graphs.value = ""
+            return
+        touched = ", ".join(f"edit {i}: {n}" for i, n in sorted(pv.labels_touched.items()) if n) or "none"
+        self.preview_html.value = (
+            "<div><b>Preview</b>"
+            + (" <span style='color:#a60'>(the ontology changed since this was proposed; edits re-validated)</span>"
+               if pv.stale else "")
+            + f"<br>added: {_e(', '.join(pv.added) or '—')} · removed: {_e(', '.join(pv.removed) or '—')} · "
+              f"changed: {_e(', '.join(pv.changed) or '—')}"
+            + f"<br>labelled segments touched: {_e(touched)}"
+            + f"<br>models to retrain: {_e(', '.join(pv.retrain) or 'none')}</div>"
+        )
+        self.diff_html.value = (f"<pre style='background:#f7f7f7;padding:6px;max-height:320px;overflow:auto'>"
+                                f"{_e(pv.diff) or '(no change)'}</pre>")
+        before = ontology_svg(self.workspace.ontology, {})
+        after = ontology_svg(pv.after, {})
+        self.graphs.value = (
+            "<div style='display:flex;gap:8px;flex-wrap:wrap'>"
+            f"<div><b>before</b><div style='zoom:0.6'>{before}</div></div>"
+            f"<div><b>after</b><div style='zoom:0.6'>{after}</div></div></div>"
+        )
+
+    def accept(self, note: str | None = None) -> Any:
+        """Accept the selected edits (with their edited JSON); commits through ``proposals.accept``."""
+        if self.proposal is None:
+            raise WorkbenchError("no proposal loaded")
+        bad = [r.index for r in self.rows if r.edit_problem and r.check.value]
+        if bad:
+            raise WorkbenchError(f"edit {bad[0]}: the edited JSON is not a valid op; fix it or close its editor")
+        done = accept(self.workspace, self.proposal, self.selected(), self.edited() or None, by=self.by,
+                      note=self.note.value if note is None else note)
+        self._decided(done, f"accepted {len(self.selected())} edit(s); ontology committed "
+                            f"{(done.commit or '')[:12]}")
+        return done
+
+    def reject(self, reason: str | None = None) -> Any:
+        """Reject the whole proposal (the ontology is untouched)."""
+        if self.proposal is None:
+            raise WorkbenchError("no proposal loaded")
+        done = reject(self.workspace, self.proposal, by=self.by, reason=self.note.value if reason is None else reason)
+        self._decided(done, "rejected")
+        return done
+
+    # -------------------------------------------------------------------------------------------
+    def _decided(self, p: Any, what: str) -> None:
+        self.proposal = p
+        self.header.value = self._header_html(p)
+        for r in self.rows:
+            r.check.disabled = True
+            r.edit_button.disabled = True
+        self._set_buttons(False)
+        self.result.value = f"<div style='color:#070'>Proposal {_e(p.id or '')} {_e(what)} (status: {_e(p.status)})</div>"
+
+    def _set_buttons(self, on: bool) -> None:
+        self.accept_button.disabled = not on
+        self.reject_button.disabled = not on
+
+    def _changed(self) -> None:
+        self._guard(self.refresh_preview)
+
+    @staticmethod
+    def _header_html(p: Any) -> str:
+        ev = p.evidence
+        evidence = ""
+        if ev.image or ev.segments:
+            evidence = (f"<br><small>evidence: {_e(ev.image or '')}"
+                        + (f", segments {_e(', '.join(str(s) for s in ev.segments))}" if ev.segments else "") + "</small>")
+        return (f"<div><h4 style='margin:2px 0'>Proposal {_e(p.id or '(unsaved)')}: {_e(p.title)}</h4>"
+                f"<small>{_e(p.kind)} by {_e(p.author)} · {_e(p.created)} · status <b>{_e(p.status)}</b></small>"
+                f"<div style='margin:4px 0'>{_e(p.rationale)}</div>{evidence}</div>")
+
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        self.error.value = ""
+        try:
+            return fn(*args)
+        except Exception as err:  # noqa: BLE001 - shown to the reviewer
+            log.warning("review: %s", err)
+            self.error.value = (f"<div style='color:#a00;white-space:pre-wrap'>{_e(type(err).__name__)}: "
+                                f"{_e(str(err))}</div>")
+            return None

@@ -1,0 +1,577 @@
+"""Training: from the label store to fitted concept models, retraining only what changed.
+
+The data flow::
+
+    store (segments + current labels) ──crops──▶ SegmentTable      (one row per segment)
+    store (images + class labels)     ──split──▶ ImageTable        (train / val, by image, balanced val)
+    leaves:     crops of labelled train segments → PartNet or RuleModel   (positives: that concept;
+                negatives: every other label, "none" included, from images of every class)
+    composites: children's image-level scores (max over segments) → CompositeNet, children frozen
+                (with ``relations``: also near(A,B) for each pair of parts among the children)
+    root:       the same, target = the image's class
+
+Splits are by image, never by segment, so no image contributes to both sides. The validation set
+is class-balanced (as many images of each class).
+
+Incremental training: each concept gets a *fingerprint*, a hash of its implementation, model
+settings, training data (segment ids and labels, the split) and its children's fingerprints. A
+concept whose fingerprint matches its saved model is loaded, not retrained;
+:func:`plan_training` says which concepts retrain and why.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from workbench._io import atomic_write_bytes
+from workbench.data.datasets import load_image
+from workbench.data.segment import Segment
+from workbench.errors import ImageLoadError, ModelError, WorkbenchError
+from workbench.models.hybrid import (
+    HybridClassifier,
+    near_pairs,
+    part_scores,
+    relation_pairs,
+    relation_scores,
+    score_images,
+)
+from workbench.models.nets import CompositeNet, ConceptModel, PartNet
+from workbench.models.rules import RuleModel
+from workbench.models.store import ModelStore
+from workbench.ontology.graph import Ontology
+
+__all__ = [
+    "TrainConfig",
+    "SegmentTable",
+    "ImageTable",
+    "collect",
+    "split_images",
+    "leaf_targets",
+    "leaf_split",
+    "composite_targets",
+    "plan_training",
+    "ConceptPlan",
+    "TrainResult",
+    "train_hybrid",
+    "image_level_scores",
+]
+
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How concept models are trained (one per run; part of every concept's fingerprint)."""
+
+    crop_size: int = 32  # side of the segment crops the part nets see
+    val_fraction: float = 0.3  # fraction of the smaller class's images held out for validation
+    random_state: int = 0  # seeds the split and every model
+    max_epochs: int = 30  # part nets: at most this many epochs (early stopping on validation loss)
+    patience: int = 5  # part nets: epochs without improvement before stopping
+    interactions: bool = True  # composites: add pairwise products of children's scores ("A and B")
+    n_threads: int = 1  # torch threads per training process (1 is often fastest on a busy 2-core box)
+    max_negatives_per_positive: float = 4.0  # part nets: keep all positives, at most this many negatives each
+    relations: bool = True  # composites: add near(A,B), the best co-located evidence of two child parts
+
+    def composite_settings(self) -> dict[str, Any]:
+        """A composite's settings in its fingerprint: the model settings, plus relations when on (so
+        composites saved before relations existed retrain once when it is on, and stay valid when off)."""
+        return {**self.model_settings(), **({"relations": True} if self.relations else {})}
+
+    def model_settings(self) -> dict[str, Any]:
+        return {
+            "crop_size": self.crop_size,
+            "max_epochs": self.max_epochs,
+            "patience": self.patience,
+            "interactions": self.interactions,
+            "random_state": self.random_state,
+            "max_negatives_per_positive": self.max_negatives_per_positive,
+        }
+
+
+# --------------------------------------------------------------------------------------------- tables
+@dataclass
+class ImageTable:
+    """One row per image: its store id, path, class, and split."""
+
+    image_ids: np.ndarray  # int64 (M,)
+    paths: list[str]
+    classes: list[str | None]
+    shas: list[str]
+    split: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U5"))  # "train" | "val"
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def targets(self, positive: str) -> np.ndarray:
+        """1 for images of class ``positive`` (the ontology's root), else 0."""
+        return np.array([c == positive for c in self.classes], dtype=np.int64)
+
+    def mask(self, split: str) -> np.ndarray:
+        return self.split == split
+
+
+@dataclass
+class SegmentTable:
+    """One row per segment of every image: its store id, image row, box, current label and crop."""
+
+    segment_ids: np.ndarray  # int64 (N,)
+    image_index: np.ndarray  # int64 (N,): row in the ImageTable
+    bboxes: np.ndarray  # int64 (N, 4)
+    labels: list[str | None]  # current label: a concept id, "none", or None (unlabelled)
+    crops: np.ndarray  # uint8 (N, S, S, 3)
+
+    def __len__(self) -> int:
+        return len(self.segment_ids)
+
+    def of_image(self, i: int) -> np.ndarray:
+        """Row indices of image row ``i``'s segments."""
+        return np.flatnonzero(self.image_index == i)
+
+    def labelled(self) -> np.ndarray:
+        return np.array([lab is not None for lab in self.labels], dtype=bool)
+
+
+def _resolve(path: str, image_root: Path | None) -> Path:
+    p = Path(path)
+    if p.is_absolute() or image_root is None:
+        return p
+    return image_root / p
+
+
+def collect(
+    store: Any,
+    settings_hash: str | None,
+    crop_size: int = 32,
+    image_root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    on_problem: Callable[[str, str], None] | None = None,
+) -> tuple[ImageTable, SegmentTable]:
+    """Read images, segments and current labels from the store and cut every segment's crop.
+
+    Crops are cached per image (content hash + segmenter settings + crop size) under
+    ``cache_dir/crops`` as plain ``.npz`` files; a damaged entry is recomputed. An image that can no
+    longer be read is reported through ``on_problem(path, reason)`` and left out.
+    """
+    root = Path(image_root) if image_root is not None else None
+    crop_dir = Path(cache_dir) / "crops" if cache_dir is not None else None
+    rows = store.segments_with_labels(settings_hash=settings_hash)
+    by_image: dict[int, list[tuple[Any, Any]]] = {}
+    for seg, lab in rows:
+        by_image.setdefault(seg.image_id, []).append((seg, lab))
+
+    images = [im for im in store.images() if im.id in by_image or settings_hash is None]
+    images.sort(key=lambda im: im.id)
+    keep: list[Any] = []
+    seg_ids: list[int] = []
+    img_idx: list[int] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    labels: list[str | None] = []
+    crops: list[np.ndarray] = []
+    for im in images:
+        segs = by_image.get(im.id, [])
+        cached = _read_crops(crop_dir, im.sha256, settings_hash, crop_size, len(segs))
+        if cached is None and segs:
+            path = _resolve(im.path, root)
+            try:
+                pixels = load_image(path)
+            except ImageLoadError as e:
+                if on_problem:
+                    on_problem(str(path), e.reason)
+                continue
+            cached = np.stack(
+                [Segment(s.mask(), s.bbox, s.area).crop(pixels, crop_size) for s, _ in segs]
+            ).astype(np.uint8)
+            _write_crops(crop_dir, im.sha256, settings_hash, crop_size, cached)
+        i = len(keep)
+        keep.append(im)
+        for (s, lab), c in zip(segs, cached if cached is not None else []):
+            seg_ids.append(s.id)
+            img_idx.append(i)
+            boxes.append(s.bbox)
+            labels.append(lab.concept if lab is not None else None)
+            crops.append(c)
+    itab = ImageTable(
+        np.array([im.id for im in keep], dtype=np.int64),
+        [im.path for im in keep],
+        [im.class_label for im in keep],
+        [im.sha256 for im in keep],
+    )
+    stab = SegmentTable(
+        np.array(seg_ids, dtype=np.int64),
+        np.array(img_idx, dtype=np.int64),
+        np.array(boxes, dtype=np.int64).reshape(-1, 4),
+        labels,
+        np.stack(crops) if crops else np.zeros((0, crop_size, crop_size, 3), np.uint8),
+    )
+    return itab, stab
+
+
+def _crop_path(crop_dir: Path, sha: str, settings_hash: str | None, size: int) -> Path:
+    return crop_dir / f"{sha[:24]}-{(settings_hash or 'all')[:16]}-{size}.npz"
+
+
+def _read_crops(crop_dir: Path | None, sha: str, shash: str | None, size: int, n: int) -> np.ndarray | None:
+    if crop_dir is None:
+        return None
+    p = _crop_path(crop_dir, sha, shash, size)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            crops = z["crops"]
+            digest = str(z["sha256"])
+        if crops.shape != (n, size, size, 3) or hashlib.sha256(crops.tobytes()).hexdigest() != digest:
+            return None
+        return crops
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+
+
+def _write_crops(crop_dir: Path | None, sha: str, shash: str | None, size: int, crops: np.ndarray) -> None:
+    if crop_dir is None:
+        return
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, crops=crops, sha256=np.array(hashlib.sha256(crops.tobytes()).hexdigest()))
+    atomic_write_bytes(_crop_path(crop_dir, sha, shash, size), buf.getvalue())
+
+
+def split_images(images: ImageTable, val_fraction: float = 0.3, random_state: int = 0) -> np.ndarray:
+    """Assign each image to "train" or "val", by image, with a class-balanced validation set.
+
+    Each class gives the same number of validation images: ``round(val_fraction * n)`` where ``n``
+    is the smallest class's image count. The order within a class is a hash of the image's content
+    and the seed, so adding images never moves existing ones between sides of the split.
+
+    >>> t = ImageTable(np.arange(6), [""] * 6, ["a", "a", "a", "a", "b", "b"], [str(i) for i in range(6)])
+    >>> s = split_images(t, 0.5)
+    >>> sorted(zip(t.classes, s)).count(("a", "val")), sorted(zip(t.classes, s)).count(("b", "val"))
+    (1, 1)
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise WorkbenchError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    split = np.full(len(images), "train", dtype="<U5")
+    groups: dict[str | None, list[int]] = {}
+    for i, c in enumerate(images.classes):
+        groups.setdefault(c, []).append(i)
+    if not groups:
+        return split
+    n_val = int(round(val_fraction * min(len(g) for g in groups.values())))
+    for members in groups.values():
+        order = sorted(
+            members, key=lambda i: hashlib.sha256(f"{random_state}:{images.shas[i]}:{i}".encode()).hexdigest()
+        )
+        for i in order[:n_val]:
+            split[i] = "val"
+    return split
+
+
+# -------------------------------------------------------------------------------------------- targets
+def leaf_targets(segments: SegmentTable, concept: str) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices of labelled segments, 1 where the label is ``concept``) — every other label,
+    ``"none"`` included, is a negative, whatever the image's class."""
+    rows = np.flatnonzero(segments.labelled())
+    y = np.array([segments.labels[r] == concept for r in rows], dtype=np.int64)
+    return rows, y
+
+
+def composite_targets(ontology: Ontology, images: ImageTable, segments: SegmentTable) -> dict[str, np.ndarray]:
+    """Image-level targets for every concept.
+
+    Root: the image's class is the root. A part: some segment of the image is labelled with it. An
+    inner composite: all of its parts are present (recursively) — e.g. a flower head is there when
+    petals and a disk are.
+    """
+    n = len(images)
+    present: dict[str, np.ndarray] = {}
+    for c in ontology.leaves():
+        v = np.zeros(n, dtype=np.int64)
+        for r, lab in enumerate(segments.labels):
+            if lab == c:
+                v[segments.image_index[r]] = 1
+        present[c] = v
+    for c in ontology.bottom_up():
+        if c in present:
+            continue
+        if c == ontology.root:
+            present[c] = images.targets(ontology.root)
+        else:
+            parts = ontology.parts(c)
+            present[c] = np.all(np.stack([present[p] for p in parts]), axis=0).astype(np.int64)
+    return present
+
+
+# ------------------------------------------------------------------------------------------- planning
+@dataclass(frozen=True)
+class ConceptPlan:
+    concept: str
+    retrain: bool
+    reason: str  # "new concept", "training data changed", "children changed", "settings changed", ...
+    fingerprint: str
+    parts: dict[str, Any] = field(default_factory=dict, compare=False)  # what the fingerprint hashes
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _leaf_fingerprint_parts(ontology: Ontology, c: str, segments: SegmentTable, split: np.ndarray,
+                            config: TrainConfig, settings_hash: str | None) -> dict[str, Any]:
+    rows, y = leaf_targets(segments, c)
+    side = split[segments.image_index[rows]] if len(rows) else np.zeros(0, dtype="<U5")
+    concept = ontology.concepts[c]
+    return {
+        "implementation": concept.implementation,
+        "rule": concept.rule,
+        "settings": config.model_settings(),
+        "segmenter": settings_hash,
+        "data": _digest([segments.segment_ids[rows].tolist(), y.tolist(), side.tolist()]),
+    }
+
+
+def plan_training(
+    ontology: Ontology,
+    images: ImageTable,
+    segments: SegmentTable,
+    config: TrainConfig,
+    models_dir: Path | None,
+    settings_hash: str | None = None,
+    force: bool = False,
+) -> dict[str, ConceptPlan]:
+    """Which concepts must retrain, and why; the others load their saved model."""
+    store = ModelStore(models_dir) if models_dir is not None else None
+    targets = composite_targets(ontology, images, segments)
+    prints: dict[str, str] = {}
+    plans: dict[str, ConceptPlan] = {}
+    for c in ontology.bottom_up():
+        if c in ontology.leaves():
+            parts = _leaf_fingerprint_parts(ontology, c, segments, images.split, config, settings_hash)
+        else:
+            parts = {
+                "implementation": ontology.concepts[c].implementation,
+                "children": {p: prints[p] for p in ontology.parts(c)},
+                "settings": config.composite_settings(),
+                "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]),
+            }
+        fp = _digest(parts)
+        prints[c] = fp
+        saved = store.sidecar(c) if store is not None else None
+        if force:
+            plans[c] = ConceptPlan(c, True, "forced", fp, parts)
+        elif saved is None:
+            plans[c] = ConceptPlan(c, True, "new concept (no saved model)", fp, parts)
+        elif saved.fingerprint == fp and store is not None and store.has(c):
+            plans[c] = ConceptPlan(c, False, "unchanged", fp, parts)
+        else:
+            old = saved.parts
+            why = [k for k in ("implementation", "rule", "settings", "segmenter", "data") if old.get(k) != parts.get(k)]
+            if "children" in parts:
+                changed = [p for p, v in parts["children"].items() if old.get("children", {}).get(p) != v]
+                if changed:
+                    why.append(f"children changed ({', '.join(changed)})")
+            names = {"data": "training data changed", "settings": "settings changed", "segmenter": "segments changed",
+                     "implementation": "implementation changed", "rule": "rule changed"}
+            plans[c] = ConceptPlan(c, True, "; ".join(names.get(w, w) for w in why) or "model file changed", fp, parts)
+    return plans
+
+
+# ------------------------------------------------------------------------------------------- training
+def make_model(ontology: Ontology, concept: str, config: TrainConfig, random_state: int | None = None) -> ConceptModel:
+    """A fresh, unfitted model for ``concept`` as the ontology says (net or rule, part or composite)."""
+    c = ontology.concepts[concept]
+    seed = config.random_state if random_state is None else random_state
+    if not ontology.parts(concept):
+        if c.implementation == "rule":
+            return RuleModel(c.rule, concept=concept)
+        return PartNet(concept, crop_size=config.crop_size, max_epochs=config.max_epochs,
+                       patience=config.patience, random_state=seed, n_threads=config.n_threads)
+    if c.implementation == "rule":
+        raise ModelError(
+            f"concept '{concept}' has parts and implementation 'rule': rules score segments, so only a part "
+            "(a concept without parts) can be a rule"
+        )
+    return CompositeNet(concept, children=tuple(ontology.parts(concept)), interactions=config.interactions,
+                        relations=relation_pairs(ontology, concept) if config.relations else (),
+                        random_state=seed, n_threads=config.n_threads)
+
+
+def _cap_negatives(rows: np.ndarray, y: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Keep every positive and a seeded sample of at most ``max_negatives_per_positive`` negatives each.
+
+    Most segments of an image are background ("none"): without a cap, training time grows with the
+    background while the positives stay few. Validation is never subsampled.
+    """
+    pos, neg = rows[y == 1], rows[y == 0]
+    cap = int(np.ceil(config.max_negatives_per_positive * max(len(pos), 1)))
+    if len(neg) > cap:
+        rng = np.random.default_rng(config.random_state)
+        neg = np.sort(rng.choice(neg, size=cap, replace=False))
+    keep = np.sort(np.concatenate([pos, neg]))
+    return keep, np.isin(keep, pos).astype(np.int64)
+
+
+def leaf_split(
+    segments: SegmentTable, images: ImageTable, concept: str, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A part's training and validation rows and targets: ``(tr, ytr, va, yva)``.
+
+    Rows are labelled segments (see :func:`leaf_targets`); a segment goes to the side of its image;
+    training negatives are capped (:func:`_cap_negatives`), validation is kept whole.
+    """
+    rows, y = leaf_targets(segments, concept)
+    train_side = images.split[segments.image_index[rows]] == "train" if len(rows) else np.zeros(0, bool)
+    tr, ytr = _cap_negatives(rows[train_side], y[train_side], config)
+    return tr, ytr, rows[~train_side], y[~train_side]
+
+
+def _fit_leaf(task: tuple[ConceptModel, np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> ConceptModel:
+    model, Xtr, ytr, Xva, yva = task
+    return model.fit(Xtr, ytr, Xva if len(yva) else None, yva if len(yva) else None)
+
+
+def image_level_scores(
+    ontology: Ontology, models: Mapping[str, ConceptModel], segments: SegmentTable, n_images: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every concept's score per image, the winning segment row per part, and per-segment scores
+    (:func:`workbench.models.hybrid.score_images` over the table). Images without segments score 0 on every part."""
+    return score_images(ontology, models, segments.crops, segments.image_index, n_images, segments.bboxes)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_hybrid` did: the models, the plan it followed, and timings."""
+
+    ontology: Ontology
+    models: dict[str, ConceptModel]
+    plans: dict[str, ConceptPlan]
+    seconds: dict[str, float]
+    examples: dict[str, int]  # training examples per concept (segments for parts, images for composites)
+
+    @property
+    def retrained(self) -> list[str]:
+        return [c for c, p in self.plans.items() if p.retrain]
+
+    def hybrid(self) -> HybridClassifier:
+        return HybridClassifier(self.ontology, self.models)
+
+    def summary(self) -> str:
+        lines = []
+        for c, p in self.plans.items():
+            verb = "trained" if p.retrain else "kept   "
+            t = f" in {self.seconds.get(c, 0.0):.1f} s" if p.retrain else ""
+            lines.append(f"  {verb} {c:<16} {p.reason}{t}")
+        return "\n".join(lines)
+
+
+def train_hybrid(
+    ontology: Ontology,
+    images: ImageTable,
+    segments: SegmentTable,
+    config: TrainConfig = TrainConfig(),
+    models_dir: str | Path | None = None,
+    settings_hash: str | None = None,
+    executor: Executor | None = None,
+    force: bool = False,
+    label_override: Sequence[str | None] | None = None,
+    seeds: Mapping[str, int] | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    on_fitted: Callable[[str, ConceptModel], None] | None = None,
+) -> TrainResult:
+    """Fit (or load, when unchanged) every concept model, leaves first, then composites bottom-up.
+
+    ``images.split`` must be set (see :func:`split_images`). Leaves train independently, through
+    ``executor`` when one is given (a process pool or a Dask client's executor). With
+    ``models_dir`` set, fitted models and their fingerprints are saved there; with
+    ``label_override`` (the shuffled-labels control) or ``seeds`` nothing is saved.
+    ``progress(concept, "training" | "done")`` and ``on_fitted(concept, model)`` (each model as soon
+    as it is fitted, with its ``metrics_``) let a dashboard follow along.
+    """
+    if len(images.split) != len(images):
+        raise WorkbenchError("images.split is not set: call split_images(images) first")
+    if label_override is not None:
+        segments = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes,
+                                list(label_override), segments.crops)
+    mdir = Path(models_dir) if models_dir is not None and label_override is None and not seeds else None
+    plans = plan_training(ontology, images, segments, config, mdir, settings_hash, force=force or mdir is None)
+    models: dict[str, ConceptModel] = {}
+    seconds: dict[str, float] = {}
+    examples: dict[str, int] = {}
+    note = progress or (lambda c, msg: None)
+
+    # leaves, independent of each other
+    tasks, names = [], []
+    for leaf in ontology.leaves():
+        tr, ytr, va, yva = leaf_split(segments, images, leaf, config)
+        examples[leaf] = int(len(tr))
+        if not plans[leaf].retrain:
+            models[leaf] = ModelStore(mdir).load(leaf)  # type: ignore[arg-type]
+            continue
+        if ytr.sum() == 0 or ytr.sum() == len(ytr):
+            raise WorkbenchError(
+                f"concept '{leaf}' has {int(ytr.sum())} positive and {int(len(ytr) - ytr.sum())} negative "
+                "labelled training segments: it needs both. Label some segments as "
+                f"'{leaf}' (and some as other concepts or 'none') in the labeler, then train again"
+            )
+        seed = (seeds or {}).get(leaf)
+        tasks.append((make_model(ontology, leaf, config, seed), segments.crops[tr], ytr, segments.crops[va], yva))
+        names.append(leaf)
+    t0 = time.perf_counter()
+    fitted = list(executor.map(_fit_leaf, tasks)) if executor is not None and len(tasks) > 1 else None
+    for k, leaf in enumerate(names):
+        t = time.perf_counter()
+        note(leaf, "training")
+        models[leaf] = fitted[k] if fitted is not None else _fit_leaf(tasks[k])
+        seconds[leaf] = time.perf_counter() - (t0 if fitted is not None else t)
+        note(leaf, "done")
+        if on_fitted is not None:
+            on_fitted(leaf, models[leaf])
+
+    # composites, bottom-up, children frozen
+    targets = composite_targets(ontology, images, segments)
+    img_scores, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
+    tr_img, va_img = images.mask("train"), images.mask("val")
+    near = near_pairs(segments.bboxes, segments.image_index) if config.relations else None
+    for c in ontology.bottom_up():
+        if c in img_scores:
+            continue
+        cols = [img_scores[p] for p in ontology.parts(c)]
+        if near is not None:
+            cols += [relation_scores(seg_scores[a], seg_scores[b], near, segments.image_index, len(images))[0]
+                     for a, b in relation_pairs(ontology, c)]
+        X = np.stack(cols, axis=1)
+        y = targets[c]
+        examples[c] = int(tr_img.sum())
+        if plans[c].retrain:
+            if y[tr_img].min(initial=1) == y[tr_img].max(initial=0):
+                raise WorkbenchError(
+                    f"concept '{c}' has only {'positive' if y[tr_img].max(initial=0) else 'negative'} training "
+                    "images: it needs both (for the root: images of its class and of other classes; for a "
+                    "composite: images where all of its parts are labelled, and images where they are not)"
+                )
+            t = time.perf_counter()
+            note(c, "training")
+            seed = (seeds or {}).get(c)
+            m = make_model(ontology, c, config, seed)
+            m.fit(X[tr_img], y[tr_img], X[va_img] if va_img.any() else None, y[va_img] if va_img.any() else None)
+            seconds[c] = time.perf_counter() - t
+            note(c, "done")
+            models[c] = m
+            if on_fitted is not None:
+                on_fitted(c, m)
+        else:
+            models[c] = ModelStore(mdir).load(c)  # type: ignore[arg-type]
+        img_scores[c] = np.asarray(models[c].predict_proba(X), dtype=np.float64)
+
+    if mdir is not None:
+        store = ModelStore(mdir)
+        for c, p in plans.items():
+            if p.retrain:
+                store.save(c, models[c], fingerprint=p.fingerprint, parts=p.parts)
+    return TrainResult(ontology, models, plans, seconds, examples)

@@ -1,0 +1,556 @@
+"""The merge gate: does a proposal make the classifier better (or, for a simplification, no worse)?
+
+Like a chess engine's patch testing: before a change is merged, the models it affects are retrained
+and the root's balanced accuracy is compared with and without it on the SAME validation images (the
+class-balanced split of :func:`workbench.models.train.split_images`), with a paired bootstrap confidence
+interval of the difference::
+
+    current ontology ──train (saved models reused)──▶ base models ──┐
+    ontology + edits ──train only what changed ─────▶ candidate ────┼─▶ per-image right/wrong on val
+                                                                    └─▶ paired, class-stratified bootstrap
+                                                                        of Δ balanced accuracy → CI
+
+Rules (thresholds from the workspace settings ``gate_confidence``, ``gate_min_gain``,
+``gate_max_loss``, ``gate_bootstrap``):
+
+- an **addition** (adds concepts or parts) merges when the interval's lower bound is above 0 and at
+  least ``gate_min_gain``; it is rejected when even the upper bound shows no gain;
+- a **simplification** (merge, remove, remove_part, a rule replacing a net) merges when the lower
+  bound is at or above ``-gate_max_loss`` (no significant loss); it is rejected when the loss is
+  significant (upper bound below 0) or the estimate itself loses more than ``gate_max_loss``;
+- a **neutral** change (descriptions, renames) follows the simplification rule; one that changes no
+  model at all merges without training.
+
+Everything else is "inconclusive": more validation images (or labels) are needed. A concept the
+proposal introduces that has no labelled segments yet makes the verdict inconclusive, naming it.
+Nothing is written to the workspace: candidate models live in a temporary folder.
+
+>>> r = paired_bootstrap([1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 0], n_resamples=200)
+>>> r.difference, r.n
+(0.25, 4)
+>>> decide("addition", 0.03, 0.01, 0.05, min_gain=0.0, max_loss=0.01)
+'merge'
+>>> decide("simplification", -0.2, -0.3, -0.1, min_gain=0.0, max_loss=0.01)
+'reject'
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.data.segment import make_segmenter, settings_hash
+from workbench.errors import EditError, ProposalConflict, ProposalError, WorkbenchError
+from workbench.models.store import ModelStore
+from workbench.models.train import (
+    SegmentTable,
+    TrainConfig,
+    collect,
+    image_level_scores,
+    plan_training,
+    split_images,
+    train_hybrid,
+)
+from workbench.ontology.edits import apply_edits, edit_from_dict
+from workbench.review import proposals as _p
+
+__all__ = [
+    "Verdict",
+    "BootstrapResult",
+    "DECISIONS",
+    "KINDS",
+    "paired_bootstrap",
+    "decide",
+    "edit_kind",
+    "gate",
+    "gate_edits",
+    "override",
+    "apply_proposal",
+    "GateRejected",
+]
+
+DECISIONS = ("merge", "reject", "inconclusive")
+KINDS = ("addition", "simplification", "neutral")
+
+_ADDING_OPS = {"add_concept", "add_part", "split"}
+_SIMPLIFYING_OPS = {"merge", "remove_concept", "remove_part"}
+
+
+class GateRejected(ProposalError):
+    """The merge gate rejected a proposal; ``verdict`` holds its numbers. Merge anyway with an override."""
+
+    def __init__(self, message: str, verdict: Verdict):
+        super().__init__(message)
+        self.verdict = verdict
+
+
+# --------------------------------------------------------------------------------------------- statistics
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Paired bootstrap of Δ balanced accuracy (candidate − base); fractions in [0, 1]."""
+
+    base: float  # balanced accuracy of the base (mean over seeds)
+    candidate: float
+    difference: float  # candidate − base
+    low: float  # confidence interval of the difference
+    high: float
+    confidence: float
+    n: int  # validation images
+    n_resamples: int
+    fraction_not_better: float  # share of resamples with difference <= 0 (a one-sided bootstrap p-value)
+
+
+def _as_matrix(a: Any, n: int, name: str) -> np.ndarray:
+    m = np.asarray(a, dtype=np.float64)
+    if m.ndim == 1:
+        m = m[None, :]
+    if m.ndim != 2 or m.shape[1] != n:
+        raise WorkbenchError(f"paired_bootstrap: {name} must have {n} entries per seed, got shape {np.shape(a)}")
+    return m
+
+
+def paired_bootstrap(
+    y: Sequence[int] | np.ndarray,
+    correct_base: Any,
+    correct_candidate: Any,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> BootstrapResult:
+    """Paired, class-stratified bootstrap of the difference in balanced accuracy.
+
+    ``y`` is each validation image's class (1 = the root), ``correct_*`` whether each model got it
+    right: shape ``(n,)`` or ``(seeds, n)`` (several training seeds, averaged per image). Images are
+    resampled with replacement within each class, the same draw for both models (paired), so the
+    balanced accuracy stays defined and the shared difficulty of an image cancels out. The interval
+    is the percentile interval at ``confidence``.
+    """
+    y = np.asarray(y).astype(np.int64).ravel()
+    n = len(y)
+    if n == 0:
+        raise WorkbenchError("paired_bootstrap: no validation images to compare on")
+    base = _as_matrix(correct_base, n, "correct_base").mean(axis=0)
+    cand = _as_matrix(correct_candidate, n, "correct_candidate").mean(axis=0)
+    d = cand - base
+    classes = [k for k in (0, 1) if np.any(y == k)]
+    rng = np.random.default_rng(random_state)
+    diffs = np.zeros(n_resamples, dtype=np.float64)
+    for k in classes:
+        dk = d[y == k]
+        draw = rng.integers(0, len(dk), size=(n_resamples, len(dk)))
+        diffs += dk[draw].mean(axis=1)
+    diffs /= len(classes)
+
+    def ba(v: np.ndarray) -> float:
+        return float(np.mean([v[y == k].mean() for k in classes]))
+
+    alpha = 1.0 - confidence
+    low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
+    return BootstrapResult(
+        base=ba(base), candidate=ba(cand), difference=ba(cand) - ba(base), low=float(low), high=float(high),
+        confidence=confidence, n=n, n_resamples=n_resamples, fraction_not_better=float(np.mean(diffs <= 0)),
+    )
+
+
+def decide(kind: str, difference: float, low: float, high: float, *, min_gain: float, max_loss: float) -> str:
+    """The gate's rule (see the module docstring): "merge", "reject" or "inconclusive"."""
+    if kind not in KINDS:
+        raise WorkbenchError(f"unknown change kind {kind!r}: one of {', '.join(KINDS)}")
+    eps = 1e-12
+    if kind == "addition":
+        if low > eps and low >= min_gain - eps:
+            return "merge"
+        if high <= max(min_gain, 0.0) + eps:
+            return "reject"
+        return "inconclusive"
+    if low >= -max_loss - eps:
+        return "merge"
+    if high < -eps or difference < -max_loss - eps:
+        return "reject"
+    return "inconclusive"
+
+
+def edit_kind(edits: Sequence[Any], before: Any | None = None) -> str:
+    """"addition", "simplification" or "neutral" for a list of edits (objects or dicts).
+
+    A ``describe`` that turns a net into a rule is a simplification (a plain-code rule replacing a net).
+    """
+    ops = []
+    for e in edits:
+        d = e if isinstance(e, Mapping) else e.to_dict()
+        ops.append(d)
+    if any(d.get("op") in _ADDING_OPS for d in ops):
+        return "addition"
+    for d in ops:
+        if d.get("op") in _SIMPLIFYING_OPS:
+            return "simplification"
+        if d.get("op") == "describe" and d.get("implementation") == "rule":
+            was_rule = before is not None and d.get("id") in before.concepts and \
+                before.concepts[d["id"]].implementation == "rule"
+            if not was_rule:
+                return "simplification"
+    return "neutral"
+
+
+# ------------------------------------------------------------------------------------------------ verdict
+def _pts(x: float | None, signed: bool = True) -> str:
+    if x is None:
+        return "–"
+    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer for one proposal, with every number it was based on."""
+
+    decision: str  # "merge" | "reject" | "inconclusive"
+    kind: str  # "addition" | "simplification" | "neutral"
+    message: str  # one sentence for people: why this decision
+    base_balanced_accuracy: float | None = None
+    candidate_balanced_accuracy: float | None = None
+    difference: float | None = None  # candidate − base (balanced accuracy, 0..1)
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float = 0.95
+    n: int = 0  # validation images compared
+    fraction_not_better: float | None = None  # bootstrap share of resamples with Δ <= 0
+    n_resamples: int = 0
+    seeds: tuple[int, ...] = ()
+    retrained: tuple[str, ...] = ()  # concepts the candidate retrained
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # min_gain, max_loss
+    seconds: float = 0.0
+    proposal: str | None = None
+    labels_needed: tuple[str, ...] = ()  # concepts to label before the gate can decide
+    override: Mapping[str, str] | None = None  # {"by", "reason"} when a person merged against the gate
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise WorkbenchError(f"Verdict: decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}")
+        if self.kind not in KINDS:
+            raise WorkbenchError(f"Verdict: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+
+    @property
+    def passed(self) -> bool:
+        return self.decision == "merge"
+
+    def line(self) -> str:
+        """The verdict in one line without the ``Gate:`` key: ``merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``;
+        an override is appended (``— overridden by ana: reason``)."""
+        if self.difference is None:
+            text = f"{self.decision} ({self.message})"
+        else:
+            conf = f"{round(100 * self.confidence):d}%"
+            text = (f"{self.decision} ({_pts(self.difference)} pts, {conf} CI [{_pts(self.ci_low)}, "
+                    f"{_pts(self.ci_high)}], n={self.n})")
+        if self.override:
+            text += f" — overridden by {self.override.get('by', '?')}: {self.override.get('reason', '')}"
+        return " ".join(text.split())
+
+    def summary(self) -> str:
+        """One line for a commit message: ``Gate: merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``."""
+        return f"Gate: {self.line()}"
+
+    def __str__(self) -> str:
+        return f"{self.summary()}\n{self.message}"
+
+    def _repr_html_(self) -> str:  # a notebook shows the verdict, escaped (the message may quote concept ids)
+        import html
+
+        colour = {"merge": "#1a7f37", "reject": "#cf222e", "inconclusive": "#9a6700"}[self.decision]
+        extra = f"<br><small>retrained: {html.escape(', '.join(self.retrained))}</small>" if self.retrained else ""
+        return (f"<div><b style='color:{colour}'>{html.escape(self.summary())}</b><br>"
+                f"{html.escape(self.message)}{extra}</div>")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float):
+                v = round(v, 6)
+            elif isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, Mapping):
+                v = dict(v)
+            d[f.name] = v
+        d["summary"] = self.line()  # what proposals.accept writes after "Gate: " in the commit message
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        if isinstance(kw.get("thresholds"), Mapping):
+            kw["thresholds"] = dict(kw["thresholds"])
+        return cls(**kw)
+
+    def with_override(self, *, by: str, reason: str) -> Verdict:
+        return dataclasses.replace(self, override={"by": by, "reason": reason})
+
+
+# ---------------------------------------------------------------------------------------------- the gate
+def _segmenter_hash(ws: Any) -> str | None:
+    """The settings hash of the workspace's segmenter (as `workbench train` uses), None if it can't be built."""
+    opts = dict(ws.settings.segmenter_options)
+    if ws.settings.segmenter == "sam" and ws.settings.sam_checkpoint:
+        opts["checkpoint"] = str(ws.settings.sam_checkpoint)
+    try:
+        return settings_hash(make_segmenter(ws.settings.segmenter, **opts))
+    except WorkbenchError:
+        return None
+
+
+def _default_config(ws: Any, saved: Mapping[str, Any] | None) -> Any:
+    s = ws.settings
+    base = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads,
+                       relations=s.composition_relations)
+    if not saved:
+        return base
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        return dataclasses.replace(base, **{k: v for k, v in saved.items() if k in known})
+    except (TypeError, ValueError):
+        return base
+
+
+def _relabel(labels: Sequence[str | None], edits: Sequence[Any]) -> list[str | None]:
+    """Carry segment labels through renames and merges, as the store would on apply."""
+    out = list(labels)
+    for e in edits:
+        if e.op == "rename":
+            mapping = {e.old: e.new}
+        elif e.op == "merge":
+            mapping = {s: e.into for s in e.sources}
+        else:
+            continue
+        out = [mapping.get(lab, lab) if lab is not None else None for lab in out]
+    return out
+
+
+def _correct(ontology: Any, models: Mapping[str, Any], images: Any, segments: Any) -> np.ndarray:
+    scores, _, _ = image_level_scores(ontology, models, segments, len(images))
+    y = images.targets(ontology.root)
+    return (scores[ontology.root] >= 0.5) == (y == 1)
+
+
+def gate(
+    ws: Any,
+    proposal: Any,
+    accept: Sequence[int] | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    executor: Executor | None = None,
+    config: Any = None,
+    keep: dict[str, Any] | None = None,
+) -> Verdict:
+    """Retrain what ``proposal`` (a Proposal or a ref such as ``"0007"``) affects and judge it.
+
+    ``accept``: indices of the edits to test (default: every valid one). ``seeds``: training seeds
+    for the retrained concepts (default: the workspace's ``random_state``); more seeds average out
+    training noise, each extra one costs a retrain. ``config``: a :class:`workbench.models.train.TrainConfig`
+    (default: the settings the workspace's saved models were trained with, so unchanged concepts load
+    instead of retraining; without saved models, the workspace settings). ``keep``: a dict that receives the trained models and
+    tables (``base``/``candidate``: ``(ontology, models)``, ``images``, ``segments``,
+    ``candidate_segments``) for before/after pictures (:func:`workbench.review.cells.proposal_cells`).
+    """
+    if not isinstance(proposal, _p.Proposal):
+        proposal = _p.ProposalStore(ws, commit=False).load(proposal)
+    # the same choice of edits accept() makes (valid ones by default; a stale proposal re-validated)
+    _chosen, edits, _after, _stale = _p._plan(ws.ontology, proposal, accept, None)
+    return gate_edits(ws, edits, proposal_id=proposal.id, seeds=seeds, executor=executor, config=config, keep=keep)
+
+
+def gate_edits(
+    ws: Any,
+    edits: Sequence[Any],
+    *,
+    proposal_id: str | None = None,
+    seeds: Sequence[int] | None = None,
+    executor: Executor | None = None,
+    config: Any = None,
+    keep: dict[str, Any] | None = None,
+) -> Verdict:
+    """:func:`gate` for a plain list of edits (objects or dicts) against the workspace's current ontology."""
+    t0 = time.perf_counter()
+    s = ws.settings
+    edits = [edit_from_dict(e) if isinstance(e, Mapping) else e for e in edits]
+    base_o = ws.ontology
+    who = f"proposal {proposal_id}" if proposal_id else "these edits"
+    try:
+        cand_o = apply_edits(base_o, edits)
+    except EditError as e:
+        raise ProposalConflict(f"{who} no longer applies to {ws.ontology_path}: {e}") from None
+    kind = edit_kind(edits, base_o)
+    thresholds = {"min_gain": s.gate_min_gain, "max_loss": s.gate_max_loss}
+    saved_settings, saved_hash = ModelStore(ws.models_dir).saved_training()
+    config = config or _default_config(ws, saved_settings)
+    seeds = tuple(seeds) if seeds else (config.random_state,)
+    common = dict(kind=kind, confidence=s.gate_confidence, thresholds=thresholds, proposal=proposal_id, seeds=seeds)
+
+    def done(decision: str, message: str, **kw: Any) -> Verdict:
+        return Verdict(decision, message=message, seconds=round(time.perf_counter() - t0, 2), **common, **kw)
+
+    if not edits:
+        return done("inconclusive", "no valid edit to test")
+    if base_o == cand_o:
+        return done("merge", "the edits leave the ontology unchanged")
+    shash = _segmenter_hash(ws) or saved_hash
+    images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.dataset_root, cache_dir=ws.cache_dir)
+    if not len(segments):
+        return done("inconclusive", f"no segments in the workspace yet: run `workbench segment --workspace {ws.path}`")
+    images.split = split_images(images, config.val_fraction, s.random_state)
+    cand_segments = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes,
+                                 _relabel(segments.labels, edits), segments.crops)
+
+    # concepts the candidate has to learn but nobody has labelled yet
+    train_img = images.mask("train")
+    needed = []
+    for leaf in cand_o.leaves():
+        pos = sum(1 for r, lab in enumerate(cand_segments.labels) if lab == leaf and train_img[segments.image_index[r]])
+        if pos == 0:
+            needed.append(leaf)
+    if needed:
+        names = ", ".join(repr(c) for c in needed)
+        return done("inconclusive", f"label some segments as {names} first (no labelled training segments yet): "
+                    "the gate cannot train them", labels_needed=tuple(needed))
+
+    # nothing the models see changes (descriptions, labels): no model is affected
+    base_plan = plan_training(base_o, images, segments, config, None, shash)
+    cand_plan = plan_training(cand_o, images, cand_segments, config, None, shash)
+    if {c: p.fingerprint for c, p in base_plan.items()} == {c: p.fingerprint for c, p in cand_plan.items()}:
+        return done("merge", "no concept model is affected (nothing to retrain)")
+
+    val = images.mask("val")
+    if not val.any():
+        return done("inconclusive", "no validation images: add images of every class")
+    y = images.targets(base_o.root)[val]
+    with tempfile.TemporaryDirectory(prefix="workbench-gate-") as tmp:
+        tmpdir = Path(tmp)
+        ModelStore(ws.models_dir).copy_to(ModelStore(tmpdir))  # reuse the saved models, never writing there
+        try:
+            base = train_hybrid(base_o, images, segments, config, models_dir=tmpdir, settings_hash=shash,
+                                executor=executor)
+        except WorkbenchError as e:
+            return done("inconclusive", f"the current ontology cannot be trained: {e}")
+        base_correct = _correct(base_o, base.models, images, segments)[val]
+        cand_rows, retrained = [], ()
+        for k, seed in enumerate(seeds):
+            try:
+                if k == 0 and seed == config.random_state:
+                    cand = train_hybrid(cand_o, images, cand_segments, config, models_dir=tmpdir,
+                                        settings_hash=shash, executor=executor)
+                    retrained = tuple(cand.retrained)
+                else:
+                    only = retrained or tuple(c for c, p in cand_plan.items())
+                    cand = train_hybrid(cand_o, images, cand_segments, config, settings_hash=shash,
+                                        executor=executor, seeds={c: seed for c in only})
+                    retrained = retrained or tuple(cand.retrained)
+            except WorkbenchError as e:
+                return done("inconclusive", f"the changed ontology cannot be trained: {e}")
+            cand_rows.append(_correct(cand_o, cand.models, images, cand_segments)[val])
+    if keep is not None:
+        keep.update(base=(base_o, base.models), candidate=(cand_o, cand.models), images=images,
+                    segments=segments, candidate_segments=cand_segments, retrained=retrained)
+    boot = paired_bootstrap(y, np.stack([base_correct] * len(cand_rows)), np.stack(cand_rows),
+                            n_resamples=s.gate_bootstrap, confidence=s.gate_confidence, random_state=s.random_state)
+    decision = decide(kind, boot.difference, boot.low, boot.high, min_gain=s.gate_min_gain, max_loss=s.gate_max_loss)
+    message = _message(decision, kind, boot, s.gate_min_gain, s.gate_max_loss)
+    return done(decision, message, base_balanced_accuracy=round(boot.base, 4),
+                candidate_balanced_accuracy=round(boot.candidate, 4), difference=boot.difference, ci_low=boot.low,
+                ci_high=boot.high, n=boot.n, fraction_not_better=boot.fraction_not_better,
+                n_resamples=boot.n_resamples, retrained=retrained)
+
+
+def _message(decision: str, kind: str, b: BootstrapResult, min_gain: float, max_loss: float) -> str:
+    ci = f"{round(100 * b.confidence)}% CI [{_pts(b.low)}, {_pts(b.high)}] pts"
+    if kind == "addition":
+        need = f"an addition must gain (CI lower bound > 0{f' and ≥ {_pts(min_gain)} pts' if min_gain > 0 else ''})"
+        return {"merge": f"gains {_pts(b.difference)} pts ({ci}); {need}: it does",
+                "reject": f"no gain: {_pts(b.difference)} pts ({ci}); {need}",
+                "inconclusive": f"{_pts(b.difference)} pts ({ci}) is not yet a clear gain; {need}: "
+                                "add validation images or labels and gate again"}[decision]
+    need = f"a {kind} change may lose at most {_pts(max_loss, signed=False)} pts (CI lower bound ≥ {_pts(-max_loss)})"
+    return {"merge": f"{_pts(b.difference)} pts ({ci}); {need}: it does not lose more",
+            "reject": f"changes balanced accuracy by {_pts(b.difference)} pts ({ci}); {need}",
+            "inconclusive": f"{_pts(b.difference)} pts ({ci}) cannot rule out a loss; {need}: "
+                            "add validation images and gate again"}[decision]
+
+
+def override(
+    ws: Any,
+    ref: Any,
+    accept: Sequence[int] | None = None,
+    *,
+    by: str,
+    reason: str,
+    verdict: Verdict | None = None,
+) -> Any:
+    """Merge ``ref`` against the gate: a person's decision, recorded in the proposal's decisions and
+    in the commit message (``Gate-override: <by>: <reason>``). Returns the accepted Proposal."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ProposalError("an override needs a reason (it goes into the commit message and the proposal)")
+    if not isinstance(by, str) or not by.strip():
+        raise ProposalError("an override needs the name of the person who decided (by=...)")
+    p = ref if not isinstance(ref, (str, int)) else _p.ProposalStore(ws).load(str(ref))
+    if verdict is None:
+        verdict = gate(ws, p, accept)
+    reason = " ".join(reason.split())
+    verdict = verdict.with_override(by=by.strip(), reason=reason)
+    note = f"Merged against the gate ({verdict.decision}) by {by.strip()}: {reason}"
+    return _p.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict())
+
+
+_run_gate, _run_override = gate, override  # apply_proposal's ``gate``/``override`` arguments shadow them
+
+
+def apply_proposal(
+    ws: Any,
+    ref: Any,
+    accept: Sequence[int] | None = None,
+    *,
+    by: str,
+    gate: bool = True,
+    override: str | None = None,
+    note: str = "",
+    **gate_options: Any,
+) -> tuple[Any, Verdict | None]:
+    """Gate, then accept: what ``wb.apply("proposals/0007.yaml")`` runs. Returns ``(proposal, verdict)``.
+
+    A "merge" or "inconclusive" verdict is accepted with the verdict in the commit message (``Gate:``);
+    a "reject" raises :class:`GateRejected` (the verdict is recorded in the proposal file) unless
+    ``override="why"`` is given, which merges and records the override. ``gate=False`` skips the gate.
+    """
+    store = _p.ProposalStore(ws)
+    p = ref if isinstance(ref, _p.Proposal) else store.load(ref)
+    if p.id is None:
+        p = store.save(p)
+    if p.status != "pending":
+        raise ProposalError(f"{p.ref} is already {p.status} (commit {(p.commit or 'none')[:12]}); "
+                            "to undo it: wb.revert(...) / `workbench revert`")
+    if not gate:
+        if override:
+            raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")
+        return _p.accept(ws, p, accept, by=by, note=note), None
+    verdict = _run_gate(ws, p, accept, **gate_options)
+    if verdict.decision == "reject":
+        if override:
+            return _run_override(ws, p, accept, by=by, reason=override, verdict=verdict), verdict
+        try:
+            store.update(dataclasses.replace(p, gate=verdict.to_dict()),
+                         message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+        except WorkbenchError as e:  # the refusal matters more than recording it
+            log_msg = f" (could not record the verdict: {e})"
+        else:
+            log_msg = ""
+        raise GateRejected(
+            f"proposal {p.id} not merged: {verdict.summary()} — {verdict.message}.{log_msg} To merge it anyway, "
+            f"give the reason: wb.apply({p.id!r}, override=\"why\") or "
+            f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict)
+    return _p.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict()), verdict
