@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -14,10 +15,11 @@ from PIL import Image
 from workbench.errors import ProposalError, WorkbenchError
 from workbench.ontology.graph import Ontology
 from workbench.review.cells import apply_code, cell_ids, insert_cells, md_escape, proposal_cells
-from workbench.review.proposals import Evidence, ProposalStore, accept, make_proposal
-from workbench.workspace.folder import Workspace
+from workbench.review.decisions import accept
+from workbench.review.proposals import Evidence, make_proposal
+from workbench.review.store import ProposalStore
 
-DAISY = Ontology.load("ontologies/daisy.yaml")
+DAISY = Ontology.load(Path(__file__).resolve().parents[1] / "ontologies" / "daisy.yaml")
 HOSTILE = ("Sepals matter ![x](http://evil.example/p.png) <img src=http://evil.example/q.png> "
            "<script>alert(1)</script> [click](javascript:alert(1)) ``` end of fence")
 
@@ -29,12 +31,10 @@ def _png(size=(12, 8)):
 
 
 @pytest.fixture
-def ws(tmp_path):
-    w = Workspace.create(tmp_path / "ws", DAISY)
-    (w.path / "evidence").mkdir()
-    (w.path / "evidence" / "thumb.png").write_bytes(_png())
-    yield w
-    w.close()
+def ws(daisy_ws):
+    (daisy_ws.path / "evidence").mkdir()
+    (daisy_ws.path / "evidence" / "thumb.png").write_bytes(_png())
+    return daisy_ws
 
 
 def _proposal(ws, thumbnail="evidence/thumb.png", **kw):
@@ -143,8 +143,10 @@ def test_insert_is_atomic_idempotent_and_a_clean_nbdime_diff(ws, tmp_path):
 
 
 def test_refs_and_unsaved_proposals():
-    assert apply_code(7) == apply_code("0007") == apply_code("proposals/0007.yaml") == 'wb.apply("proposals/0007.yaml")'
-    for bad in ["../0007", "x", "0007; import os", "proposals/../0007.yaml"]:
+    """Cells name a proposal by its canonical ref (workbench.review.refs; every form is tested in test_refs.py)."""
+    assert apply_code(7) == apply_code("proposals/0007.yaml") == 'wb.apply("proposals/0007.yaml")'
+    assert cell_ids(7) == ("wb-0007-md", "wb-0007-code")
+    for bad in ["0007; import os", "proposals/../0007.yaml"]:  # a refused ref never becomes code
         with pytest.raises(ProposalError):
             apply_code(bad)
     assert md_escape("a\n\n# b") == "a \\# b"

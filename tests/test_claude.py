@@ -1,4 +1,4 @@
-"""Tests for workbench/claude.py: the real anthropic SDK over a faked HTTP transport (httpx2.MockTransport).
+"""Tests for workbench/review/claude/: the real anthropic SDK over a faked HTTP transport (httpx2.MockTransport).
 
 Every scenario checks what the user sees (the proposal or the error message), that the ontology file
 stays byte-identical unless a person accepts a valid edit, and what the request looked like (image
@@ -10,8 +10,6 @@ import base64
 import io
 import json
 import logging
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,6 @@ from PIL import Image
 from workbench.data.store import SegmentData
 from workbench.errors import ProposalError, SuggesterError
 from workbench.ontology.edits import EDIT_OPS
-from workbench.ontology.graph import Ontology
 from workbench.review.claude import (
     INSTRUCTIONS,
     REFACTOR_OPS,
@@ -40,11 +37,12 @@ from workbench.review.claude import (
     propose_edits_tool,
     submit_batch,
 )
-from workbench.review.proposals import ProposalStore, accept, proposal_html, reject
+from workbench.review.decisions import accept
+from workbench.review.render import proposal_html
+from workbench.review.store import ProposalStore
 from workbench.workspace.folder import Workspace
 from workbench.workspace.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 CANARY = "sk-ant-canary-XXXX-0123456789abcdef"
 TOOL_MODEL = "claude-haiku-4-5"  # a model that takes forced tool choice
 API = "https://api.anthropic.com"
@@ -132,23 +130,8 @@ def canary_key(monkeypatch):
 
 
 @pytest.fixture
-def daisy() -> Ontology:
-    return Ontology.load(ROOT / "ontologies" / "daisy.yaml")
-
-
-@pytest.fixture(scope="module")
-def template_ws(tmp_path_factory) -> Path:
-    """One workspace made once (git init and all); each test gets a copy (much faster than creating)."""
-    path = tmp_path_factory.mktemp("template") / "ws"
-    Workspace.create(path, Ontology.load(ROOT / "ontologies" / "daisy.yaml")).close()
-    return path
-
-
-@pytest.fixture
-def ws(tmp_path, template_ws):
-    shutil.copytree(template_ws, tmp_path / "ws", symlinks=True)
-    with Workspace.open(tmp_path / "ws") as w:
-        yield w
+def ws(daisy_ws: Workspace) -> Workspace:
+    return daisy_ws
 
 
 def _suggester(api: FakeAPI, model: str = TOOL_MODEL, **kw: Any) -> ClaudeSuggester:

@@ -1,4 +1,4 @@
-"""Property test for workbench/claude.py: whatever a Messages-API response holds, nothing is applied
+"""Property test for workbench/review/claude/parse.py: whatever a Messages-API response holds, nothing is applied
 unless a person accepts valid edits; the ontology file stays byte-identical otherwise."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from workbench.errors import ProposalError, SuggesterError
 from workbench.ontology.edits import EDIT_OPS, apply_edits, edit_from_dict
 from workbench.ontology.graph import Ontology
 from workbench.review.claude import parse_response
-from workbench.review.proposals import accept
+from workbench.review.decisions import accept
 from workbench.workspace.folder import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +80,8 @@ def responses(draw: Any) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    with Workspace.create(tmp_path_factory.mktemp("fuzz") / "ws", DAISY) as w:
+def ws(tmp_path_factory, workspace_templates):  # one for the module: hypothesis runs many examples on it
+    with Workspace.open(workspace_templates.copy("bare", tmp_path_factory.mktemp("fuzz"))) as w:
         yield w
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from workbench.errors import ProposalConflict, ProposalError, WorkbenchError
 from workbench.ontology.graph import Concept, Ontology
 from workbench.review.history import history, parse_message, resolve_commit, revert, why
-from workbench.review.proposals import ProposalStore, accept, make_proposal
+from workbench.review.decisions import accept
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
 from workbench.workspace.folder import Workspace
 
+ROOT = Path(__file__).resolve().parents[1]
 SEED = Ontology("daisy", "daisy", [Concept("daisy", "Daisy", "A daisy in a photo.")])
 
 STEPS = [  # (author, title, rationale, ops)
@@ -248,10 +252,10 @@ def test_the_notebook_facade(grown):
 def test_the_scripted_daisy_demo_traces_every_concept_to_a_proposal(tmp_path):
     from workbench.review.suggest import play_script
 
-    ws = Workspace.create(tmp_path / "demo", Ontology.load("ontologies/daisy.seed.yaml"))
+    ws = Workspace.create(tmp_path / "demo", Ontology.load(ROOT / "ontologies" / "daisy.seed.yaml"))
     try:
         decided = play_script(ws, by="ana")
-        assert ws.ontology == Ontology.load("ontologies/daisy.yaml")
+        assert ws.ontology == Ontology.load(ROOT / "ontologies" / "daisy.yaml")
         accepted = {p.id: p for p in decided if p.commit}
         for concept in ws.ontology.concepts:
             ex = why(ws, concept)

@@ -1,6 +1,7 @@
 """Secrets: with a canary ``ANTHROPIC_API_KEY`` in the environment, the command line (``init``,
 ``run --quick`` on a tiny set, and its error paths) writes the key into no file, database, git
-object, report, stdout or stderr.
+object, report, stdout or stderr; and the one redaction module (``workbench/_redact.py``) that the
+proposal files, the Claude records and the settings messages go through.
 
 The Claude client's own canary checks (requests, recorded exchanges) are in ``tests/test_claude.py``.
 """
@@ -15,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from workbench._redact import escape_control, scrub
 from workbench.cli import main
+from workbench.errors import SettingsError
+from workbench.ontology.graph import Concept, Ontology
 from workbench.ontology.shipped import shipped_ontology
+from workbench.review.proposals import make_proposal
+from workbench.workspace.settings import Settings
 
 CANARY = "sk-ant-canary-3f9c2e71d0b84a6f-DO-NOT-LEAK"
 NEEDLES = (CANARY.encode(), b"3f9c2e71d0b84a6f")
@@ -106,3 +112,43 @@ def test_the_leak_detector_finds_the_key_in_a_file_and_in_a_git_object(tmp_path)
     obj.mkdir(parents=True)
     (obj / ("c" * 38)).write_bytes(zlib.compress(b"blob 40\x00" + CANARY.encode()))
     assert sorted(_leaks(tmp_path)) == sorted(["a.txt", f".git/objects/ab/{'c' * 38}"])
+
+
+# ------------------------------------------------------------------------------------ the redaction module
+def test_scrub_replaces_the_env_key_key_shaped_text_and_credential_fields_and_nothing_else(canary):
+    record = {
+        "request": {"headers": {"X-Api-Key": "abc", "Authorization": ["Bearer xyz"]}, "api_key": 7,
+                    "max_tokens": 8192, "messages": [("said " + CANARY, "sk-ant-api03-other0123")]},
+        "response": {"usage": {"input_tokens": 12, "output_tokens": 3}, "text": "no secret here"},
+    }
+    out = scrub(record, extra_secrets=["no secret"])
+    assert out["request"]["headers"] == {"X-Api-Key": "<redacted>", "Authorization": "<redacted>"}
+    assert out["request"]["api_key"] == "<redacted>"
+    assert out["request"]["messages"] == [["said <redacted>", "sk-ant-<redacted>"]]
+    assert out["request"]["max_tokens"] == 8192 and out["response"]["usage"] == {"input_tokens": 12,
+                                                                                "output_tokens": 3}
+    assert out["response"]["text"] == "<redacted> here"
+    assert record["request"]["api_key"] == 7  # the input is not changed
+
+
+def test_a_proposal_file_holds_no_key_wherever_the_exchange_carries_it(canary):
+    o = Ontology("daisy", "daisy", [Concept("daisy", "Daisy")])
+    p = make_proposal(o, [], kind="suggest", author="claude:m", exchange={
+        "request": {"headers": {"x-api-key": CANARY}, "note": f"key={CANARY}"},
+        "response": {"content": [{"type": "text", "text": "echo sk-ant-api03-PLANTED0123"}]}})
+    text = p.dumps()
+    assert CANARY not in text and "3f9c2e71d0b84a6f" not in text and "PLANTED" not in text
+    assert "<redacted>" in text
+
+
+def test_settings_messages_never_echo_a_key(canary):
+    for data in ({"workers": CANARY}, {"workers": "sk-ant-api03-PLANTED0123"}):
+        with pytest.raises(SettingsError) as e:
+            Settings.from_dict(data)
+        assert "3f9c2e71d0b84a6f" not in str(e.value) and "PLANTED" not in str(e.value)
+        assert "must be an integer" in str(e.value)
+
+
+def test_one_control_character_escape():
+    assert escape_control("a\tb\nc") == "a\tb\nc"  # tab and newline kept
+    assert escape_control("x\x1b[2J\r\x7f\x9b\u202e\u2066y") == "x\\x1b[2J\\x0d\\x7f\\x9b\\u202e\\u2066y"

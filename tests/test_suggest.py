@@ -12,7 +12,10 @@ from PIL import Image
 
 from workbench.errors import SuggesterError
 from workbench.ontology.graph import Ontology
-from workbench.review.proposals import ProposalStore, accept, introduced_by, make_proposal, proposals_touching
+from workbench.review.decisions import accept
+from workbench.review.proposals import make_proposal
+from workbench.review.queries import introduced_by, proposals_touching
+from workbench.review.store import ProposalStore
 from workbench.review.suggest import (
     SHIPPED_SCRIPT,
     SHIPPED_SEED,
@@ -34,7 +37,7 @@ needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the gi
 
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(tmp_path):  # its own, not conftest's daisy_ws: the scripted steps start from the seed (daisy alone)
     with Workspace.create(tmp_path / "ws", Ontology.load(SHIPPED_SEED)) as w:
         yield w
 

@@ -43,8 +43,9 @@ from workbench.evaluation.evaluate import load_images
 from workbench.evaluation.report import render_explanation
 from workbench.models.hybrid import HybridClassifier
 from workbench.models.rules import RULES
-from workbench.review import proposals as _p
-from workbench.review.proposals import ProposalStore
+from workbench.review.decisions import preview
+from workbench.review.refs import is_commit_sha, parse_ref, ref_path
+from workbench.review.store import ProposalStore
 
 __all__ = [
     "proposal_cells",
@@ -57,7 +58,6 @@ __all__ = [
 
 #: A thumbnail larger than this is not inlined (the note says so).
 MAX_THUMBNAIL_BYTES = 512 * 1024
-_PID_RE = re.compile(r"^\d{4,}$")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~:-])")  # < > & are HTML-escaped
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -78,24 +78,13 @@ def _code(text: Any) -> str:
 
 
 def _pid(proposal_or_ref: Any) -> str:
-    pid = getattr(proposal_or_ref, "id", proposal_or_ref)
-    if isinstance(pid, int) and not isinstance(pid, bool):
-        pid = f"{pid:04d}"
-    if not isinstance(pid, str):
-        raise ProposalError(f"a proposal ref is an id such as '0007', got {pid!r}")
-    pid = pid.strip()
-    m = re.fullmatch(r"(?:proposals/)?(\d+)(?:\.yaml)?", pid)
-    if not m:
-        raise ProposalError(f"{pid!r}: not a proposal id ('0007') or proposals/0007.yaml")
-    pid = f"{int(m.group(1)):04d}"
-    if not _PID_RE.match(pid):  # pragma: no cover - formatted above
-        raise ProposalError(f"{pid!r}: not a proposal id")
-    return pid
+    """The canonical id of a saved proposal or of a reference (:func:`workbench.review.refs.parse_ref`)."""
+    return parse_ref(getattr(proposal_or_ref, "id", proposal_or_ref))
 
 
 def apply_code(ref: Any) -> str:
     """The code cell's source: ``wb.apply("proposals/0007.yaml")``."""
-    return f'wb.apply("proposals/{_pid(ref)}.yaml")'
+    return f'wb.apply("{ref_path(_pid(ref))}")'
 
 
 def cell_ids(ref: Any) -> tuple[str, str]:
@@ -142,14 +131,14 @@ def _diff_and_edits(ws: Any, p: Any, accept: Sequence[int] | None) -> tuple[str,
     """(unified diff of ontology.yaml, problem or None, the chosen edits as objects)."""
     if p.status == "pending":
         try:
-            pv = _p.preview(ws, p, accept)
+            pv = preview(ws, p, accept)
         except WorkbenchError as e:
             return "", str(e), []
         chosen = [p.edits[i].edit() for i in pv.chosen]
         return pv.diff, ("made against an older ontology: re-validated against the current one" if pv.stale
                          else None), chosen
     if p.commit:
-        if not re.fullmatch(r"[0-9a-f]{7,64}", p.commit):  # data from a file: never an option for git
+        if not is_commit_sha(p.commit):  # data from a file: never an option for git
             return "", f"commit {p.commit[:20]!r} is not a commit sha", []
         try:
             before = ws._git("show", f"{p.commit}^:ontology.yaml").stdout

@@ -42,24 +42,28 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.data.segment import make_segmenter, settings_hash
+from workbench.data.segments import settings_hash
 from workbench.errors import EditError, ProposalConflict, ProposalError, WorkbenchError
+from workbench.models.job import collect_workspace, training_config, workspace_segmenter
 from workbench.models.store import ModelStore
 from workbench.models.train import (
     SegmentTable,
     TrainConfig,
-    collect,
     image_level_scores,
     plan_training,
-    split_images,
     train_hybrid,
 )
 from workbench.ontology.edits import apply_edits, edit_from_dict
-from workbench.review import proposals as _p
+from workbench.review import decisions
+from workbench.review.proposals import Proposal
+from workbench.review.store import ProposalStore
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = [
     "Verdict",
@@ -280,7 +284,7 @@ class Verdict:
             elif isinstance(v, Mapping):
                 v = dict(v)
             d[f.name] = v
-        d["summary"] = self.line()  # what proposals.accept writes after "Gate: " in the commit message
+        d["summary"] = self.line()  # what decisions.accept writes after "Gate: " in the commit message
         return d
 
     @classmethod
@@ -296,26 +300,23 @@ class Verdict:
 
 
 # ---------------------------------------------------------------------------------------------- the gate
-def _segmenter_hash(ws: Any) -> str | None:
+def _segmenter_hash(ws: Workspace) -> str | None:
     """The settings hash of the workspace's segmenter (as `workbench train` uses), None if it can't be built."""
-    opts = dict(ws.settings.segmenter_options)
-    if ws.settings.segmenter == "sam" and ws.settings.sam_checkpoint:
-        opts["checkpoint"] = str(ws.settings.sam_checkpoint)
     try:
-        return settings_hash(make_segmenter(ws.settings.segmenter, **opts))
+        return settings_hash(workspace_segmenter(ws))
     except WorkbenchError:
         return None
 
 
-def _default_config(ws: Any, saved: Mapping[str, Any] | None) -> Any:
-    s = ws.settings
-    base = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads,
-                       relations=s.composition_relations)
+def _default_config(ws: Workspace, saved: Mapping[str, Any] | None) -> TrainConfig:
+    """The workspace's training configuration with the settings the saved models were trained with
+    (so unchanged concepts load instead of retraining); the workspace's alone when none are saved or
+    they no longer fit."""
+    base = training_config(ws.settings)
     if not saved:
         return base
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
-        return dataclasses.replace(base, **{k: v for k, v in saved.items() if k in known})
+        return base.with_fingerprint_settings(saved)
     except (TypeError, ValueError):
         return base
 
@@ -360,10 +361,10 @@ def gate(
     tables (``base``/``candidate``: ``(ontology, models)``, ``images``, ``segments``,
     ``candidate_segments``) for before/after pictures (:func:`workbench.review.cells.proposal_cells`).
     """
-    if not isinstance(proposal, _p.Proposal):
-        proposal = _p.ProposalStore(ws, commit=False).load(proposal)
+    if not isinstance(proposal, Proposal):
+        proposal = ProposalStore(ws, commit=False).load(proposal)
     # the same choice of edits accept() makes (valid ones by default; a stale proposal re-validated)
-    _chosen, edits, _after, _stale = _p._plan(ws.ontology, proposal, accept, None)
+    _chosen, edits, _after, _stale = decisions.plan_edits(ws.ontology, proposal, accept, None)
     return gate_edits(ws, edits, proposal_id=proposal.id, seeds=seeds, executor=executor, config=config, keep=keep)
 
 
@@ -402,10 +403,10 @@ def gate_edits(
     if base_o == cand_o:
         return done("merge", "the edits leave the ontology unchanged")
     shash = _segmenter_hash(ws) or saved_hash
-    images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.dataset_root, cache_dir=ws.cache_dir)
+    # the split follows the workspace's seed, whatever seed the saved models were trained with
+    images, segments = collect_workspace(ws, config, shash, split_seed=s.random_state)
     if not len(segments):
         return done("inconclusive", f"no segments in the workspace yet: run `workbench segment --workspace {ws.path}`")
-    images.split = split_images(images, config.val_fraction, s.random_state)
     cand_segments = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes,
                                  _relabel(segments.labels, edits), segments.crops)
 
@@ -498,13 +499,13 @@ def override(
         raise ProposalError("an override needs a reason (it goes into the commit message and the proposal)")
     if not isinstance(by, str) or not by.strip():
         raise ProposalError("an override needs the name of the person who decided (by=...)")
-    p = ref if not isinstance(ref, (str, int)) else _p.ProposalStore(ws).load(str(ref))
+    p = ref if not isinstance(ref, (str, int)) else ProposalStore(ws).load(str(ref))
     if verdict is None:
         verdict = gate(ws, p, accept)
     reason = " ".join(reason.split())
     verdict = verdict.with_override(by=by.strip(), reason=reason)
     note = f"Merged against the gate ({verdict.decision}) by {by.strip()}: {reason}"
-    return _p.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict())
+    return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict())
 
 
 _run_gate, _run_override = gate, override  # apply_proposal's ``gate``/``override`` arguments shadow them
@@ -527,8 +528,8 @@ def apply_proposal(
     a "reject" raises :class:`GateRejected` (the verdict is recorded in the proposal file) unless
     ``override="why"`` is given, which merges and records the override. ``gate=False`` skips the gate.
     """
-    store = _p.ProposalStore(ws)
-    p = ref if isinstance(ref, _p.Proposal) else store.load(ref)
+    store = ProposalStore(ws)
+    p = ref if isinstance(ref, Proposal) else store.load(ref)
     if p.id is None:
         p = store.save(p)
     if p.status != "pending":
@@ -537,7 +538,7 @@ def apply_proposal(
     if not gate:
         if override:
             raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")
-        return _p.accept(ws, p, accept, by=by, note=note), None
+        return decisions.accept(ws, p, accept, by=by, note=note), None
     verdict = _run_gate(ws, p, accept, **gate_options)
     if verdict.decision == "reject":
         if override:
@@ -553,4 +554,4 @@ def apply_proposal(
             f"proposal {p.id} not merged: {verdict.summary()} — {verdict.message}.{log_msg} To merge it anyway, "
             f"give the reason: wb.apply({p.id!r}, override=\"why\") or "
             f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict)
-    return _p.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict()), verdict
+    return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict()), verdict

@@ -38,12 +38,11 @@ from workbench.ontology.edits import (
     semantic_diff,
 )
 from workbench.ontology.graph import Concept, Ontology
-from workbench.review.proposals import (
-    ProposalStore,
-    accepted_ops,
-    decision_lock,
-    now_utc,
-)
+from workbench.review.decisions import decision_lock
+from workbench.review.proposals import now_utc
+from workbench.review.queries import accepted_ops
+from workbench.review.refs import is_commit_sha, is_proposal_ref
+from workbench.review.store import ProposalStore
 from workbench.workspace.folder import ONTOLOGY_FILE, git_env
 
 __all__ = [
@@ -63,7 +62,6 @@ log = logging.getLogger(__name__)
 TRAILERS = ("Proposal", "Proposed-by", "Accepted-by", "Gate", "Gate-override", "Reverts", "Reverted-by",
             "Reverts-proposal")
 _TRAILER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):\s?(.*)$")
-_SHA_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
 _FIELDS = ("label", "description", "implementation", "rule", "imagenet_id")
 _ONTOLOGY = "ontology.yaml"
 
@@ -407,19 +405,19 @@ def _same(a: Concept, b: Concept) -> bool:
 
 def resolve_commit(ws: Any, ref: Any) -> tuple[str, str | None]:
     """``(commit sha, proposal id or None)`` for a proposal ref (``7``, ``"0007"``,
-    ``"proposals/0007.yaml"``) or a commit sha (7 or more hex digits)."""
+    ``"proposals/0007.yaml"``) or a commit sha (7 or more hex digits); which one it is, is
+    :func:`workbench.review.refs.is_proposal_ref`'s call."""
     text = str(ref).strip() if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
     if not text:
         raise WorkbenchError(f"revert: give a proposal id ('0007') or a commit sha, got {ref!r}")
-    if isinstance(ref, int) or (text.isdigit() and len(text) <= 6) or text.startswith("proposals/") \
-            or text.endswith(".yaml"):
+    if is_proposal_ref(ref):
         p = ProposalStore(ws, commit=False).load(ref)
         if not p.commit:
             raise ProposalError(f"proposal {p.id} is {p.status} and was never applied, so there is nothing to revert")
-        if not _SHA_RE.match(p.commit):
+        if not is_commit_sha(p.commit):
             raise ProposalError(f"proposal {p.id}: its `commit` {p.commit[:20]!r} is not a commit sha")
         return p.commit.lower(), p.id
-    if not _SHA_RE.match(text):
+    if not is_commit_sha(text):
         raise WorkbenchError(f"revert: {text!r} is neither a proposal id ('0007') nor a commit sha")
     r = _git(ws, "rev-parse", "--verify", "--quiet", f"{text}^{{commit}}", check=False)
     if r.returncode != 0 or not r.stdout.strip():

@@ -37,13 +37,9 @@ from workbench.errors import ProposalError, SuggesterError
 from workbench.ontology.graph import Ontology
 from workbench.ontology.shipped import shipped_file
 from workbench.review.claude import ClaudeSuggester, parse_response
-from workbench.review.proposals import (
-    Evidence,
-    Proposal,
-    ProposalStore,
-    accept,
-    make_proposal,
-)
+from workbench.review.decisions import accept
+from workbench.review.proposals import Evidence, Proposal, make_proposal
+from workbench.review.store import ProposalStore
 
 __all__ = [
     "Suggester",
@@ -57,6 +53,7 @@ __all__ = [
     "SHIPPED_SCRIPT",
     "SHIPPED_SEED",
     "suggest_images",
+    "image_context",
     "refactor_workspace",
     "play_script",
 ]
@@ -357,7 +354,7 @@ def make_suggester(name: str, workspace: Any = None, **options: Any) -> Suggeste
 
 
 # ------------------------------------------------------------------------------------------- workspace
-def _image_context(ws: Any, path: Path) -> SuggestContext:
+def image_context(ws: Any, path: Path) -> SuggestContext:
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     image_id = None
@@ -383,7 +380,7 @@ def suggest_images(ws: Any, suggester: Suggester, images: Sequence[str | Path], 
     out = []
     for img in images:
         path = Path(img)
-        context = _image_context(ws, path)
+        context = image_context(ws, path)
         pixels = load_image(path)
         p = suggester.suggest(ws.ontology, pixels, context)
         if save and p.edits:

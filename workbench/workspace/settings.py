@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from workbench._io import atomic_write_text, dump_yaml, read_yaml_file
+from workbench._redact import API_KEY_ENV, KEY_PATTERN, looks_like_secret_name, scrub
 from workbench.errors import SettingsError
 
 __all__ = ["Settings", "SETTINGS_FILE", "SEGMENTER_NAMES", "COMPOSITION_MODES", "DEFAULT_CLAUDE_MODEL"]
@@ -46,8 +46,6 @@ COMPOSITION_MODES = ("segments", "prototype")
 #: go, so it is a setting; ``claude-sonnet-4-5`` already warns as deprecated in anthropic 2.x.
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-5-5"
 
-_SECRET_KEY = re.compile(r"key|token|secret|passw|credential", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"sk-ant-[A-Za-z0-9_-]{8,}")
 _HEADER = "# Constructability Workbench settings; every key is documented in workbench/settings.py\n"
 
 
@@ -119,7 +117,7 @@ class Settings:
         for key in data:
             if not isinstance(key, str):
                 problems.append(f"{source}: setting names must be text, got {key!r}")
-            elif _SECRET_KEY.search(key):
+            elif looks_like_secret_name(key):
                 problems.append(_secret_message(source, key))
             elif key not in names:
                 close = difflib.get_close_matches(key, names, n=1)
@@ -140,9 +138,10 @@ class Settings:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Settings:
-        """Read and validate a settings file (an empty file means all defaults)."""
+        """Read and validate a settings file (an empty file means all defaults; a folder, FIFO, device
+        or oversized file is refused)."""
         path = Path(path)
-        return cls.from_dict(read_yaml_file(path, SettingsError), str(path))
+        return cls.from_dict(read_yaml_file(path, SettingsError, "a settings file"), str(path))
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied, validated like a file (unknown key or wrong type: error)."""
@@ -208,7 +207,7 @@ def _type_problems(name: str, value: Any, source: str) -> list[str]:
     if ok:
         return []
     what = _TYPE_WORDS[base] + (" or null" if optional else "")
-    shown = _SECRET_VALUE.sub("sk-ant-<redacted>", repr(value))  # never echo a key into a log
+    shown = scrub(repr(value))  # never echo a key into a log
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return [f"{source}: setting {name!r} must be {what}, got {type(value).__name__} ({shown})"]
 
@@ -247,7 +246,7 @@ def _problems(s: Settings, source: str) -> list[str]:
     problems += _secret_problems(s.segmenter_options, "segmenter_options", source)
     for name in ("sam_checkpoint", "scheduler", "claude_model", "segmenter", "dataset"):
         v = getattr(s, name)
-        if isinstance(v, str) and _SECRET_VALUE.search(v):
+        if isinstance(v, str) and KEY_PATTERN.search(v):
             problems.append(_secret_message(source, name, value=True))
     try:
         dump_yaml(_plain(s.segmenter_options))
@@ -260,13 +259,13 @@ def _secret_problems(value: Any, where: str, source: str) -> list[str]:
     problems = []
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if isinstance(k, str) and _SECRET_KEY.search(k):
+            if isinstance(k, str) and looks_like_secret_name(k):
                 problems.append(_secret_message(source, f"{where}.{k}"))
             problems += _secret_problems(v, f"{where}.{k}", source)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             problems += _secret_problems(v, f"{where}[{i}]", source)
-    elif isinstance(value, str) and _SECRET_VALUE.search(value):
+    elif isinstance(value, str) and KEY_PATTERN.search(value):
         problems.append(_secret_message(source, where, value=True))
     return problems
 
@@ -275,7 +274,7 @@ def _secret_message(source: str, key: str, value: bool = False) -> str:
     what = f"the value of {key!r} looks like an API key" if value else f"{key!r} looks like a secret"
     return (
         f"{source}: {what}; secrets never go in settings files (they end up in git). "
-        "Set them in the environment instead, e.g. ANTHROPIC_API_KEY"
+        f"Set them in the environment instead, e.g. {API_KEY_ENV}"
     )
 
 
