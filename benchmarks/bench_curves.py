@@ -144,7 +144,7 @@ def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
     from workbench.evaluation.evaluate import baseline_metrics
     from workbench.models.baseline import resize_images
     from workbench.models.hybrid import score_images
-    from workbench.models.nets import PrototypeLeafNet, PrototypeParentNet
+    from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet
     from workbench.models.prototype import PrototypeConfig, _pad_to
     from workbench.models.train import TrainConfig, train_hybrid
 

@@ -5,7 +5,7 @@
 Two workspaces start from ``ontologies/daisy.seed.yaml`` (the root only). The scripted suggester
 (:class:`workbench.review.suggest.ScriptedSuggester`, ``ontologies/daisy.suggestions.yaml``: hand-written
 steps, not model output) plays its per-image suggestions in order, each saved as a proposal and
-accepted through :func:`workbench.review.proposals.accept`, exactly as ``workbench suggest`` would. One
+accepted through :func:`workbench.review.decisions.accept`, exactly as ``workbench suggest`` would. One
 workspace also plays the script's refactor steps where the script puts them (every 3 images); the
 other never refactors. After every step the benchmark records the concepts, leaves, proposal
 edits accepted and concept-lint warnings, and whether the end result equals ``ontologies/daisy.yaml``.

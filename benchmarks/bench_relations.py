@@ -5,7 +5,7 @@
 
 The set-up of ``bench_curves.py`` (the generated daisy / not-daisy set, the same fixed class-balanced
 validation set, ``k`` training images per class drawn per seed): for every (size, seed) point the
-segments-mode hybrid is trained on exactly the same images twice, with ``TrainConfig.relations``
+segments-mode hybrid is trained on exactly the same images twice, with ``TrainConfig.composition_relations``
 off and on, in an order that alternates from point to point. Then the shuffled-labels control
 (:func:`workbench.evaluation.evaluate.shuffled_control`) with relations on, and off for comparison, on all
 training images for every seed. Reported: median and range over the seeds, and the per-seed gain.
@@ -33,7 +33,7 @@ def _one(p: Prepared, rows: np.ndarray, seed: int, epochs: int, relations: bool,
 
     val_rows = np.flatnonzero(p.images.mask("val"))
     images, segments, _ = _subset(p, np.concatenate([rows, val_rows]))
-    config = TrainConfig(max_epochs=epochs, random_state=seed, relations=relations)
+    config = TrainConfig(max_epochs=epochs, random_state=seed, composition_relations=relations)
     if control:
         return shuffled_control(p.ontology, images, segments, config).get("balanced_accuracy")
     res = train_hybrid(p.ontology, images, segments, config)

@@ -205,7 +205,8 @@ part; "probably used for photosynthesis" is not something a camera sees). Accept
 the shipped `ontologies/daisy.yaml`. Notebook 01 reviews them one by one; here they go in a loop.
 """),
     code("tour-08", """
-from workbench.review.proposals import ProposalStore, accept
+from workbench.review.decisions import accept
+from workbench.review.store import ProposalStore
 from workbench.review.suggest import SuggestContext
 
 for step in suggester.remaining():
@@ -221,7 +222,7 @@ print("the disk is a rule:", ws.ontology.concepts["disk"].implementation == "rul
 """, expect="parts of daisy: ('flower_head', 'leaf', 'stem') | of flower_head: ('disk', 'petal')\nthe disk is a rule: True\n"),
     code("tour-10", """
 from workbench.errors import SuggesterError
-from workbench.review.proposals import proposal_html
+from workbench.review.render import proposal_html
 
 if os.environ.get("ANTHROPIC_API_KEY"):   # Claude's view of one image, for comparison (not accepted)
     try:
@@ -318,7 +319,7 @@ from workbench.models.train import TrainConfig
 
 pixels, _ = load_images(images, folder.root)
 s = ws.settings
-base = baseline_metrics(ws.ontology, images, pixels, TrainConfig(random_state=s.random_state, n_threads=s.torch_threads))
+base = baseline_metrics(ws.ontology, images, pixels, TrainConfig(random_state=s.random_state, torch_threads=s.torch_threads))
 hyb = outcome["hybrid"]
 display(table([["hybrid (segments)", pct(hyb["val_accuracy"]), pct(hyb["balanced_accuracy"]), hyb["params"]],
                ["same-budget CNN", pct(base["val_accuracy"]), pct(base["balanced_accuracy"]), base["params"]]],
@@ -435,7 +436,9 @@ but marked with its problem and can never be accepted. Concept **lint** flags wo
 see. Everything a suggester writes is shown as data: escaped, never rendered as Markdown, never run.
 """),
     code("grow-06", """
-from workbench.review.proposals import ProposalStore, accept, preview, proposal_html, reject
+from workbench.review.decisions import accept, preview, reject
+from workbench.review.render import proposal_html
+from workbench.review.store import ProposalStore
 
 suggester = make_suggester("scripted", workspace=ws)
 image = folder.root / "daisy" / "0000.png"
@@ -680,7 +683,8 @@ commit message carries the title, the rationale, the edits and the trailers `Pro
     code("pr-05", """
 import subprocess
 
-from workbench.review.proposals import ProposalStore, make_proposal
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
 
 store = ProposalStore(ws)
 
@@ -713,7 +717,7 @@ rejected with a reason.
 """),
     code("pr-08", """
 from workbench.review.gate import gate
-from workbench.review.proposals import reject
+from workbench.review.decisions import reject
 
 sepal = propose([({"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
                    "description": "Small green pointed leaves cupping the flower head from below."},
@@ -798,7 +802,7 @@ naming it. (`accept` here is the gate-less path; `wb.apply(ref, gate=False)` is 
 """),
     code("pr-19", """
 from workbench.errors import ProposalConflict
-from workbench.review.proposals import accept
+from workbench.review.decisions import accept
 
 rename = propose([({"op": "rename", "old": "stem", "new": "stalk"}, "Gardeners say stalk.")], "stem → stalk")
 describe = propose([({"op": "describe", "id": "stem", "description": "A thin green line under the flower head."},
@@ -1322,7 +1326,7 @@ metrics, in the workspace's `models/`, so a model change is a reviewable file ch
 `load_model` reads one back.
 """),
     code("tr-22", """
-from workbench.models.nets import load_model
+from workbench.models.loading import load_model
 
 print(sorted(p.name for p in ws.models_dir.iterdir() if not p.name.startswith(".")))
 petal = load_model(ws.models_dir / "petal.safetensors")
@@ -1421,11 +1425,15 @@ From the side, a daisy's flower head sits in a cup of small green *sepals*. Make
 concept `sepal` as a part of `flower_head`, with a description of what a camera sees, and save it for
 review (do not accept it). The proposal shows each edit's lint warnings: there should be none.
 """, """
-from workbench.review.proposals import ProposalStore, make_proposal, proposal_html
+from workbench.review.proposals import make_proposal
+from workbench.review.render import proposal_html
+from workbench.review.store import ProposalStore
 
 sepal_proposal = ...   # make_proposal(wb.ontology, [{"op": {...}, "rationale": "..."}], kind="person", author="person:you", title="..."), then save it
 """, """
-from workbench.review.proposals import ProposalStore, make_proposal, proposal_html
+from workbench.review.proposals import make_proposal
+from workbench.review.render import proposal_html
+from workbench.review.store import ProposalStore
 
 sepal_proposal = ProposalStore(ws).save(make_proposal(
     wb.ontology,
@@ -1463,13 +1471,13 @@ A suggester proposed three edits for a side view of a daisy. Review them in the 
 `preview`), then accept only what deserves to go in, and say `reviewed = True`. Think: is each edit
 valid? Does the ontology already have what it adds?
 """, """
-from workbench.review.proposals import accept, preview
+from workbench.review.decisions import accept, preview
 
 to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
 display(wb.review(to_review.id))
 reviewed = ...   # accept(ws, to_review, [...], by="you"), then reviewed = True
 """, """
-from workbench.review.proposals import accept, preview
+from workbench.review.decisions import accept, preview
 
 to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
 display(wb.review(to_review.id))
@@ -1573,12 +1581,14 @@ wide) and run it through the gate with `wb.apply`. If the gate refuses, merge it
 lose, and how sure is the gate?
 """, """
 from workbench.review.gate import GateRejected
-from workbench.review.proposals import ProposalStore, make_proposal
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
 
 ...
 """, """
 from workbench.review.gate import GateRejected
-from workbench.review.proposals import ProposalStore, make_proposal
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
 
 petal_rule = ProposalStore(ws).save(make_proposal(
     wb.ontology, [{"op": {"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_elongated"},

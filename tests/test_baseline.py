@@ -7,7 +7,7 @@ from torch import nn
 
 from workbench.errors import ModelError
 from workbench.models.baseline import BaselineCNN, resize_images
-from workbench.models.nets import MAX_CONV_LAYERS, PART_PARAM_BUDGET
+from workbench.models.contract import MAX_CONV_LAYERS, PART_PARAM_BUDGET
 
 
 def scenes(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -38,6 +38,10 @@ def test_budget_is_the_part_nets() -> None:
     assert len(convs) <= MAX_CONV_LAYERS
     with pytest.raises(ModelError, match=r"concept 'daisy': BaselineCNN has 1,\d{3} parameters, over the budget"):
         BaselineCNN("daisy", channels=(8, 8, 8))
+    with pytest.raises(ModelError, match=r"concept 'daisy': BaselineCNN has 4 conv layers, over the limit of 3"):
+        BaselineCNN("daisy", channels=(2, 2, 2, 2), kernel_sizes=(3, 3, 3, 3), pools=(1, 1, 1, 2))
+    with pytest.raises(ModelError, match=r"concept 'daisy': .*one entry per conv layer, got 2, 1 and 2"):
+        BaselineCNN("daisy", channels=(4, 4), kernel_sizes=(3,), pools=(2, 2))
 
 
 def test_resize_accepts_lists_of_any_size() -> None:

@@ -1,6 +1,7 @@
 """The `workbench` command: exit codes scripts rely on, messages that name the file and the problem."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,11 @@ import pytest
 
 from workbench.cli import main
 
+ONTOLOGIES = Path(__file__).resolve().parents[1] / "ontologies"
+
 
 def test_validate_shipped_ontologies(capsys):
-    assert main(["ontology", "validate", "ontologies/daisy.yaml", "ontologies/car.yaml"]) == 0
+    assert main(["ontology", "validate", str(ONTOLOGIES / "daisy.yaml"), str(ONTOLOGIES / "car.yaml")]) == 0
     out = capsys.readouterr().out
     assert "daisy.yaml: ok" in out and "car.yaml: ok" in out
 
@@ -41,7 +44,7 @@ def test_usage_error_exits_2():
 
 def test_apply_edit_and_diff(tmp_path, capsys):
     onto = tmp_path / "daisy.yaml"
-    onto.write_bytes(Path("ontologies/daisy.yaml").read_bytes())
+    onto.write_bytes((ONTOLOGIES / "daisy.yaml").read_bytes())
     edit = tmp_path / "edit.yaml"
     edit.write_text("op: add_concept\nid: sepal\nlabel: Sepal\nparents: [flower_head]\n")
     assert main(["ontology", "apply-edit", str(onto), "--edit", str(edit), "--out", str(tmp_path / "new.yaml")]) == 0
@@ -49,16 +52,16 @@ def test_apply_edit_and_diff(tmp_path, capsys):
     assert main(["ontology", "diff", "--semantic", str(onto), str(tmp_path / "new.yaml")]) == 0
     assert "add_concept" in capsys.readouterr().out
     # the original is untouched
-    assert onto.read_bytes() == Path("ontologies/daisy.yaml").read_bytes()
+    assert onto.read_bytes() == (ONTOLOGIES / "daisy.yaml").read_bytes()
 
 
 def test_bad_edit_is_refused_and_nothing_written(tmp_path, capsys):
     onto = tmp_path / "daisy.yaml"
-    onto.write_bytes(Path("ontologies/daisy.yaml").read_bytes())
+    onto.write_bytes((ONTOLOGIES / "daisy.yaml").read_bytes())
     edit = tmp_path / "edit.yaml"
     edit.write_text("op: add_part\nparent: petal\npart: daisy\n")  # the root as a part: a cycle
     assert main(["ontology", "apply-edit", str(onto), "--edit", str(edit)]) == 1
-    assert onto.read_bytes() == Path("ontologies/daisy.yaml").read_bytes()
+    assert onto.read_bytes() == (ONTOLOGIES / "daisy.yaml").read_bytes()
     assert "cannot be a part" in capsys.readouterr().err
 
 
@@ -85,3 +88,65 @@ def test_not_a_workspace(tmp_path, capsys):
 def test_console_script_help_runs():
     r = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "workbench demo --quick" in r.stdout
+
+
+_LIGHT_RUNNER = """
+import sys
+
+from workbench.cli import main
+
+try:
+    code = main(sys.argv[1:])
+except SystemExit as e:  # --help and argument errors exit from the parser
+    code = e.code
+print("heavy:", ",".join(sorted(m for m in ("torch", "ipywidgets", "anywidget") if m in sys.modules)))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["ontology", "validate", "{onto}/daisy.yaml", "{onto}/car.yaml"],
+    ["dataset", "generate", "{tmp}/data", "--n-per-class", "1", "--size", "64"],
+    ["init", "{tmp}/ws"],
+    ["--help"],
+    ["train", "--no-such-flag"],
+], ids=["ontology-validate", "dataset-generate", "init", "help", "usage-error"])
+def test_light_commands_do_not_import_torch(argv, tmp_path):
+    """The dispatcher imports only the chosen command's module: parsing and the light commands stay
+    free of torch and the notebook widgets (checked in a fresh interpreter, after the command ran)."""
+    runner = tmp_path / "runner.py"
+    runner.write_text(_LIGHT_RUNNER)
+    args = [a.format(onto=ONTOLOGIES, tmp=tmp_path) for a in argv]
+    r = subprocess.run([sys.executable, str(runner), *args], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == (2 if "--no-such-flag" in argv else 0), r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "heavy:", r.stdout
+    if argv[0] == "dataset":  # and check the generated folder, light too
+        r = subprocess.run([sys.executable, str(runner), "dataset", "check", str(tmp_path / "data")],
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "heavy:", r.stdout + r.stderr
+
+
+def test_every_command_module_imports_and_has_its_handlers():
+    """Each command the parser names resolves to a function of its module (the dispatcher's lookup)."""
+    import importlib
+
+    from workbench.cli import build_parser
+
+    parser = build_parser()
+    seen = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        handler = p.get_default("handler")
+        if handler is not None:
+            module, name = handler
+            assert callable(getattr(importlib.import_module(f"workbench.cli.{module}"), name)), handler
+            seen.add(handler)
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    modules = {m for m, _ in seen}
+    assert modules == {"ontology", "dataset", "workspace", "loop", "proposals", "pull_requests"}
+    for m in modules:  # and every handler a module exports is reachable from the parser
+        exported = {n for n in importlib.import_module(f"workbench.cli.{m}").__all__ if n.startswith("cmd_")}
+        assert exported == {n for mod, n in seen if mod == m}, m

@@ -11,7 +11,8 @@ from PIL import Image
 
 from workbench.cli import main
 from workbench.ontology.graph import Ontology
-from workbench.review.proposals import ProposalStore, make_proposal
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
 from workbench.review.suggest import SHIPPED_SEED
 from workbench.workspace.folder import Workspace
 

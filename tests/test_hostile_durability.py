@@ -229,7 +229,7 @@ def _file_rounds(tmp_path: Path, mode: str, rounds: int, seed: int) -> dict[str,
 
                 Ontology.load(path)
             else:
-                from workbench.models.nets import load_model
+                from workbench.models.loading import load_model
 
                 load_model(path)
         leftovers = [p.name for p in tmp_path.iterdir() if p.name not in (name, f"{name}.v0", f"{name}.v1")]

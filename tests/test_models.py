@@ -1,9 +1,14 @@
 """Concept models: one shared contract test over every implementation, then each model against a reference."""
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
+import pkgutil
 import struct
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,18 +19,12 @@ from safetensors.torch import save as st_save
 
 from workbench.errors import ModelError, NotFittedError
 from workbench.models.baseline import BaselineCNN
-from workbench.models.nets import (
-    MODEL_FILE_VERSION,
-    CompositeNet,
-    ConceptModel,
-    PartNet,
-    PrototypeLeafNet,
-    PrototypeParentNet,
-    center_crop_maps,
-    load_model,
-    prototype_map_side,
-    read_model_info,
-)
+import workbench.models
+from workbench.models.contract import ConceptModel
+from workbench.models.files import MODEL_FILE_VERSION, RENAMED_PARAMETERS, model_config, read_model_info
+from workbench.models.loading import MODEL_CLASSES, load_model
+from workbench.models.nets import CompositeNet, PartNet
+from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet, center_crop_maps, prototype_map_side
 from workbench.models.rules import RuleModel
 
 
@@ -272,6 +271,78 @@ def test_missing_file_names_it(tmp_path: Path) -> None:
         load_model(tmp_path / "nothere.safetensors")
 
 
+# ------------------------------------------------------------------- files written by older code
+#: One small model file of every class, written by the workbench before the models were split into
+#: modules (commit 180d9ec), and what each predicted then on a fixed probe input.
+OLD_FILES = Path(__file__).resolve().parent / "fixtures" / "model_files_v1"
+OLD_EXPECTED: dict[str, Any] = json.loads((OLD_FILES / "expected.json").read_text(encoding="utf-8"))["models"]
+
+
+def _probe(shape: list[int], kind: str) -> np.ndarray:
+    """The fixed input the old models were asked about (no random generator: the same on any numpy)."""
+    if kind == "discs":  # yellow discs of growing radius and paleness, on black
+        yy, xx = np.mgrid[: shape[1], : shape[2]]
+        X = np.zeros(shape, np.uint8)
+        for i in range(shape[0]):
+            X[i][(yy - shape[1] // 2) ** 2 + (xx - shape[2] // 2) ** 2 < (5 + 2 * i) ** 2] = (230, 200, 20 + 12 * i)
+        return X
+    v = (np.arange(int(np.prod(shape)), dtype=np.int64) * 2654435761) % 4093
+    if kind == "uint8":
+        return (v % 256).astype(np.uint8).reshape(shape)
+    return (v / 4092.0).astype(np.float32 if kind == "float32" else np.float64).reshape(shape)
+
+
+@pytest.mark.parametrize("name", sorted(OLD_EXPECTED))
+def test_model_files_written_before_the_split_load_and_predict_the_same(name: str) -> None:
+    path = OLD_FILES / f"{name}.safetensors"
+    info = read_model_info(path)
+    assert info["model"] == name and info["version"] == MODEL_FILE_VERSION
+    for loaded in (load_model(path), ConceptModel.load(path), MODEL_CLASSES[name].load(path)):
+        assert type(loaded).__name__ == name
+        params = json.loads(json.dumps(loaded.get_params()))
+        assert params == json.loads(json.dumps(model_config(info)))  # old parameter names read as today's
+        assert loaded.metrics_ == info["metrics"] and loaded.data_hash_ == info["data_hash"]
+        want = OLD_EXPECTED[name]
+        got = loaded.predict_proba(_probe(want["probe_shape"], want["probe_dtype"]))
+        np.testing.assert_allclose(got, want["proba"], rtol=1e-5, atol=1e-7)
+    # the stored files predate the thread-count rename, so they exercise reading the old name
+    assert set(RENAMED_PARAMETERS) & set(info["config"])
+
+
+def _model_classes_defined_in_the_package() -> set[type[ConceptModel]]:
+    for mod in pkgutil.iter_modules(workbench.models.__path__):
+        importlib.import_module(f"workbench.models.{mod.name}")
+    found, todo = set(), [ConceptModel]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("workbench.") and "__init__" in vars(sub):  # concrete, not a shared base
+                found.add(sub)
+    return found
+
+
+def test_every_model_class_is_loadable_by_the_name_its_files_carry() -> None:
+    """The header's ``model`` is the key: every name an old file carries, and every class the package
+    defines, maps to that class, so no file becomes unloadable when a class moves between modules."""
+    assert set(OLD_EXPECTED) <= set(MODEL_CLASSES)
+    assert {cls.__name__: cls for cls in _model_classes_defined_in_the_package()} == dict(MODEL_CLASSES)
+
+
+def test_the_model_store_loads_every_class_in_a_fresh_process() -> None:
+    """Reading a model needs no import of the class's module first, and the store stays torch-free
+    until it loads one (the server extension imports it)."""
+    script = textwrap.dedent(f"""
+        import sys
+        from workbench.models.store import ModelStore
+        assert "torch" not in sys.modules, "importing the model store imported torch"
+        store = ModelStore({str(OLD_FILES)!r})
+        print(" ".join(type(store.load(name)).__name__ for name in {sorted(OLD_EXPECTED)!r}))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == sorted(OLD_EXPECTED)
+
+
 # ----------------------------------------------------------------------------------- budgets, inputs
 def test_part_budget_is_checked_at_construction_and_names_concept_and_count() -> None:
     assert PartNet("disk").n_params < 1000
@@ -281,6 +352,10 @@ def test_part_budget_is_checked_at_construction_and_names_concept_and_count() ->
         PartNet("stem", channels=(2, 2, 2, 2), kernel_sizes=(1, 1, 1, 1), pools=(1, 1, 1, 1))
     with pytest.raises(ModelError, match="one entry per conv layer"):
         PartNet("leaf", channels=(4, 4), kernel_sizes=(3,), pools=(1, 1))
+    changed = PartNet("disk")
+    changed.channels = (16, 16, 16)  # after construction: fit checks again, before any training
+    with pytest.raises(ModelError, match=r"concept 'disk': PartNet has 4,785 parameters, over the budget"):
+        changed.fit(*red_blue(8))
 
 
 def test_composite_budget() -> None:
@@ -306,7 +381,7 @@ def test_inputs_are_checked_with_the_concept_named() -> None:
 def test_thread_count_is_a_parameter_and_is_restored() -> None:
     before = torch.get_num_threads()
     X, y = red_blue(8)
-    PartNet("disk", max_epochs=1, n_threads=1).fit(X, y).predict_proba(X)
+    PartNet("disk", max_epochs=1, torch_threads=1).fit(X, y).predict_proba(X)
     assert torch.get_num_threads() == before
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,7 @@ from workbench.cli import main
 from workbench.data.datasets import generate_demo
 from workbench.evaluation.pipeline import run
 
+DAISY_YAML = str(Path(__file__).resolve().parents[1] / "ontologies" / "daisy.yaml")
 REQUIRED = {"ontology", "split", "concepts", "hybrid", "baseline", "swap", "control", "timings"}
 
 
@@ -16,7 +18,7 @@ REQUIRED = {"ontology", "split", "concepts", "hybrid", "baseline", "swap", "cont
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     generate_demo(root / "data", n_per_class=8, seed=5)
-    rep = run(root / "data", "ontologies/daisy.yaml", root / "out", quick=True, max_epochs=3, progress=False,
+    rep = run(root / "data", DAISY_YAML, root / "out", quick=True, max_epochs=3, progress=False,
               log=lambda m: None)
     return root, rep
 
@@ -54,7 +56,7 @@ def test_report_html_is_self_contained(report):
 def test_a_second_run_reuses_segments_and_models(report, capsys):
     root, first = report
     lines: list[str] = []
-    rep = run(root / "data", "ontologies/daisy.yaml", root / "out", quick=True, max_epochs=3, progress=False,
+    rep = run(root / "data", DAISY_YAML, root / "out", quick=True, max_epochs=3, progress=False,
               log=lines.append, modes=("segments",))
     assert rep["segmenter"]["cached_images"] == rep["segmenter"]["images"]
     assert all(reason == "unchanged" for reason in rep["retrained"].values())
@@ -65,7 +67,7 @@ def test_run_without_masks_says_how_to_label(tmp_path, capsys):
     data = tmp_path / "data"
     generate_demo(data, n_per_class=2, seed=1)
     (data / "parts.json").unlink()
-    code = main(["run", "--dataset", str(data), "--ontology", "ontologies/daisy.yaml", "--out", str(tmp_path / "o")])
+    code = main(["run", "--dataset", str(data), "--ontology", DAISY_YAML, "--out", str(tmp_path / "o")])
     assert code == 1
     err = capsys.readouterr().err
     assert "no ground-truth part masks" in err and "wb.label()" in err

@@ -1,17 +1,20 @@
-"""Relations between parts (``TrainConfig.relations``): near(A,B), the best co-located evidence of two
+"""Relations between parts (``TrainConfig.composition_relations``): near(A,B), the best co-located evidence of two
 child parts, as an extra named input of a composite — its definition, the model, scoring and
 explanations, and the fingerprint."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from workbench.errors import ModelError
 from workbench.models.hybrid import HybridClassifier, near_pairs, relation_pairs, relation_scores, score_images
-from workbench.models.nets import CompositeNet, load_model
+from workbench.models.loading import load_model
+from workbench.models.nets import CompositeNet
 from workbench.ontology.graph import Ontology
 
-DAISY = Ontology.load("ontologies/daisy.yaml")
+DAISY = Ontology.load(Path(__file__).resolve().parents[1] / "ontologies" / "daisy.yaml")
 
 
 def test_near_pairs_pairs_touching_boxes_of_one_image_only():

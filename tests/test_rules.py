@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from workbench.errors import ModelError
-from workbench.models.nets import load_model
+from workbench.models.loading import load_model
 from workbench.models.rules import RULES, RuleModel, SegmentFeatures, get_rule, ramp, register_rule, segment_features
 
 YY, XX = np.mgrid[:32, :32]
@@ -150,7 +150,7 @@ def test_rule_model_takes_precomputed_features() -> None:
 
 
 def test_rule_file_records_the_rule_source(tmp_path: Path) -> None:
-    from workbench.models.nets import read_model_info
+    from workbench.models.files import read_model_info
 
     m = RuleModel("yellow_disk", "disk").fit(np.stack([disc(), bar()] * 2), np.array([1, 0] * 2))
     info = read_model_info(m.save(tmp_path / "disk.safetensors"))

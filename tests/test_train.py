@@ -3,6 +3,7 @@ incremental retraining, the hybrid's explanations, and the main job's report."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +12,20 @@ from workbench.data.datasets import generate_demo
 from workbench.data.labelers import label_from_masks
 from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
 from workbench.data.store import LabelStore
+from workbench.errors import WorkbenchError
 from workbench.evaluation.evaluate import balanced_accuracy, concept_metrics, hybrid_metrics
-from workbench.models.train import TrainConfig, collect, leaf_targets, split_images, train_hybrid
+from workbench.models.train import (
+    TrainConfig,
+    collect,
+    leaf_targets,
+    plan_training,
+    split_images,
+    train_hybrid,
+)
 from workbench.ontology.edits import edit_from_dict
 from workbench.ontology.graph import Ontology
 
-DAISY = Ontology.load("ontologies/daisy.yaml")
+DAISY = Ontology.load(Path(__file__).resolve().parents[1] / "ontologies" / "daisy.yaml")
 FAST = TrainConfig(max_epochs=3, patience=2)
 
 
@@ -180,11 +189,11 @@ def test_hybrid_predictions_equal_the_evaluation_scores(tables):
 
 def test_relations_flag_retrains_only_the_composites_and_they_use_it(tables, tmp_path):
     _, _, images, segments = tables
-    off_config = TrainConfig(max_epochs=3, patience=2, relations=False)
+    off_config = TrainConfig(max_epochs=3, patience=2, composition_relations=False)
     off = train_hybrid(DAISY, images, segments, off_config, models_dir=tmp_path)
     assert all(getattr(m, "relations", ()) == () for m in off.models.values())
-    on_config = TrainConfig(max_epochs=3, patience=2, relations=True)
-    assert TrainConfig().relations  # on by default
+    on_config = TrainConfig(max_epochs=3, patience=2, composition_relations=True)
+    assert TrainConfig().composition_relations  # on by default
     on = train_hybrid(DAISY, images, segments, on_config, models_dir=tmp_path)
     assert set(on.retrained) == {"flower_head", "daisy"}  # the part nets do not depend on it
     assert "settings changed" in on.plans["flower_head"].reason
@@ -209,7 +218,131 @@ def test_relations_flag_retrains_only_the_composites_and_they_use_it(tables, tmp
 
 
 def test_relations_off_leaves_the_fingerprints_as_they_were():
-    off = TrainConfig(max_epochs=3, patience=2, relations=False)
+    off = TrainConfig(max_epochs=3, patience=2, composition_relations=False)
     assert off.composite_settings() == off.model_settings()
     assert FAST.composite_settings() == {**FAST.model_settings(), "relations": True}
     assert "relations" not in FAST.model_settings()  # part nets' fingerprints never carry it
+
+
+# ------------------------------------------------------------------------ each setting has one name
+#: The keys a part's fingerprint settings had before ``n_threads``/``relations`` took the settings'
+#: names (``models/<concept>.json``, ``parts.settings``); a composite's add ``relations`` when on.
+OLD_PART_SETTINGS = {"crop_size", "max_epochs", "patience", "interactions", "random_state",
+                     "max_negatives_per_positive"}
+
+
+def _as_written_before_the_rename(path):
+    """Rewrite a model file's header as the workbench wrote it before the rename: ``n_threads`` in its
+    constructor config instead of ``torch_threads`` (the weights untouched)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["workbench"])
+    meta["config"]["n_threads"] = meta["config"].pop("torch_threads")
+    header["__metadata__"]["workbench"] = json.dumps(meta, sort_keys=True)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n:])
+
+
+def test_a_model_file_written_before_the_rename_loads(tables, tmp_path):
+    from workbench.models.files import read_model_info
+    from workbench.models.loading import load_model
+    from workbench.models.nets import PartNet
+
+    _, _, images, segments = tables
+    rows, y = leaf_targets(segments, "petal")
+    net = PartNet("petal", max_epochs=1, torch_threads=2).fit(segments.crops[rows], y)
+    path = net.save(tmp_path / "petal.safetensors")
+    _as_written_before_the_rename(path)
+    assert "n_threads" in read_model_info(path)["config"]  # really the old header
+    back = load_model(path)
+    assert back.torch_threads == 2
+    assert np.array_equal(back.predict_proba(segments.crops[rows]), net.predict_proba(segments.crops[rows]))
+
+
+def test_a_workspace_trained_before_the_rename_retrains_nothing(tables, tmp_path):
+    _, _, images, segments = tables
+    first = train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path)
+    for f in tmp_path.glob("*.safetensors"):
+        _as_written_before_the_rename(f)
+    # the fingerprints hash the same keys as before, so the old sidecars still match
+    for c in DAISY.concepts:
+        settings = json.loads((tmp_path / f"{c}.json").read_text())["parts"]["settings"]
+        assert set(settings) == OLD_PART_SETTINGS | (set() if c in DAISY.leaves() else {"relations"}), c
+    plans = plan_training(DAISY, images, segments, FAST, tmp_path)
+    assert {c: p.reason for c, p in plans.items()} == {c: "unchanged" for c in DAISY.concepts}
+    again = train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path)
+    assert again.retrained == []
+    scores = hybrid_metrics(DAISY, again.models, images, segments)
+    assert scores == {**hybrid_metrics(DAISY, first.models, images, segments),
+                      "scoring_images_per_s": scores["scoring_images_per_s"]}
+
+
+def test_the_training_config_takes_every_setting_it_shares_by_name():
+    import dataclasses
+
+    from workbench.models.job import SETTINGS_IN_CONFIG, training_config
+    from workbench.workspace.settings import Settings
+
+    shared = {f.name for f in dataclasses.fields(Settings)} & {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(SETTINGS_IN_CONFIG) == shared == {"crop_size", "random_state", "torch_threads", "composition_relations"}
+    s = Settings(crop_size=24, random_state=7, torch_threads=2, composition_relations=False)
+    config = training_config(s, max_epochs=4, patience=None)
+    assert {k: getattr(config, k) for k in shared} == {k: getattr(s, k) for k in shared}
+    assert (config.max_epochs, config.patience) == (4, TrainConfig().patience)
+    with pytest.raises(WorkbenchError, match="n_threads"):
+        training_config(s, n_threads=2)
+
+
+def test_every_entry_point_trains_with_the_workspace_settings(labelled_ws, capsys):
+    """torch_threads: 2 and composition_relations: false reach the models whichever way a workspace trains."""
+    from workbench.cli import main
+    from workbench.evaluation import pipeline
+    from workbench.jupyter.widgets.dashboard import train_workspace
+    from workbench.models.fitting import TorchConceptModel
+    from workbench.models.nets import CompositeNet
+    from workbench.models.store import ModelStore
+    from workbench.review.gate import gate_edits
+
+    ws = labelled_ws
+    ws.save_settings(ws.settings.replace(torch_threads=2, composition_relations=False))
+    store = ModelStore(ws.models_dir)
+
+    def check(models, where):
+        composites = {c: m for c, m in models.items() if isinstance(m, CompositeNet)}
+        nets = {c: m for c, m in models.items() if isinstance(m, TorchConceptModel)}
+        assert set(composites) == {"flower_head", "daisy"} and len(nets) == 3, where
+        assert all(m.relations == () for m in composites.values()), where
+        assert all(m.torch_threads == 2 for m in [*composites.values(), *nets.values()]), where
+
+    def saved(where):
+        check({c: store.load(c) for c in ws.ontology.concepts}, where)
+        for side in store.sidecars():
+            assert "relations" not in side.parts["settings"], (where, side.concept)
+
+    assert main(["train", "--workspace", str(ws.path), "--force", "--max-epochs", "1"]) == 0, capsys.readouterr().err
+    saved("workbench train")
+    trained = pipeline.train(ws, force=True, max_epochs=1)
+    assert (trained.config.torch_threads, trained.config.composition_relations, trained.config.max_epochs) == (2, False, 1)
+    assert sorted(trained.retrained) == sorted(ws.ontology.concepts)
+    check(trained.models, "workbench run's train stage")
+    saved("workbench run's train stage")
+    out = train_workspace(ws, force=True, max_epochs=1)
+    check(out["result"].models, "the dashboard")
+    saved("the dashboard")
+    keep: dict = {}
+    verdict = gate_edits(ws, [{"op": "rename", "old": "petal", "new": "ray"}], keep=keep)
+    assert "ray" in verdict.retrained and "flower_head" in verdict.retrained
+    check(keep["base"][1], "the gate's base")
+    check(keep["candidate"][1], "the gate's candidate")
+
+
+def test_the_gate_reads_the_saved_fingerprint_settings_back_into_a_config():
+    saved = TrainConfig(max_epochs=7, patience=2, composition_relations=True).composite_settings()
+    assert saved["relations"] is True  # the sidecars' name for composition_relations
+    workspace = TrainConfig(torch_threads=2, composition_relations=False)
+    config = workspace.with_fingerprint_settings({**saved, "not_a_setting": 1})
+    assert (config.max_epochs, config.patience, config.composition_relations) == (7, 2, True)
+    assert config.torch_threads == 2  # not in a fingerprint: the workspace's own
+    assert workspace.with_fingerprint_settings(TrainConfig(max_epochs=7).model_settings()).composition_relations is False

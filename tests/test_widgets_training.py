@@ -13,22 +13,20 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
+from browser_utils import copy_workspace  # noqa: E402
 
-from workbench.data.datasets import ImageFolder  # noqa: E402
-from workbench.data.labelers import label_from_masks  # noqa: E402
 from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_widget  # noqa: E402
 from workbench.jupyter.widgets.graph import OntologyGraph, accuracy_colour, graph_html  # noqa: E402
 from workbench.jupyter.widgets.labeler import Labeler  # noqa: E402
-from workbench.review.proposals import ProposalStore, accept, make_proposal  # noqa: E402
+from workbench.review.decisions import accept  # noqa: E402
+from workbench.review.proposals import make_proposal  # noqa: E402
+from workbench.review.store import ProposalStore  # noqa: E402
 from workbench.workspace.folder import Workspace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trained")
-    ws = Workspace.open(make_tiny_workspace(root, n_per_class=3, size=96))
-    label_from_masks(ws.store, ImageFolder(root / "data"), ws.ontology)
+def trained(tmp_path_factory, workspace_templates):
+    ws = Workspace.open(workspace_templates.copy("labelled", tmp_path_factory.mktemp("trained")))
     dash = TrainingDashboard(ws, max_epochs=1)
     out = dash.run()
     yield ws, dash, out
@@ -69,15 +67,11 @@ def test_baseline_line_from_a_report(trained, tmp_path):
     assert "same-budget CNN baseline" in html and "75.0%" in html and "993" in html
 
 
-def test_training_errors_show_in_the_dashboard(tmp_path):
-    ws = Workspace.open(make_tiny_workspace(tmp_path, n_per_class=1, size=64))
-    try:
-        dash = TrainingDashboard(ws, max_epochs=1)
-        assert dash.run() is None
-        assert "positive" in dash.error.value and "label" in dash.error.value  # no labels yet: says what to do
-        assert not dash.button.disabled
-    finally:
-        ws.close()
+def test_training_errors_show_in_the_dashboard(segmented_ws):
+    dash = TrainingDashboard(segmented_ws, max_epochs=1)
+    assert dash.run() is None
+    assert "positive" in dash.error.value and "label" in dash.error.value  # no labels yet: says what to do
+    assert not dash.button.disabled
 
 
 def test_explain_an_image(trained):
@@ -147,7 +141,7 @@ def test_graph_html_escapes_tooltips():
 
 
 def test_least_certain_orders_by_the_trained_models_doubt(trained, tmp_path):
-    from workbench.models.nets import load_model
+    from workbench.models.loading import load_model
     from workbench.models.train import collect
 
     src, _, _ = trained

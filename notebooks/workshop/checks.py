@@ -67,7 +67,7 @@ def ex1_2(wb: Any, answer: Any, *, strict: bool = False) -> bool:
     """A saved, pending, valid person's proposal that adds `sepal` as a part of flower_head, lint-free."""
     if _unanswered(answer, strict):
         return False
-    from workbench.review.proposals import ProposalStore
+    from workbench.review.store import ProposalStore
 
     try:
         p = ProposalStore(wb.workspace).load(answer.id if hasattr(answer, "id") else answer)
@@ -113,7 +113,7 @@ def ex1_4(wb: Any, answer: Any, *, strict: bool = False) -> bool:
         return False
     from course import REVIEW_TITLE
 
-    from workbench.review.proposals import ProposalStore
+    from workbench.review.store import ProposalStore
 
     p = next((q for q in ProposalStore(wb.workspace).list() if q.title == REVIEW_TITLE), None)
     if p is None:
@@ -173,7 +173,7 @@ def ex2_4(wb: Any, answer: Any, retrained: Any = None, *, strict: bool = False) 
 
 # ---------------------------------------------------------------------- block 3: the pull-request loop
 def _petal_rule_proposal(wb: Any) -> Any:
-    from workbench.review.proposals import ProposalStore
+    from workbench.review.store import ProposalStore
 
     for p in reversed(ProposalStore(wb.workspace).list()):
         for e in p.edits:

@@ -66,7 +66,8 @@ def start(block: int, *, author: str = "you") -> tuple[Any, Any]:
 
 def _review_proposal(wb: Any) -> Any:
     """Block 1's proposal to review: a good edit, a redundant one and an invalid one."""
-    from workbench.review.proposals import ProposalStore, make_proposal
+    from workbench.review.proposals import make_proposal
+    from workbench.review.store import ProposalStore
 
     ws = wb.workspace
     petal = ws.ontology.concepts["petal"].description
@@ -112,7 +113,8 @@ def catch_up(wb: Any, folder: Any, step: str) -> None:
     elif step == "2.2":
         label_from_masks(wb.store, folder, wb.ontology)
     elif step == "3.1":
-        from workbench.review.proposals import ProposalStore, make_proposal
+        from workbench.review.proposals import make_proposal
+        from workbench.review.store import ProposalStore
 
         p = ProposalStore(wb.workspace).save(make_proposal(
             wb.ontology, [{"op": {"op": "describe", "id": "petal", "implementation": "rule", "rule": "white_elongated"},

@@ -15,16 +15,17 @@ import numpy as np
 from workbench.data.datasets import load_image
 from workbench.errors import ImageLoadError
 from workbench.models.baseline import BaselineCNN, resize_images
+from workbench.models.contract import ConceptModel
 from workbench.models.hybrid import part_scores
-from workbench.models.nets import ConceptModel
+from workbench.models.metrics import accuracy, balanced_accuracy
 from workbench.models.train import (
     ImageTable,
     SegmentTable,
     TrainConfig,
-    _resolve,
     composite_targets,
     image_level_scores,
     leaf_targets,
+    resolve_image_path,
     train_hybrid,
 )
 from workbench.ontology.graph import Ontology
@@ -40,30 +41,6 @@ __all__ = [
     "reuse_check",
     "load_images",
 ]
-
-
-def accuracy(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float | None:
-    """Fraction of correct decisions; None when there is nothing to score.
-
-    >>> accuracy(np.array([1, 0, 1]), np.array([0.9, 0.2, 0.4]))
-    0.6667
-    """
-    y = np.asarray(y)
-    if not len(y):
-        return None
-    return round(float(np.mean((np.asarray(p) >= threshold) == (y == 1))), 4)
-
-
-def balanced_accuracy(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float | None:
-    """Mean of the true-positive and true-negative rates (a constant answer scores 0.5).
-
-    >>> balanced_accuracy(np.array([1, 1, 1, 0]), np.array([1.0, 1.0, 1.0, 1.0]))
-    0.5
-    """
-    y = np.asarray(y)
-    pred = np.asarray(p) >= threshold
-    rates = [float(np.mean(pred[y == k] == bool(k))) for k in (0, 1) if np.any(y == k)]
-    return round(float(np.mean(rates)), 4) if rates else None
 
 
 def concept_metrics(
@@ -124,7 +101,7 @@ def load_images(images: ImageTable, image_root: str | Path | None) -> tuple[list
     out: list[np.ndarray | None] = []
     problems: list[tuple[str, str]] = []
     for p in images.paths:
-        path = _resolve(p, root)
+        path = resolve_image_path(p, root)
         try:
             out.append(load_image(path))
         except ImageLoadError as e:
@@ -141,7 +118,7 @@ def baseline_metrics(
     max_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train the same-budget end-to-end CNN on whole training images; score the validation images."""
-    model = BaselineCNN(ontology.root, random_state=config.random_state, n_threads=config.n_threads,
+    model = BaselineCNN(ontology.root, random_state=config.random_state, torch_threads=config.torch_threads,
                         **({"max_epochs": max_epochs} if max_epochs else {}))
     ok = np.array([p is not None for p in pixels])
     X = resize_images([p for p in pixels if p is not None], model.image_size)

@@ -1,19 +1,31 @@
 """The main job, headless: data set + ontology → workspace → segments → labels → models → report.
 
-``workbench run`` and ``workbench demo`` call :func:`run`. Running it again on the same output
-folder reuses the workspace: cached segments are read back, unchanged concepts are not retrained.
+``workbench run`` and ``workbench demo`` call :func:`run`, which runs the named stages in order::
+
+    open_workspace → segment → label → train → evaluate → compare → explain_validation → write
+
+Each stage is a small function; ``workbench segment``, ``workbench label --from-masks`` and ``workbench
+train`` (and the notebook's dashboard, for train and evaluate) run the same stage functions on an
+existing workspace. Running :func:`run` again on the same output folder reuses the workspace: cached
+segments are read back, unchanged concepts are not retrained.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from workbench.data.datasets import ImageFolder, generate_demo
-from workbench.data.labelers import label_from_masks
-from workbench.data.segment import make_segmenter, segment_dataset, settings_hash
+from workbench.data.labelers import (
+    DEFAULT_MIN_OVERLAP,
+    LabelRunReport,
+    label_from_masks,
+)
+from workbench.data.segment import SegmentRunReport, segment_dataset
+from workbench.data.segments import Segmenter
 from workbench.errors import WorkbenchError
 from workbench.evaluation.evaluate import (
     accuracy,
@@ -26,31 +38,191 @@ from workbench.evaluation.evaluate import (
     swap_test,
 )
 from workbench.evaluation.report import render_explanation, summary_table, write_report
+from workbench.models.contract import ConceptModel
+from workbench.models.hybrid import Explanation
+from workbench.models.job import TrainingRun, train_workspace, workspace_segmenter
 from workbench.models.nets import PartNet
 from workbench.models.prototype import PrototypeConfig, train_prototype
-from workbench.models.train import (
-    TrainConfig,
-    collect,
-    leaf_split,
-    split_images,
-    train_hybrid,
-)
+from workbench.models.train import ImageTable, SegmentTable, TrainConfig, leaf_split
 from workbench.ontology.graph import Ontology
 from workbench.ontology.shipped import shipped_ontology
 from workbench.parallel import executor as make_executor
 from workbench.workspace.folder import Workspace
 from workbench.workspace.settings import Settings
 
-__all__ = ["run", "demo", "DEMO_SIZES"]
+__all__ = [
+    "run",
+    "demo",
+    "DEMO_SIZES",
+    "labelled_folder",
+    "open_workspace",
+    "segment",
+    "label",
+    "train",
+    "evaluate",
+    "compare",
+    "explain_validation",
+    "write",
+]
 
 #: Images per class of the generated demo set: (quick, full).
 DEMO_SIZES = (40, 150)
+
+#: Validation images the report explains.
+EXPLAINED_IMAGES = 6
 
 
 def _log_default(msg: str) -> None:
     print(msg, flush=True)
 
 
+# ------------------------------------------------------------------------------------------------ stages
+def labelled_folder(dataset: Path, out: Path) -> ImageFolder:
+    """The data set as an image folder; one without ground-truth part masks is an error saying how to
+    label it in a notebook instead (headless labels come only from masks)."""
+    folder = ImageFolder(dataset)
+    if not folder.has_parts:
+        raise WorkbenchError(
+            f"{dataset}: no ground-truth part masks (parts.json + <image>.parts.png), so segments cannot be "
+            "labelled headless. Label them in a notebook: `import workbench; wb = workbench.open("
+            f"'{out / 'workspace'}'); wb.label()`, then run `workbench train --workspace {out / 'workspace'}`"
+        )
+    return folder
+
+
+def open_workspace(path: Path, ontology: Ontology, settings: Settings, *, source: Any = None,
+                   log: Callable[[str], None] = _log_default) -> Workspace:
+    """The workspace at ``path`` with this ontology and these settings: reused when it exists (a
+    different ontology is saved and committed, naming ``source``; different settings are saved),
+    created otherwise."""
+    if (path / "ontology.yaml").exists():
+        ws = Workspace.open(path)
+        if ws.ontology != ontology:
+            ws.save_ontology(ontology)
+            ws.commit(f"Ontology replaced by {source if source is not None else ontology.name} for `workbench run`",
+                      ["ontology.yaml"])
+        if ws.settings != settings:
+            ws.save_settings(settings)
+        log(f"reusing workspace {path}")
+    else:
+        ws = Workspace.create(path, ontology, settings)
+        log(f"created workspace {path}")
+    return ws
+
+
+def segment(ws: Workspace, folder: ImageFolder, segmenter: Segmenter | None = None, *, workers: int | None = None,
+            scheduler: str | None = None, progress: bool = True) -> SegmentRunReport:
+    """Segment every image of ``folder`` into the workspace's store (cached under its cache folder).
+
+    ``segmenter``: default the workspace's (:func:`workbench.models.job.workspace_segmenter`);
+    ``workers``/``scheduler``: default the workspace settings; each worker uses ``torch_threads``.
+    """
+    seg = segmenter if segmenter is not None else workspace_segmenter(ws)
+    with make_executor(workers=workers or ws.settings.workers, scheduler=scheduler or ws.settings.scheduler,
+                       threads=ws.settings.torch_threads) as ex:
+        return segment_dataset(ws.store, folder, seg, executor=ex, cache_dir=ws.cache_dir / "segments",
+                               progress=progress)
+
+
+def label(ws: Workspace, folder: ImageFolder, *, min_overlap: float = DEFAULT_MIN_OVERLAP,
+          settings_hash: str | None = None) -> LabelRunReport:
+    """Label the stored segments of ``folder``'s images from its ground-truth part masks (recorded as
+    such, never as a person's work); ``settings_hash``: only that segmenter's segments (default: all)."""
+    return label_from_masks(ws.store, folder, ws.ontology, min_overlap=min_overlap, settings_hash=settings_hash)
+
+
+def train(
+    ws: Workspace,
+    *,
+    max_epochs: int | None = None,
+    force: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
+    segmenter: Segmenter | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    on_fitted: Callable[[str, ConceptModel], None] | None = None,
+    on_problem: Callable[[str, str], None] | None = None,
+) -> TrainingRun:
+    """The workspace's training job (:func:`workbench.models.job.train_workspace`); with ``workers`` > 1
+    or a ``scheduler``, independent parts train in parallel (each worker with ``torch_threads``)."""
+    with make_executor(workers=workers, scheduler=scheduler, threads=ws.settings.torch_threads) as ex:
+        return train_workspace(ws, force=force, max_epochs=max_epochs, progress=progress, on_fitted=on_fitted,
+                               on_problem=on_problem, executor=ex, segmenter=segmenter)
+
+
+def evaluate(trained: TrainingRun) -> TrainingRun:
+    """Fill ``trained.concepts`` (each concept's validation metrics and training examples) and
+    ``trained.hybrid`` (the root's accuracy on the validation images); returns ``trained``."""
+    onto, models = trained.result.ontology, trained.result.models
+    concepts = concept_metrics(onto, models, trained.images, trained.segments)
+    for c, m in concepts.items():
+        m["train_examples"] = trained.result.examples.get(c)
+    trained.concepts = concepts
+    trained.hybrid = hybrid_metrics(onto, models, trained.images, trained.segments)
+    return trained
+
+
+def compare(
+    trained: TrainingRun,
+    pixels: Sequence[np.ndarray | None],
+    *,
+    quick: bool = False,
+    max_epochs: int | None = None,
+    modes: tuple[str, ...] = ("segments", "prototype"),
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """What the hybrid is measured against: the same-budget end-to-end CNN (``baseline``), the study's
+    prototype composition (``prototype``, when in ``modes``), the shuffled-labels ``control``, the
+    ``swap`` and ``reuse`` checks, and each rule against the net it replaces (``rules``).
+    Returns ``(results, seconds per step)``."""
+    onto, images, segments, config = trained.result.ontology, trained.images, trained.segments, trained.config
+    out: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    base = baseline_metrics(onto, images, pixels, config, max_epochs=max_epochs or (30 if quick else 60))
+    base.pop("_model", None)
+    out["baseline"] = base
+    seconds["baseline"] = time.perf_counter() - t
+    if "prototype" in modes:
+        t = time.perf_counter()
+        proto = train_prototype(onto, images, segments, pixels, config,
+                                PrototypeConfig(max_epochs=max_epochs or (8 if quick else 15)))
+        out["prototype"] = {k: v for k, v in proto.items() if k != "concepts"} | {"concepts": proto["concepts"]}
+        seconds["prototype"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out["control"] = shuffled_control(onto, images, segments, config)
+    seconds["control"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out["swap"] = swap_test(onto, trained.models, images, segments, config=config)
+    seconds["swap"] = time.perf_counter() - t
+    out["reuse"] = reuse_check(onto, trained.models, images, segments)
+    out["rules"] = _rule_comparison(onto, images, segments, config, trained.concepts)
+    return out, seconds
+
+
+def explain_validation(trained: TrainingRun, pixels: Sequence[np.ndarray | None],
+                       n: int = EXPLAINED_IMAGES) -> list[tuple[str, bytes, Explanation]]:
+    """``(name, PNG, explanation)`` of up to ``n`` validation images, spread over the validation set."""
+    images, segments = trained.images, trained.segments
+    hyb = trained.result.hybrid()
+    val_rows = [i for i in np.flatnonzero(images.mask("val")) if pixels[i] is not None]
+    explained = []
+    for i in val_rows[:: max(1, len(val_rows) // n)][:n]:
+        rows = segments.of_image(int(i))
+        ex = hyb.explain(segments.crops[rows], [tuple(b) for b in segments.bboxes[rows]])
+        explained.append((f"{images.paths[i]} (class: {images.classes[i]})",
+                          render_explanation(pixels[i], ex), ex))  # type: ignore[arg-type]
+    return explained
+
+
+def write(out: Path, report: dict[str, Any], ontology: Ontology,
+          explained: Sequence[tuple[str, bytes, Explanation]], log: Callable[[str], None] = _log_default) -> None:
+    """Write ``report.json`` and ``report.html`` into ``out`` and print the summary table."""
+    jpath, hpath = write_report(out, report, ontology, explained)
+    log(summary_table(report))
+    log(f"wrote {jpath} and {hpath}")
+
+
+# -------------------------------------------------------------------------------------------- the main job
 def run(
     dataset: str | Path,
     ontology: str | Path | Ontology,
@@ -78,138 +250,76 @@ def run(
     out = Path(out)
     dataset = Path(dataset).resolve()
     onto = ontology if isinstance(ontology, Ontology) else Ontology.load(ontology)
-    folder = ImageFolder(dataset)
-    if not folder.has_parts:
-        raise WorkbenchError(
-            f"{dataset}: no ground-truth part masks (parts.json + <image>.parts.png), so segments cannot be "
-            "labelled headless. Label them in a notebook: `import workbench; wb = workbench.open("
-            f"'{out / 'workspace'}'); wb.label()`, then run `workbench train --workspace {out / 'workspace'}`"
-        )
-
-    # workspace
+    folder = labelled_folder(dataset, out)
     wpath = out / "workspace"
     settings = Settings(dataset=str(dataset), segmenter=segmenter, segmenter_options=segmenter_options or {},
                         workers=workers, scheduler=scheduler, random_state=random_state)
-    if (wpath / "ontology.yaml").exists():
-        ws = Workspace.open(wpath)
-        if ws.ontology != onto:
-            ws.save_ontology(onto)
-            ws.commit(f"Ontology replaced by {getattr(ontology, 'name', ontology)} for `workbench run`", ["ontology.yaml"])
-        if ws.settings != settings:
-            ws.save_settings(settings)
-        log(f"reusing workspace {wpath}")
-    else:
-        ws = Workspace.create(wpath, onto, settings)
-        log(f"created workspace {wpath}")
-
+    ws = open_workspace(wpath, onto, settings, source=getattr(ontology, "name", ontology), log=log)
     try:
-        # segment
         t = time.perf_counter()
-        seg = make_segmenter(segmenter, **(segmenter_options or {}))
-        shash = settings_hash(seg)
-        with make_executor(workers=workers, scheduler=scheduler) as ex:
-            srep = segment_dataset(ws.store, folder, seg, executor=ex, cache_dir=ws.cache_dir / "segments",
-                                   progress=progress)
+        srep = segment(ws, folder, progress=progress)
         timings["segment"] = time.perf_counter() - t
         log(srep.summary())
 
-        # label from ground truth
         t = time.perf_counter()
-        lrep = label_from_masks(ws.store, folder, onto, settings_hash=shash)
+        lrep = label(ws, folder, settings_hash=srep.settings_hash)
         timings["label"] = time.perf_counter() - t
-        log(f"labelled from ground-truth masks: {lrep.summary() if hasattr(lrep, 'summary') else lrep}")
+        log(f"labelled from ground-truth masks: {lrep.summary()}")
 
-        # train
-        t = time.perf_counter()
-        config = TrainConfig(crop_size=ws.settings.crop_size, random_state=random_state,
-                             max_epochs=max_epochs or (12 if quick else 30), n_threads=ws.settings.torch_threads,
-                             relations=ws.settings.composition_relations)
-        problems: list[tuple[str, str]] = []
-        images, segments = collect(ws.store, shash, config.crop_size, image_root=dataset,
-                                   cache_dir=ws.cache_dir, on_problem=lambda p, r: problems.append((p, r)))
-        images.split = split_images(images, config.val_fraction, random_state)
-        timings["collect"] = time.perf_counter() - t
-        t = time.perf_counter()
-        with make_executor(workers=workers, scheduler=scheduler, threads=config.n_threads) as ex:
-            # independent leaves train in parallel on the same executor as segmentation
-            result = train_hybrid(onto, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
-                                  executor=ex)
-        timings["train"] = time.perf_counter() - t
-        log("training:\n" + result.summary())
+        trained = train(ws, max_epochs=max_epochs or (12 if quick else 30), workers=workers, scheduler=scheduler)
+        timings.update(trained.seconds)
+        log("training:\n" + trained.result.summary())
 
-        # evaluate
         t = time.perf_counter()
-        concepts = concept_metrics(onto, result.models, images, segments)
-        for c, m in concepts.items():
-            m["train_examples"] = result.examples.get(c)
-        hybrid = [hybrid_metrics(onto, result.models, images, segments)]
+        evaluate(trained)
         timings["evaluate"] = time.perf_counter() - t
-        pixels, load_problems = load_images(images, dataset)
-        problems += load_problems
-        t = time.perf_counter()
-        base = baseline_metrics(onto, images, pixels, config, max_epochs=max_epochs or (30 if quick else 60))
-        base.pop("_model", None)
-        timings["baseline"] = time.perf_counter() - t
-        if "prototype" in modes:
-            t = time.perf_counter()
-            proto = train_prototype(onto, images, segments, pixels, config,
-                                    PrototypeConfig(max_epochs=max_epochs or (8 if quick else 15)))
-            hybrid.append({k: v for k, v in proto.items() if k != "concepts"} | {"concepts": proto["concepts"]})
-            timings["prototype"] = time.perf_counter() - t
-        t = time.perf_counter()
-        control = shuffled_control(onto, images, segments, config)
-        timings["control"] = time.perf_counter() - t
-        t = time.perf_counter()
-        swap = swap_test(onto, result.models, images, segments, config=config)
-        timings["swap"] = time.perf_counter() - t
-        reuse = reuse_check(onto, result.models, images, segments)
-        rules = _rule_comparison(onto, images, segments, config, concepts)
-
-        # explanations of a few validation images
-        hyb = result.hybrid()
-        explained = []
-        val_rows = [i for i in np.flatnonzero(images.mask("val")) if pixels[i] is not None]
-        pick = val_rows[:: max(1, len(val_rows) // 6)][:6]
-        for i in pick:
-            rows = segments.of_image(int(i))
-            ex = hyb.explain(segments.crops[rows], [tuple(b) for b in segments.bboxes[rows]])
-            explained.append((f"{images.paths[i]} (class: {images.classes[i]})",
-                              render_explanation(pixels[i], ex), ex))  # type: ignore[arg-type]
+        pixels, load_problems = load_images(trained.images, dataset)
+        compared, seconds = compare(trained, pixels, quick=quick, max_epochs=max_epochs, modes=modes)
+        timings.update(seconds)
+        explained = explain_validation(trained, pixels)
         timings["total"] = time.perf_counter() - t_all
-        report: dict[str, Any] = {
-            "ontology": onto.name,
-            "root": onto.root,
-            "dataset": str(dataset),
-            "workspace": str(wpath.resolve()),
-            "segmenter": {"name": segmenter, "settings_hash": shash, "images": srep.images,
-                          "segments": srep.segments, "cached_images": srep.cached},
-            "labels_source": "ground-truth part masks (parts.json), not a person",
-            "split": {"train": int(images.mask("train").sum()), "val": int(images.mask("val").sum())},
-            "concepts": {c: {"kind": m["kind"], "implementation": m["implementation"], "params": m["params"],
-                             "val_accuracy": m["val_accuracy"], "train_examples": m["train_examples"],
-                             "val_balanced_accuracy": m["val_balanced_accuracy"], "val_examples": m["val_examples"]}
-                         for c, m in concepts.items()},
-            "hybrid": hybrid,
-            "baseline": base,
-            "swap": swap,
-            "control": control,
-            "reuse": reuse,
-            "rules": rules,
-            "retrained": {c: p.reason for c, p in result.plans.items()},
-            "explanations": [{"image": name, **ex.to_dict()} for name, _, ex in explained],
-            "problems": [{"path": p, "reason": r} for p, r in problems + list(srep.problems)],
-            "timings": {k: round(v, 2) for k, v in timings.items()},
-            "quick": quick,
-        }
-        jpath, hpath = write_report(out, report, onto, explained)
-        log(summary_table(report))
-        log(f"wrote {jpath} and {hpath}")
+        report = _report(onto, dataset, wpath, segmenter, srep, trained, compared, explained,
+                         trained.problems + load_problems + list(srep.problems), timings, quick)
+        write(out, report, onto, explained, log)
         return report
     finally:
         ws.close()
 
 
-def _rule_comparison(onto: Ontology, images: Any, segments: Any, config: Any,
+def _report(onto: Ontology, dataset: Path, wpath: Path, segmenter: str, srep: SegmentRunReport,
+            trained: TrainingRun, compared: dict[str, Any], explained: Sequence[tuple[str, bytes, Explanation]],
+            problems: Sequence[tuple[str, str]], timings: dict[str, float], quick: bool) -> dict[str, Any]:
+    """``report.json``'s content (its keys are documented in the README)."""
+    images = trained.images
+    hybrid = [trained.hybrid] + ([compared["prototype"]] if "prototype" in compared else [])
+    return {
+        "ontology": onto.name,
+        "root": onto.root,
+        "dataset": str(dataset),
+        "workspace": str(wpath.resolve()),
+        "segmenter": {"name": segmenter, "settings_hash": trained.settings_hash, "images": srep.images,
+                      "segments": srep.segments, "cached_images": srep.cached},
+        "labels_source": "ground-truth part masks (parts.json), not a person",
+        "split": {"train": int(images.mask("train").sum()), "val": int(images.mask("val").sum())},
+        "concepts": {c: {"kind": m["kind"], "implementation": m["implementation"], "params": m["params"],
+                         "val_accuracy": m["val_accuracy"], "train_examples": m["train_examples"],
+                         "val_balanced_accuracy": m["val_balanced_accuracy"], "val_examples": m["val_examples"]}
+                     for c, m in trained.concepts.items()},
+        "hybrid": hybrid,
+        "baseline": compared["baseline"],
+        "swap": compared["swap"],
+        "control": compared["control"],
+        "reuse": compared["reuse"],
+        "rules": compared["rules"],
+        "retrained": {c: p.reason for c, p in trained.result.plans.items()},
+        "explanations": [{"image": name, **ex.to_dict()} for name, _, ex in explained],
+        "problems": [{"path": p, "reason": r} for p, r in problems],
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "quick": quick,
+    }
+
+
+def _rule_comparison(onto: Ontology, images: ImageTable, segments: SegmentTable, config: TrainConfig,
                      concepts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """For every part implemented by a rule, train the net it replaces and compare them."""
     out: dict[str, Any] = {}

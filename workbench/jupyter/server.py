@@ -54,12 +54,15 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from workbench._redact import env_secrets
 from workbench.data.datasets import load_image
-from workbench.errors import WorkbenchError
+from workbench.errors import ProposalError, WorkbenchError
 from workbench.models.store import ModelStore
-from workbench.review import proposals
+from workbench.review.decisions import preview
 from workbench.review.history import history, why
-from workbench.review.proposals import ProposalStore
+from workbench.review.proposals import PROPOSAL_STATUSES, ontology_hash
+from workbench.review.refs import MAX_ID_DIGITS, parse_ref
+from workbench.review.store import ProposalStore
 from workbench.review.suggest import SuggestContext, make_suggester
 from workbench.workspace.folder import MARKER_FILE, Workspace
 
@@ -101,7 +104,6 @@ _MAX_PATH_CHARS = 1024
 #: Settings a request may override for one call (what the front end's Settings Editor holds); never a key.
 SETTINGS_OVERRIDES = ("claude_model", "llm_max_image_edge", "gate_confidence", "gate_min_gain", "gate_max_loss")
 #: Largest model sidecar (``models/<concept>.json``) read for metrics.
-_PROPOSAL_REF = re.compile(r"^[0-9]{1,6}$")
 _CONCEPT_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -331,11 +333,11 @@ def _gate_summary(gate: Any) -> Any:
 
 def proposal_summaries(ws: Workspace, status: str | None = None) -> list[dict[str, Any]]:
     """One line of plain data per saved proposal, newest first (id, kind, title, status, gate, stale)."""
-    if status is not None and status not in proposals.PROPOSAL_STATUSES:
-        raise BadRequest(f"unknown status {status!r}; one of {', '.join(proposals.PROPOSAL_STATUSES)}")
-    current = proposals.ontology_hash(ws.ontology)
+    if status is not None and status not in PROPOSAL_STATUSES:
+        raise BadRequest(f"unknown status {status!r}; one of {', '.join(PROPOSAL_STATUSES)}")
+    current = ontology_hash(ws.ontology)
     out = []
-    for p in proposals.ProposalStore(ws).list(status=status):
+    for p in ProposalStore(ws).list(status=status):
         out.append({
             "id": p.id, "kind": p.kind, "title": p.title, "status": p.status, "author": p.author,
             "created": p.created, "edits": len(p.edits), "invalid": sum(1 for e in p.edits if not e.valid),
@@ -346,27 +348,30 @@ def proposal_summaries(ws: Workspace, status: str | None = None) -> list[dict[st
 
 
 def _check_proposal_ref(ref: object) -> str:
-    if not isinstance(ref, str) or not _PROPOSAL_REF.match(ref):
-        raise BadRequest(f"proposal id {str(ref)[:40]!r} must be a number like 7 or 0007")
-    return ref
+    """The canonical id of a proposal reference in a request (``7``, ``0007``, ``proposals/0007.yaml``;
+    never a path outside the workspace's proposals/), or a 400."""
+    try:
+        return parse_ref(ref)
+    except ProposalError as e:
+        raise BadRequest(str(e)) from None
 
 
 def proposal_detail(ws: Workspace, ref: str) -> dict[str, Any]:
     """One proposal as plain data, with ``cells`` (notebook cells that review and apply it) and ``diff``."""
     ref = _check_proposal_ref(ref)
     try:
-        p = proposals.ProposalStore(ws).load(ref)
+        p = ProposalStore(ws).load(ref)
     except WorkbenchError as e:
         raise BadRequest(str(e), 404) from None
     data = _jsonable(p.to_dict())
-    data["stale"] = p.base != proposals.ontology_hash(ws.ontology)
+    data["stale"] = p.base != ontology_hash(ws.ontology)
     from workbench.review.cells import (
         proposal_cells,  # lazy: it renders with torch; the server starts without
     )
 
     data["cells"] = _jsonable(proposal_cells(ws, p))
     try:
-        data["diff"] = proposals.preview(ws, p).diff if p.status == "pending" else None
+        data["diff"] = preview(ws, p).diff if p.status == "pending" else None
     except WorkbenchError as e:
         data["diff"], data["diff_problem"] = None, str(e)
     return data
@@ -399,7 +404,7 @@ def _image_root(ws: Workspace) -> Path:
 
 def _suggester(ws: Workspace, name: str | None, settings: Any) -> Any:
     if name is None:
-        name = "claude" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
+        name = "claude" if env_secrets() else "scripted"
     if name == "claude":
         return make_suggester(name, workspace=ws, model=settings.claude_model, max_image_edge=settings.llm_max_image_edge)
     return make_suggester(name, workspace=ws)
@@ -452,7 +457,7 @@ def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = N
     """
     ref = _check_proposal_ref(ref)
     settings = settings_with(ws, overrides)
-    store = proposals.ProposalStore(ws)
+    store = ProposalStore(ws)
     try:
         p = store.load(ref)
     except WorkbenchError as e:
@@ -621,7 +626,7 @@ def _handlers(base_url: str) -> list[tuple[str, Any]]:
         (url_path_join(api, "workspaces"), WorkspacesHandler),
         (url_path_join(api, "ontology"), OntologyHandler),
         (url_path_join(api, "proposals"), ProposalsHandler),
-        (url_path_join(api, r"proposals/([0-9]{1,6})"), ProposalsHandler),
+        (url_path_join(api, rf"proposals/([0-9]{{1,{MAX_ID_DIGITS}}})"), ProposalsHandler),
         (url_path_join(api, "history"), HistoryHandler),
         (url_path_join(api, "why"), WhyHandler),
         (url_path_join(api, "images"), ImagesHandler),

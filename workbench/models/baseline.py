@@ -20,12 +20,8 @@ import torch
 from torch import nn
 
 from workbench.errors import ModelError
-from workbench.models.nets import (
-    TinyCNN,
-    TorchConceptModel,
-    _check_uint8_images,
-    _uint8_batch,
-)
+from workbench.models.fitting import TorchConceptModel, check_uint8_images, uint8_batch
+from workbench.models.nets import TinyCNN
 
 __all__ = ["BaselineCNN", "resize_images"]
 
@@ -77,7 +73,7 @@ class BaselineCNN(TorchConceptModel):
         patience: int = 10,
         augment: bool = True,
         random_state: int | None = 0,
-        n_threads: int = 1,
+        torch_threads: int = 1,
     ):
         self.concept = concept
         self.image_size = image_size
@@ -91,13 +87,8 @@ class BaselineCNN(TorchConceptModel):
         self.patience = patience
         self.augment = augment
         self.random_state = random_state
-        self.n_threads = n_threads
-        if not (len(channels) == len(kernel_sizes) == len(pools)):
-            raise ModelError(
-                f"concept '{concept}': channels, kernel_sizes and pools need one entry per conv layer, got "
-                f"{len(channels)}, {len(kernel_sizes)} and {len(pools)}"
-            )
-        self._check_budget()
+        self.torch_threads = torch_threads
+        self._check_params()
 
     def _build(self) -> nn.Module:
         return TinyCNN(self.channels, self.kernel_sizes, self.pools)
@@ -107,10 +98,10 @@ class BaselineCNN(TorchConceptModel):
             X = resize_images(X, self.image_size)
         elif isinstance(X, (list, tuple)):
             X = resize_images(X, self.image_size)
-        return _check_uint8_images(X, self.concept, "images", self.image_size)
+        return check_uint8_images(X, self.concept, "images", self.image_size)
 
     def _hashable(self, X: Any) -> tuple[Any, ...]:
         return tuple(X) if isinstance(X, (list, tuple)) else (X,)
 
     def _batch(self, Xt: torch.Tensor, idx: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-        return _uint8_batch(Xt, idx, g, "h" if self.augment else "")
+        return uint8_batch(Xt, idx, g, "h" if self.augment else "")

@@ -5,7 +5,7 @@
     segments ──part net or rule──▶ score per segment ──max──▶ part score (and the segment that won)
     children's scores ──composite net──▶ composite score … ──▶ root probability
 
-With relations (``TrainConfig.relations``), a composite whose children include two parts A and B
+With relations (``TrainConfig.composition_relations``), a composite whose children include two parts A and B
 also sees ``near(A,B)``: the best *co-located* evidence, the largest ``score_A(s) · score_B(t)``
 over two different segments s, t of the image whose boxes are near (:func:`near_pairs`). "A petal
 somewhere and a disk somewhere" scores high on petal and disk; only petals next to the disk score

@@ -1,9 +1,10 @@
 """``prototype`` composition mode: the source study's architecture, to reproduce its table.
 
-Leaves are :class:`~workbench.models.nets.PrototypeLeafNet` (conv 5×5 → 3×3 → 3×3, batch norm, no bias,
-Linear over the final map), trained on segment crops and then applied *convolutionally to the whole
-image*, giving a map per part. A parent is a :class:`~workbench.models.nets.PrototypeParentNet` over its
-children's maps center-cropped to 6×6; the root sees its children's maps the same way.
+Leaves are :class:`~workbench.models.prototype_nets.PrototypeLeafNet` (conv 5×5 → 3×3 → 3×3, batch norm,
+no bias, Linear over the final map), trained on segment crops and then applied *convolutionally to the
+whole image*, giving a map per part. A parent is a
+:class:`~workbench.models.prototype_nets.PrototypeParentNet` over its children's maps center-cropped to
+6×6; the root sees its children's maps the same way.
 
 Differences from the study, on purpose: leaf negatives come from every class of image (not only
 daisy parts), and the validation set is class-balanced.
@@ -22,9 +23,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from workbench.evaluation.evaluate import accuracy, balanced_accuracy
 from workbench.models.baseline import resize_images
-from workbench.models.nets import PrototypeLeafNet, PrototypeParentNet
+from workbench.models.metrics import accuracy, balanced_accuracy
+from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet
 from workbench.models.train import (
     ImageTable,
     SegmentTable,
@@ -69,7 +70,7 @@ def train_prototype(
     for leaf in ontology.leaves():
         tr, ytr, va, yva = leaf_split(segments, images, leaf, config)
         net = PrototypeLeafNet(leaf, input_size=proto.input_size, pool=proto.pool, max_epochs=proto.max_epochs,
-                               random_state=config.random_state, n_threads=config.n_threads)
+                               random_state=config.random_state, torch_threads=config.torch_threads)
         net.fit(crops[tr], ytr, crops[va] if len(va) else None, yva if len(va) else None)
         maps[leaf] = net.feature_map(whole)
         params[leaf] = net.n_params
@@ -85,7 +86,7 @@ def train_prototype(
         side = max(maps[k].shape[-1] for k in kids)
         X = np.stack([_pad_to(maps[k], side) for k in kids], axis=1)
         y = targets[c]
-        net = PrototypeParentNet(c, n_children=len(kids), random_state=config.random_state, n_threads=config.n_threads)
+        net = PrototypeParentNet(c, n_children=len(kids), random_state=config.random_state, torch_threads=config.torch_threads)
         net.fit(X[tr_img], y[tr_img], X[va_img], y[va_img])
         maps[c] = net.feature_map(X)
         params[c] = net.n_params

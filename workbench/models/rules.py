@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from workbench.errors import ModelError
-from workbench.models.nets import ConceptModel, _check_y, data_hash
+from workbench.models.contract import ConceptModel, check_labels
+from workbench.models.metrics import data_hash
 
 __all__ = [
     "BLACK_LEVEL",
@@ -239,7 +240,7 @@ class RuleModel(ConceptModel):
     ----------
     rule: a name in :data:`RULES`.  concept: the concept id it implements.
     calibrate: learn the threshold from data.  threshold: a fixed threshold (when not calibrating).
-    random_state, n_threads: the contract's; a rule is deterministic and single-threaded.
+    random_state, torch_threads: the contract's; a rule is deterministic and single-threaded.
     """
 
     input_kind = "crops"
@@ -252,14 +253,14 @@ class RuleModel(ConceptModel):
         calibrate: bool = True,
         threshold: float | None = None,
         random_state: int | None = 0,
-        n_threads: int = 1,
+        torch_threads: int = 1,
     ):
         self.rule = rule
         self.concept = concept
         self.calibrate = calibrate
         self.threshold = threshold
         self.random_state = random_state
-        self.n_threads = n_threads
+        self.torch_threads = torch_threads
         get_rule(rule)  # an unknown rule fails where it is named
 
     @property
@@ -292,7 +293,7 @@ class RuleModel(ConceptModel):
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "RuleModel":
         started = time.perf_counter()
         feats = self._features(X)
-        yb = _check_y(y, len(feats), self.concept, need_both=self.calibrate)
+        yb = check_labels(y, len(feats), self.concept, need_both=self.calibrate)
         rule = get_rule(self.rule)
         s = np.array([rule(f) for f in feats])
         default = rule.threshold if self.threshold is None else float(self.threshold)

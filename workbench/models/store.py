@@ -1,7 +1,7 @@
 """The model folder: one owner for ``models/<concept>.safetensors`` and its ``models/<concept>.json`` sidecar.
 
 Training writes, through :meth:`ModelStore.save`, each concept's model file (the weights and a header
-written by :meth:`~workbench.models.nets.ConceptModel.save`) and a small JSON sidecar beside it::
+written by :meth:`~workbench.models.contract.ConceptModel.save`) and a small JSON sidecar beside it::
 
     {"concept": "petal", "fingerprint": "…", "parts": {…what the fingerprint hashed…}, "metrics": {…}}
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from workbench._io import atomic_write_text
 
 if TYPE_CHECKING:
-    from workbench.models.nets import ConceptModel
+    from workbench.models.contract import ConceptModel
 
 __all__ = ["ModelStore", "Sidecar", "MAX_SIDECAR_BYTES", "MODEL_SUFFIX", "SIDECAR_SUFFIX"]
 
@@ -120,9 +120,7 @@ class ModelStore:
 
     def load(self, concept: str) -> ConceptModel:
         """The concept's fitted model (a :class:`~workbench.errors.ModelError` names the file and the fix)."""
-        from workbench.models.nets import (
-            load_model,  # torch only when a model is loaded
-        )
+        from workbench.models.loading import load_model  # torch only when a model is loaded
 
         return load_model(self.model_path(concept))
 

@@ -7,7 +7,7 @@ The data flow::
     leaves:     crops of labelled train segments → PartNet or RuleModel   (positives: that concept;
                 negatives: every other label, "none" included, from images of every class)
     composites: children's image-level scores (max over segments) → CompositeNet, children frozen
-                (with ``relations``: also near(A,B) for each pair of parts among the children)
+                (with ``composition_relations``: also near(A,B) for each pair of parts among the children)
     root:       the same, target = the image's class
 
 Splits are by image, never by segment, so no image contributes to both sides. The validation set
@@ -20,6 +20,7 @@ concept whose fingerprint matches its saved model is loaded, not retrained;
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -34,6 +35,7 @@ from workbench._io import atomic_write_bytes
 from workbench.data.datasets import load_image
 from workbench.data.segment import Segment
 from workbench.errors import ImageLoadError, ModelError, WorkbenchError
+from workbench.models.contract import ConceptModel
 from workbench.models.hybrid import (
     HybridClassifier,
     near_pairs,
@@ -42,16 +44,18 @@ from workbench.models.hybrid import (
     relation_scores,
     score_images,
 )
-from workbench.models.nets import CompositeNet, ConceptModel, PartNet
+from workbench.models.nets import CompositeNet, PartNet
 from workbench.models.rules import RuleModel
 from workbench.models.store import ModelStore
 from workbench.ontology.graph import Ontology
 
 __all__ = [
     "TrainConfig",
+    "FINGERPRINT_NAMES",
     "SegmentTable",
     "ImageTable",
     "collect",
+    "resolve_image_path",
     "split_images",
     "leaf_targets",
     "leaf_split",
@@ -66,9 +70,19 @@ __all__ = [
 NONE = "none"
 
 
+#: Config fields recorded under another name in the fingerprints (``models/<concept>.json``, key
+#: ``parts.settings``): the settings file's name won in the code, the sidecars keep the name they were
+#: written with, so an unchanged workspace keeps matching its saved models and nothing retrains.
+FINGERPRINT_NAMES: Mapping[str, str] = {"composition_relations": "relations"}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How concept models are trained (one per run; part of every concept's fingerprint)."""
+    """How concept models are trained (one per run; part of every concept's fingerprint).
+
+    Fields that are also workspace settings carry the setting's name (``workbench.yaml``), so
+    :func:`workbench.models.job.training_config` passes them through unchanged.
+    """
 
     crop_size: int = 32  # side of the segment crops the part nets see
     val_fraction: float = 0.3  # fraction of the smaller class's images held out for validation
@@ -76,16 +90,19 @@ class TrainConfig:
     max_epochs: int = 30  # part nets: at most this many epochs (early stopping on validation loss)
     patience: int = 5  # part nets: epochs without improvement before stopping
     interactions: bool = True  # composites: add pairwise products of children's scores ("A and B")
-    n_threads: int = 1  # torch threads per training process (1 is often fastest on a busy 2-core box)
+    torch_threads: int = 1  # torch threads per training process (1 is often fastest on a busy 2-core box)
     max_negatives_per_positive: float = 4.0  # part nets: keep all positives, at most this many negatives each
-    relations: bool = True  # composites: add near(A,B), the best co-located evidence of two child parts
+    composition_relations: bool = True  # composites: add near(A,B), the best co-located evidence of two child parts
 
     def composite_settings(self) -> dict[str, Any]:
         """A composite's settings in its fingerprint: the model settings, plus relations when on (so
         composites saved before relations existed retrain once when it is on, and stay valid when off)."""
-        return {**self.model_settings(), **({"relations": True} if self.relations else {})}
+        on = {FINGERPRINT_NAMES["composition_relations"]: True} if self.composition_relations else {}
+        return {**self.model_settings(), **on}
 
     def model_settings(self) -> dict[str, Any]:
+        """A part's settings in its fingerprint (torch threads are not among them: they change the speed,
+        not the model)."""
         return {
             "crop_size": self.crop_size,
             "max_epochs": self.max_epochs,
@@ -94,6 +111,13 @@ class TrainConfig:
             "random_state": self.random_state,
             "max_negatives_per_positive": self.max_negatives_per_positive,
         }
+
+    def with_fingerprint_settings(self, saved: Mapping[str, Any]) -> TrainConfig:
+        """This config with the settings a saved model's fingerprint recorded (the first item of
+        :meth:`workbench.models.store.ModelStore.saved_training`); keys that are no config field are
+        ignored, a wrong value raises ``TypeError``/``ValueError`` as the constructor does."""
+        fields_by_key = {FINGERPRINT_NAMES.get(f.name, f.name): f.name for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{fields_by_key[k]: v for k, v in saved.items() if k in fields_by_key})
 
 
 # --------------------------------------------------------------------------------------------- tables
@@ -139,7 +163,9 @@ class SegmentTable:
         return np.array([lab is not None for lab in self.labels], dtype=bool)
 
 
-def _resolve(path: str, image_root: Path | None) -> Path:
+def resolve_image_path(path: str, image_root: Path | None) -> Path:
+    """Where an image the store recorded as ``path`` lives: absolute paths as they are, relative ones
+    under ``image_root`` (the data set)."""
     p = Path(path)
     if p.is_absolute() or image_root is None:
         return p
@@ -179,7 +205,7 @@ def collect(
         segs = by_image.get(im.id, [])
         cached = _read_crops(crop_dir, im.sha256, settings_hash, crop_size, len(segs))
         if cached is None and segs:
-            path = _resolve(im.path, root)
+            path = resolve_image_path(im.path, root)
             try:
                 pixels = load_image(path)
             except ImageLoadError as e:
@@ -391,15 +417,15 @@ def make_model(ontology: Ontology, concept: str, config: TrainConfig, random_sta
         if c.implementation == "rule":
             return RuleModel(c.rule, concept=concept)
         return PartNet(concept, crop_size=config.crop_size, max_epochs=config.max_epochs,
-                       patience=config.patience, random_state=seed, n_threads=config.n_threads)
+                       patience=config.patience, random_state=seed, torch_threads=config.torch_threads)
     if c.implementation == "rule":
         raise ModelError(
             f"concept '{concept}' has parts and implementation 'rule': rules score segments, so only a part "
             "(a concept without parts) can be a rule"
         )
     return CompositeNet(concept, children=tuple(ontology.parts(concept)), interactions=config.interactions,
-                        relations=relation_pairs(ontology, concept) if config.relations else (),
-                        random_state=seed, n_threads=config.n_threads)
+                        relations=relation_pairs(ontology, concept) if config.composition_relations else (),
+                        random_state=seed, torch_threads=config.torch_threads)
 
 
 def _cap_negatives(rows: np.ndarray, y: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -537,7 +563,7 @@ def train_hybrid(
     targets = composite_targets(ontology, images, segments)
     img_scores, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
     tr_img, va_img = images.mask("train"), images.mask("val")
-    near = near_pairs(segments.bboxes, segments.image_index) if config.relations else None
+    near = near_pairs(segments.bboxes, segments.image_index) if config.composition_relations else None
     for c in ontology.bottom_up():
         if c in img_scores:
             continue

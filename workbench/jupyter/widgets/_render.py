@@ -17,15 +17,10 @@ import numpy as np
 
 from workbench.data.datasets import load_image
 
-__all__ = ["ImageCache", "dataset_root", "image_file", "png_data_url", "jpeg_data_url", "context_view", "crop_view", "OUTLINE"]
+__all__ = ["ImageCache", "image_file", "png_data_url", "jpeg_data_url", "context_view", "crop_view", "OUTLINE"]
 
 #: Colour of the outline drawn around the current segment (magenta shows on flowers, leaves and sky).
 OUTLINE = (255, 0, 200)
-
-
-def dataset_root(workspace: Any) -> Path:
-    """The folder the store's relative image paths start from (:attr:`Workspace.dataset_root`)."""
-    return workspace.dataset_root
 
 
 def image_file(workspace: Any, stored_path: str) -> Path:

@@ -1,11 +1,11 @@
 """The training dashboard and the explanation view.
 
 :class:`TrainingDashboard` trains the workspace's hybrid (only what changed, as
-:func:`workbench.models.train.train_hybrid` plans it) with a progress bar per concept that moves as each
-model trains, its validation loss and accuracy as soon as it is fitted, then the final table
-(concept, accuracy, parameters, examples), the hybrid's line and, when the workspace has a
-``report.json`` (``workbench run``), the same-budget baseline's line. :func:`explain_widget` shows
-which concept fired on which segment of one image.
+:func:`workbench.models.train.train_hybrid` plans it; the training job of :mod:`workbench.models.job`)
+with a progress bar per concept that moves as each model trains, its validation loss and accuracy as
+soon as it is fitted, then the final table (concept, accuracy, parameters, examples), the hybrid's line
+and, when the workspace has a ``report.json`` (``workbench run``), the same-budget baseline's line.
+:func:`explain_widget` shows which concept fired on which segment of one image.
 """
 from __future__ import annotations
 
@@ -14,62 +14,32 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
-from workbench.data.datasets import load_image
-from workbench.data.segment import Segment, make_segmenter, settings_hash
-from workbench.errors import WorkbenchError
-from workbench.evaluation.evaluate import concept_metrics, hybrid_metrics
+from workbench.evaluation.pipeline import evaluate, train
 from workbench.evaluation.report import render_explanation
-from workbench.jupyter.widgets._render import dataset_root, image_file
-from workbench.models.hybrid import HybridClassifier
-from workbench.models.store import ModelStore
-from workbench.models.train import TrainConfig, collect, split_images, train_hybrid
+from workbench.models.inference import explain_image  # noqa: F401 - public here too (notebooks import it)
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = ["TrainingDashboard", "explain_widget", "train_workspace", "load_report", "explain_image"]
 
 log = logging.getLogger(__name__)
 
 
-def _segmenter(workspace: Any) -> Any:
-    """The workspace's segmenter, as ``workbench segment`` builds it from the settings."""
-    s = workspace.settings
-    opts = dict(s.segmenter_options)
-    if s.segmenter == "sam" and s.sam_checkpoint:
-        opts["checkpoint"] = s.sam_checkpoint
-    return make_segmenter(s.segmenter, **opts)
-
-
-def _segmenter_hash(workspace: Any) -> str:
-    return settings_hash(_segmenter(workspace))
-
-
 def train_workspace(
-    workspace: Any, *, max_epochs: int | None = None, force: bool = False,
+    workspace: Workspace, *, max_epochs: int | None = None, force: bool = False,
     progress: Any = None, on_fitted: Any = None, on_problem: Any = None,
 ) -> dict[str, Any]:
-    """Collect, split, train (incrementally) and measure, as ``workbench train`` does; returns
-    ``{"result", "concepts", "hybrid", "images", "segments"}``."""
-    s = workspace.settings
-    shash = _segmenter_hash(workspace)
-    config = TrainConfig(crop_size=s.crop_size, random_state=s.random_state, n_threads=s.torch_threads,
-                         relations=s.composition_relations,
-                         **({"max_epochs": max_epochs} if max_epochs else {}))
-    images, segments = collect(workspace.store, shash, config.crop_size, image_root=dataset_root(workspace),
-                               cache_dir=workspace.cache_dir, on_problem=on_problem)
-    if not len(segments):
-        raise WorkbenchError(f"{workspace.path}: no segments yet: run `workbench segment --workspace {workspace.path} "
-                             "--dataset DIR` first")
-    images.split = split_images(images, config.val_fraction, config.random_state)
-    result = train_hybrid(workspace.ontology, images, segments, config, models_dir=workspace.models_dir,
-                          settings_hash=shash, force=force, progress=progress, on_fitted=on_fitted)
-    concepts = concept_metrics(workspace.ontology, result.models, images, segments)
-    for c, m in concepts.items():
-        m["train_examples"] = result.examples.get(c)
-    hybrid = hybrid_metrics(workspace.ontology, result.models, images, segments)
-    return {"result": result, "concepts": concepts, "hybrid": hybrid, "images": images, "segments": segments}
+    """Collect, split, train (incrementally) and measure, as ``workbench train`` does (the pipeline's
+    train and evaluate stages); returns ``{"result", "concepts", "hybrid", "images", "segments"}``."""
+    trained = evaluate(train(workspace, max_epochs=max_epochs or None, force=force, progress=progress,
+                             on_fitted=on_fitted, on_problem=on_problem))
+    return {"result": trained.result, "concepts": trained.concepts, "hybrid": trained.hybrid,
+            "images": trained.images, "segments": trained.segments}
 
 
 def load_report(workspace: Any) -> dict[str, Any] | None:
@@ -260,44 +230,6 @@ class TrainingDashboard(ipywidgets.VBox):
 
 
 # ----------------------------------------------------------------------------------------------- explain
-def _load_models(workspace: Any) -> dict[str, Any]:
-    o = workspace.ontology
-    store = ModelStore(workspace.models_dir)
-    missing = [c for c in o.concepts if not store.has(c)]
-    if missing:
-        raise WorkbenchError(f"concept(s) {', '.join(missing)} have no trained model in {workspace.models_dir}: "
-                             "train first (wb.train())")
-    return {c: store.load(c) for c in o.concepts}
-
-
-def explain_image(workspace: Any, image: Any) -> tuple[Any, Any, str]:
-    """``(pixels, Explanation, name)`` for a stored image (path like "daisy/0003.png" or image id) or an RGB array."""
-    import numpy as np
-
-    size = int(workspace.settings.crop_size)
-    store = workspace.store
-    if isinstance(image, np.ndarray):
-        pixels, name = image, "array"
-        segs = _segmenter(workspace).segment(pixels)
-        bboxes = [s.bbox for s in segs]
-        crops = np.stack([s.crop(pixels, size) for s in segs]) if segs else np.zeros((0, size, size, 3), np.uint8)
-    else:
-        row = store.image(int(image)) if isinstance(image, int) or (isinstance(image, str) and image.isdigit()) \
-            else store.find_image(str(image))
-        if row is None:
-            raise WorkbenchError(f"no image {image!r} in the label store; give a stored path like "
-                                 f"{store.images()[0].path if store.images() else 'daisy/0003.png'!r}, an image id, or an RGB array")
-        name = row.path
-        pixels = load_image(image_file(workspace, row.path))
-        shash = _segmenter_hash(workspace)
-        segs = store.segments(image_id=row.id, settings_hash=shash) or store.segments(image_id=row.id)
-        bboxes = [s.bbox for s in segs]
-        crops = (np.stack([Segment(s.mask(), s.bbox, s.area).crop(pixels, size) for s in segs]) if segs
-                 else np.zeros((0, size, size, 3), np.uint8))
-    hybrid = HybridClassifier(workspace.ontology, _load_models(workspace))
-    return pixels, hybrid.explain(crops, bboxes), name
-
-
 def explain_html(workspace: Any, image: Any) -> str:
     import base64
 

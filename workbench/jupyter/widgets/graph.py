@@ -32,7 +32,7 @@ from workbench.jupyter.widgets._render import (
     png_data_url,
 )
 from workbench.models.store import ModelStore
-from workbench.review.proposals import proposals_touching
+from workbench.review.queries import proposals_touching
 
 __all__ = ["OntologyGraph", "GraphFrame", "concept_info", "graph_html", "accuracy_colour"]
 

@@ -41,12 +41,13 @@ from workbench.jupyter.widgets._render import (
     ImageCache,
     context_view,
     crop_view,
-    dataset_root,
     image_file,
     jpeg_data_url,
     png_data_url,
 )
-from workbench.review.proposals import Evidence, ProposalStore, make_proposal
+from workbench.models.inference import least_certain_order
+from workbench.review.proposals import Evidence, make_proposal
+from workbench.review.store import ProposalStore
 
 __all__ = ["Labeler", "concept_keys", "ACTION_KEYS", "default_author"]
 
@@ -414,52 +415,10 @@ class Labeler(anywidget.AnyWidget):
             self._pos = {s: i for i, s in enumerate(self._order)}
 
     def _least_certain_order(self) -> list[int] | None:
-        """Unlabelled segments by how close the most doubtful part model scores them to 0.5."""
-        o = self.workspace.ontology
-        files = {leaf: self.workspace.models_dir / f"{leaf}.safetensors" for leaf in o.leaves()}
-        models: dict[str, Any] = {}
-        missing = [leaf for leaf, p in files.items() if not p.exists()]
-        if len(missing) < len(files):  # torch only when there is a model to load
-            import numpy as np
-
-            from workbench.models.nets import load_model
-            from workbench.models.train import collect
-        for leaf, p in files.items():
-            if leaf in missing:
-                continue
-            try:
-                models[leaf] = load_model(p)
-            except WorkbenchError as e:
-                missing.append(f"{leaf} ({e})")
-        if not models:
-            self.notice = (
-                "“Least certain” needs trained part models, and models/ has none yet: train first "
-                "(wb.train()). Showing unlabelled segments in order instead."
-            )
-            return None
-        crop = int(self.workspace.settings.crop_size)
-        problems: list[str] = []
-        _, table = collect(
-            self.store, self.settings_hash, crop, image_root=dataset_root(self.workspace), cache_dir=self.workspace.cache_dir, on_problem=lambda p, r: problems.append(f"{p}: {r}"),
-        )
-        rows = [i for i, lab in enumerate(table.labels) if lab is None]
-        if not rows:
-            self.notice = "Least certain: no unlabelled segment to rank" + (
-                f" ({len(problems)} image(s) could not be read: {problems[0]})" if problems else "")
-            return []
-        X = table.crops[rows]
-        doubt = np.full(len(rows), np.inf)
-        for leaf, m in models.items():
-            p = np.asarray(m.predict_proba(X), dtype=float).reshape(-1)
-            doubt = np.minimum(doubt, np.abs(p - 0.5))
-        order = np.argsort(doubt, kind="stable")
-        notes = []
-        if missing:
-            notes.append(f"no trained model for {', '.join(missing)} (left out of the ranking)")
-        if problems:
-            notes.append(f"{len(problems)} image(s) could not be read: {problems[0]}")
-        self.notice = "Least certain first (nearest 0.5). " + "; ".join(notes)
-        return [int(table.segment_ids[rows[i]]) for i in order]
+        """Unlabelled segments by how close the most doubtful part model scores them to 0.5
+        (:func:`workbench.models.inference.least_certain_order`); its notice is shown."""
+        order, self.notice = least_certain_order(self.workspace, self.settings_hash)
+        return order
 
     def _ok(self, sid: int) -> bool:
         if self._allowed is not None and sid not in self._allowed:

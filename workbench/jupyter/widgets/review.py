@@ -5,7 +5,7 @@ Everything a proposal carries is model (or person) text: titles, rationales, ops
 problems are escaped before they are shown, and nothing in them is ever run. Invalid edits are shown
 with their problem and cannot be selected. Editing an op means editing its JSON in a textarea: it is
 parsed and validated (:func:`workbench.ontology.edits.edit_from_dict`) as it is typed, and accepted only when
-valid. Decisions go through :func:`workbench.review.proposals.accept` / :func:`~workbench.review.proposals.reject`
+valid. Decisions go through :func:`workbench.review.decisions.accept` / :func:`~workbench.review.decisions.reject`
 (which re-validate against the current ontology, commit, and record who decided).
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ import ipywidgets
 from workbench.errors import EditError, WorkbenchError
 from workbench.evaluation.report import ontology_svg
 from workbench.ontology.edits import edit_from_dict
-from workbench.review.proposals import ProposalStore, accept, preview, reject
+from workbench.review.decisions import accept, preview, reject
+from workbench.review.store import ProposalStore
 
 __all__ = ["ReviewWidget"]
 
@@ -186,7 +187,7 @@ class ReviewWidget(ipywidgets.VBox):
         )
 
     def accept(self, note: str | None = None) -> Any:
-        """Accept the selected edits (with their edited JSON); commits through ``proposals.accept``."""
+        """Accept the selected edits (with their edited JSON); commits through ``decisions.accept``."""
         if self.proposal is None:
             raise WorkbenchError("no proposal loaded")
         bad = [r.index for r in self.rows if r.edit_problem and r.check.value]

@@ -1,0 +1,86 @@
+"""``workbench segment | label | train | run | demo``: the loop, headless.
+
+``segment``, ``label --from-masks`` and ``train`` run the same stage functions as ``workbench run``
+(:mod:`workbench.evaluation.pipeline`) on an existing workspace.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from workbench.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, error, say
+from workbench.data.datasets import ImageFolder
+from workbench.errors import WorkbenchError
+from workbench.evaluation import pipeline
+from workbench.models.job import workspace_segmenter
+from workbench.workspace.folder import Workspace
+
+__all__ = ["cmd_segment", "cmd_label", "cmd_train", "cmd_run", "cmd_demo"]
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    try:
+        if not (args.dataset or ws.settings.dataset):
+            raise WorkbenchError("no data set: pass --dataset DIR (an image folder <DIR>/<class>/<image>)")
+        dataset = Path(args.dataset) if args.dataset else ws.dataset_root
+        if ws.dataset_root.resolve() != dataset.resolve():
+            ws.save_settings(ws.settings.replace(dataset=str(dataset.resolve())))
+        folder = ImageFolder(dataset)
+        seg = workspace_segmenter(ws, args.segmenter, args.sam_checkpoint)
+        rep = pipeline.segment(ws, folder, seg, workers=args.workers, scheduler=args.scheduler,
+                               progress=not args.no_progress)
+        say(rep.summary())
+        return EXIT_INVALID if rep.problems and not rep.images else EXIT_OK
+    finally:
+        ws.close()
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    if not args.from_masks:
+        error("only --from-masks labels headless; a person labels in the notebook: "
+              "`wb = workbench.open(WS); wb.label()`")
+        return EXIT_USAGE
+    ws = Workspace.open(args.workspace)
+    try:
+        if not (args.dataset or ws.settings.dataset):
+            raise WorkbenchError("no data set: pass --dataset DIR")
+        dataset = args.dataset or ws.dataset_root
+        folder = ImageFolder(dataset)
+        if not folder.has_parts:
+            raise WorkbenchError(f"{dataset}: no parts.json with ground-truth part masks to label from")
+        rep = pipeline.label(ws, folder, min_overlap=args.min_overlap)
+        say(f"labelled from ground-truth masks (source=ground_truth, never counted as a person's): {rep.summary()}")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    try:
+        trained = pipeline.train(ws, max_epochs=args.max_epochs, force=args.force,
+                                 segmenter=workspace_segmenter(ws, args.segmenter, args.sam_checkpoint),
+                                 on_problem=lambda p, r: error(f"{p}: {r} (skipped)"))
+        say(trained.result.summary())
+        pipeline.evaluate(trained)
+        for c, cm in trained.concepts.items():
+            acc = cm["val_accuracy"]
+            say(f"  {c:<16} {cm['kind']:<9} {cm['params']:>5} params  val accuracy "
+                f"{'–' if acc is None else f'{acc:.1%}'}")
+        m = trained.hybrid
+        say(f"hybrid: val accuracy {m['val_accuracy']}, balanced {m['balanced_accuracy']} on {m['val_images']} images")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    pipeline.run(args.dataset, args.ontology, args.out, segmenter=args.segmenter, quick=args.quick,
+                 workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    pipeline.demo(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress)
+    return EXIT_OK

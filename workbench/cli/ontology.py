@@ -1,0 +1,87 @@
+"""``workbench ontology validate | show | diff | apply-edit``: ontology files, no workspace needed.
+
+Light: nothing here imports torch (``workbench ontology validate`` runs in CI hooks).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench._io import dump_yaml, read_yaml_file
+from workbench.cli.common import EXIT_INVALID, EXIT_OK, error, say
+from workbench.errors import EditError, OntologyError
+from workbench.ontology.edits import (
+    apply_edits,
+    edit_from_dict,
+    semantic_diff,
+    text_diff,
+)
+from workbench.ontology.graph import Ontology
+
+__all__ = ["cmd_validate", "cmd_show", "cmd_diff", "cmd_apply_edit"]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for f in args.files:
+        try:
+            o = Ontology.load(f)
+        except OntologyError as e:
+            status = EXIT_INVALID
+            error(f"{f}: invalid ontology ({len(e.problems)} problem{'s' if len(e.problems) != 1 else ''})")
+            for p in e.problems:
+                print(f"  - {p}", file=sys.stderr)
+            continue
+        say(f"{f}: ok — {len(o.concepts)} concepts, root {o.root!r}, {len(o.leaves())} parts")
+    return status
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    o = Ontology.load(args.file)
+    if args.yaml:
+        sys.stdout.write(o.dumps())
+        return EXIT_OK
+
+    def walk(cid: str, depth: int, seen: set[str]) -> None:
+        c = o.concepts[cid]
+        impl = c.implementation if c.implementation == "net" else f"rule:{c.rule}"
+        again = " (see above)" if cid in seen else ""
+        say(f"{'  ' * depth}- {cid} [{impl}] {c.label}{again}")
+        if cid in seen:
+            return
+        seen.add(cid)
+        if args.descriptions and c.description:
+            say(f"{'  ' * depth}    {c.description.strip()}")
+        for p in o.parts(cid):
+            walk(p, depth + 1, seen)
+
+    walk(o.root, 0, set())
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    a, b = Ontology.load(args.a), Ontology.load(args.b)
+    if args.semantic:
+        edits = semantic_diff(a, b)
+        sys.stdout.write(dump_yaml([e.to_dict() for e in edits]) if edits else "")
+        return EXIT_INVALID if (edits and args.exit_code) else EXIT_OK
+    diff = text_diff(a, b, str(args.a), str(args.b))
+    sys.stdout.write(diff)
+    return EXIT_INVALID if (diff and args.exit_code) else EXIT_OK
+
+
+def cmd_apply_edit(args: argparse.Namespace) -> int:
+    o = Ontology.load(args.file)
+    data = read_yaml_file(args.edit, EditError)
+    items = data if isinstance(data, list) else [data]
+    try:
+        edits = [edit_from_dict(d) for d in items]
+    except EditError as e:
+        raise EditError(f"{args.edit}: {e}", problems=[f"{args.edit}: {p}" for p in e.problems]) from None
+    new = apply_edits(o, edits)
+    sys.stdout.write(text_diff(o, new, str(args.file), str(args.out or args.file)))
+    if args.dry_run:
+        return EXIT_OK
+    new.save(args.out or args.file)
+    say(f"wrote {args.out or args.file}")
+    return EXIT_OK

@@ -1,0 +1,174 @@
+"""The workspace's training job: settings → segmenter and training configuration → collect → split → train.
+
+Every way of training a workspace runs this job: ``workbench train``, the train stage of ``workbench
+run`` (:mod:`workbench.evaluation.pipeline`), the notebook's dashboard (``wb.train()``), and the merge
+gate (:mod:`workbench.review.gate`, which builds its configuration from the settings the saved models
+were trained with and trains in a scratch folder, but takes the segmenter, the configuration and the
+tables from here). So the same ``workbench.yaml`` gives the same configuration whichever way it trains::
+
+    workbench.yaml ──training_config──▶ TrainConfig ─────────────────────────┐
+                   ──workspace_segmenter──▶ settings hash ──collect_workspace──▶ images, segments (split)
+                                                                             └─train_hybrid──▶ TrainingRun
+
+Settings and :class:`~workbench.models.train.TrainConfig` share their names (``crop_size``,
+``random_state``, ``torch_threads``, ``composition_relations``): a field of the configuration that is
+also a setting takes the setting's value.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.data.segment import make_segmenter
+from workbench.data.segments import Segmenter, settings_hash
+from workbench.errors import WorkbenchError
+from workbench.models.contract import ConceptModel
+from workbench.models.train import (
+    ImageTable,
+    SegmentTable,
+    TrainConfig,
+    TrainResult,
+    collect,
+    split_images,
+    train_hybrid,
+)
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
+    from workbench.workspace.settings import Settings
+
+__all__ = [
+    "SETTINGS_IN_CONFIG",
+    "training_config",
+    "workspace_segmenter",
+    "collect_workspace",
+    "TrainingRun",
+    "train_workspace",
+]
+
+#: The :class:`TrainConfig` fields that are workspace settings of the same name.
+SETTINGS_IN_CONFIG: tuple[str, ...] = ("crop_size", "random_state", "torch_threads", "composition_relations")
+
+
+def training_config(settings: Settings, **overrides: Any) -> TrainConfig:
+    """The training configuration the workspace ``settings`` give, with ``overrides`` (an override
+    of None means "not given": the default stays).
+
+    >>> from workbench.workspace.settings import Settings
+    >>> c = training_config(Settings(torch_threads=2, composition_relations=False), max_epochs=3)
+    >>> c.torch_threads, c.composition_relations, c.max_epochs
+    (2, False, 3)
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise WorkbenchError(f"training_config: no training setting(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+    values = {name: getattr(settings, name) for name in SETTINGS_IN_CONFIG}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**values)
+
+
+def workspace_segmenter(ws: Workspace, name: str | None = None, sam_checkpoint: str | Path | None = None) -> Segmenter:
+    """The segmenter ``workbench segment`` builds from the workspace settings (``segmenter``,
+    ``segmenter_options``, and for SAM ``sam_checkpoint``); ``name`` and ``sam_checkpoint`` override
+    the settings, as the command line's ``--segmenter`` and ``--sam-checkpoint`` do. Its settings hash
+    picks the workspace's segments."""
+    s = ws.settings
+    name = name or s.segmenter
+    opts = dict(s.segmenter_options)
+    if name == "sam":
+        ckpt = sam_checkpoint or s.sam_checkpoint
+        if ckpt:
+            opts["checkpoint"] = str(ckpt)
+    return make_segmenter(name, **opts)
+
+
+def collect_workspace(
+    ws: Workspace,
+    config: TrainConfig,
+    segments_hash: str | None,
+    *,
+    on_problem: Callable[[str, str], None] | None = None,
+    split_seed: int | None = None,
+) -> tuple[ImageTable, SegmentTable]:
+    """The workspace's images and the segments made with ``segments_hash``, with their current labels
+    and crops (cached under the workspace's cache), split into train and validation images with
+    ``split_seed`` (default: ``config.random_state``)."""
+    images, segments = collect(ws.store, segments_hash, config.crop_size, image_root=ws.dataset_root,
+                               cache_dir=ws.cache_dir, on_problem=on_problem)
+    seed = config.random_state if split_seed is None else split_seed
+    images.split = split_images(images, config.val_fraction, seed)
+    return images, segments
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train_workspace` did: the training result (models, plans, timings), the tables it
+    trained on, the configuration and segments it used, the images it skipped, and how long collecting
+    and training took. ``concepts`` (per-concept validation metrics) and ``hybrid`` (the root's) are
+    filled by the evaluation stage (:func:`workbench.evaluation.pipeline.evaluate`)."""
+
+    result: TrainResult
+    images: ImageTable
+    segments: SegmentTable
+    config: TrainConfig
+    settings_hash: str
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason): left out
+    seconds: dict[str, float] = field(default_factory=dict)  # "collect", "train"
+    concepts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hybrid: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def models(self) -> dict[str, ConceptModel]:
+        return self.result.models
+
+    @property
+    def retrained(self) -> list[str]:
+        return self.result.retrained
+
+
+def train_workspace(
+    ws: Workspace,
+    *,
+    force: bool = False,
+    max_epochs: int | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    on_fitted: Callable[[str, ConceptModel], None] | None = None,
+    on_problem: Callable[[str, str], None] | None = None,
+    executor: Executor | None = None,
+    segmenter: Segmenter | None = None,
+) -> TrainingRun:
+    """Train the workspace's concept models from its labels, only what changed (``force``: all), into
+    its ``models/`` folder.
+
+    ``max_epochs``: the part nets' limit (default: the configuration's). ``progress``/``on_fitted``
+    follow each concept (see :func:`workbench.models.train.train_hybrid`); ``on_problem(path, reason)``
+    hears of each image that can no longer be read (it is left out). ``executor`` trains independent
+    parts in parallel. ``segmenter``: whose segments to train on (default :func:`workspace_segmenter`).
+    """
+    config = training_config(ws.settings, max_epochs=max_epochs)
+    shash = settings_hash(segmenter if segmenter is not None else workspace_segmenter(ws))
+    problems: list[tuple[str, str]] = []
+
+    def problem(path: str, reason: str) -> None:
+        problems.append((path, reason))
+        if on_problem is not None:
+            on_problem(path, reason)
+
+    t = time.perf_counter()
+    images, segments = collect_workspace(ws, config, shash, on_problem=problem)
+    seconds = {"collect": time.perf_counter() - t}
+    if not len(segments):
+        raise WorkbenchError(f"{ws.path}: no segments yet: run `workbench segment --workspace {ws.path} "
+                             "--dataset DIR` first")
+    t = time.perf_counter()
+    result = train_hybrid(ws.ontology, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
+                          executor=executor, force=force, progress=progress, on_fitted=on_fitted)
+    seconds["train"] = time.perf_counter() - t
+    return TrainingRun(result, images, segments, config, shash, problems, seconds)
