@@ -41,7 +41,8 @@ def _seed_workspace(root: Path) -> Path:
     from workbench.data.datasets import generate_demo
     from workbench.data.segment import WeightFreeSegmenter, segment_dataset
     from workbench.ontology.graph import Ontology
-    from workbench.review.proposals import ProposalStore, make_proposal
+    from workbench.review.proposals import make_proposal
+    from workbench.review.store import ProposalStore
     from workbench.workspace.folder import Workspace
     from workbench.workspace.settings import Settings
 
@@ -118,7 +119,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         page.wait_for_function(
             "() => { const g = document.querySelector(\"#workbench-panel [data-proposal='0001'] .jp-Workbench-gate\");"
             " return g && g.textContent !== 'not gated'; }", timeout=60_000)  # fmt: skip
-        from workbench.review.proposals import ProposalStore
+        from workbench.review.store import ProposalStore
         from workbench.workspace.folder import Workspace
 
         with Workspace.open(ws_path) as ws:

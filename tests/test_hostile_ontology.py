@@ -114,10 +114,10 @@ def test_cli_refuses_hostile_edit_files_and_ontologies_and_writes_nothing(tmp_pa
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, workspace_templates):
     from workbench.workspace.folder import Workspace
 
-    ws = Workspace.create(tmp_path_factory.mktemp("ws") / "ws", DAISY)
+    ws = Workspace.open(workspace_templates.copy("bare", tmp_path_factory.mktemp("ws")))
     img = ws.store.add_image("daisy/0000.png", "0" * 64, 8, 8, "daisy")
     import numpy as np
 
@@ -239,8 +239,8 @@ def _plausible_edit(data: Any, o: Ontology) -> dict[str, Any]:
     return {"op": "add_part", "parent": data.draw(st.sampled_from(ids)), "part": data.draw(st.sampled_from(ids))}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True,  # fixed examples: the outcome count below is stable
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_generated_edit_sequences_apply_whole_or_write_nothing(workspace, data):
     """Sequences of plausible edits from the current ontology, some with hostile or malformed ones mixed

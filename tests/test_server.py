@@ -391,7 +391,8 @@ async def test_suggest_never_reads_images_outside_the_jupyter_root(jp_fetch, lay
 
 
 async def test_gate_records_a_verdict_in_a_pending_proposal(jp_fetch, layout: dict[str, Path]) -> None:
-    from workbench.review.proposals import ProposalStore, make_proposal
+    from workbench.review.proposals import make_proposal
+    from workbench.review.store import ProposalStore
 
     with Workspace.open(layout["ws"]) as ws:
         p = ProposalStore(ws).save(make_proposal(

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
 
 import workbench  # noqa: E402
 from workbench.data.store import LabelStore  # noqa: E402
@@ -17,16 +16,9 @@ from workbench.jupyter.widgets.labeler import Labeler, concept_keys  # noqa: E40
 from workbench.workspace.folder import Workspace  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return make_tiny_workspace(tmp_path_factory.mktemp("tiny"))
-
-
 @pytest.fixture
-def ws(template, tmp_path):
-    w = Workspace.open(copy_workspace(template, tmp_path))
-    yield w
-    w.close()
+def ws(segmented_ws):
+    return segmented_ws
 
 
 def key(w: Labeler, k: str) -> None:
@@ -107,7 +99,7 @@ def test_skip_leaves_the_segment_unlabelled(ws):
     assert ws.store.label(s1) is None and w.segment_id != s1
 
 
-def test_resumes_after_the_last_label_when_reopened(ws, template, tmp_path):
+def test_resumes_after_the_last_label_when_reopened(ws):
     w = Labeler(ws, author="bob")
     for _ in range(4):
         key(w, "n")
@@ -184,7 +176,7 @@ def test_least_certain_without_models_says_so_and_falls_back(ws):
 
 
 def test_create_a_concept_makes_a_person_proposal(ws):
-    from workbench.review.proposals import ProposalStore
+    from workbench.review.store import ProposalStore
 
     w = Labeler(ws, author="alice")
     sid = w.segment_id
@@ -256,20 +248,17 @@ def test_open_gives_the_workbench_facade(ws):
         wb.close()
 
 
-def test_an_empty_store_says_what_to_do(tmp_path):
-    from workbench.ontology.graph import Ontology
-    from workbench.ontology.shipped import shipped_ontology
-
-    with Workspace.create(tmp_path / "empty", Ontology.load(shipped_ontology("daisy"))) as w:
-        lab = Labeler(w, author="alice")
-        assert lab.segment_id is None and lab.error == ""
-        assert "No segments" in lab.notice and "workbench segment" in lab.notice
-        key(lab, "1")
-        assert "Nothing to label" in lab.message
+def test_an_empty_store_says_what_to_do(daisy_ws):
+    lab = Labeler(daisy_ws, author="alice")
+    assert lab.segment_id is None and lab.error == ""
+    assert "No segments" in lab.notice and "workbench segment" in lab.notice
+    key(lab, "1")
+    assert "Nothing to label" in lab.message
 
 
 def test_an_accepted_concept_gets_its_key_without_reopening(ws):
-    from workbench.review.proposals import ProposalStore, accept
+    from workbench.review.decisions import accept
+    from workbench.review.store import ProposalStore
 
     w = Labeler(ws, author="alice")
     w.create_concept("bud", "Flower bud", "a closed green knob", parents=["flower_head"])

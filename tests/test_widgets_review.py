@@ -2,32 +2,20 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from browser_utils import copy_workspace, make_tiny_workspace  # noqa: E402
-
-import workbench  # noqa: E402
-from workbench.jupyter.widgets.review import ReviewWidget  # noqa: E402
-from workbench.review.proposals import ProposalStore, make_proposal  # noqa: E402
-from workbench.workspace.folder import Workspace  # noqa: E402
+import workbench
+from workbench.jupyter.widgets.review import ReviewWidget
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return make_tiny_workspace(tmp_path_factory.mktemp("tiny"), n_per_class=1)
-
-
 @pytest.fixture
-def ws(template, tmp_path):
-    w = Workspace.open(copy_workspace(template, tmp_path))
-    yield w
-    w.close()
+def ws(segmented_ws):
+    return segmented_ws
 
 
 def _proposal(ws, title="Sharper parts"):

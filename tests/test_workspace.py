@@ -14,19 +14,12 @@ from workbench.ontology.graph import Ontology
 from workbench.workspace.folder import FORMAT_VERSION, MARKER_FILE, Workspace
 from workbench.workspace.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 
 
 @pytest.fixture
-def daisy() -> Ontology:
-    return Ontology.load(ROOT / "ontologies" / "daisy.yaml")
-
-
-@pytest.fixture
-def ws(tmp_path, daisy):
-    with Workspace.create(tmp_path / "ws", daisy) as w:
-        yield w
+def ws(daisy_ws):
+    return daisy_ws
 
 
 def _git(path: Path, *args: str) -> str:

@@ -5,7 +5,10 @@ plain-code rule per concept, composed bottom-up into a classifier; every change 
 
 The core (this package) imports without Jupyter; widgets live in :mod:`workbench.jupyter.widgets`.
 """
+from workbench import _moved
 from workbench._version import __version__
+
+_moved.install()  # old flat-layout module paths still import (with a DeprecationWarning)
 
 __all__ = ["__version__", "open", "Workbench"]
 
