@@ -90,7 +90,7 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
     path.write_bytes(_png_header_only(50_000, 50_000))
     assert path.stat().st_size < 200
     err = _expect_error(path, "decompression bomb")
-    assert "50000x50000" in err.reason or "2500000000" in err.reason
+    assert "50000x50000" in err.reason or "2,500,000,000" in err.reason
     # even with our own limit lifted, Pillow's hard limit still refuses it cleanly
     _expect_error(path, "decompression bomb", max_pixels=None)
 

@@ -40,23 +40,32 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from workbench._io import open_bounded, read_bytes_bounded
 from workbench.data._demo_scene import render_scene
+from workbench.data._demo_scene_parts import render_scene as _render_parts_scene
+from workbench.data._domain_house import render_scene as _render_house_scene
 from workbench.errors import DatasetError, ImageLoadError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_IMAGE_BYTES",
     "IMAGE_EXTENSIONS",
     "PARTS_SUFFIX",
     "PARTS_FILE",
     "DEMO_CLASSES",
     "DEMO_PARTS",
+    "PARTS_SCENE_PARTS",
+    "HOUSE_CLASSES",
+    "HOUSE_PARTS",
+    "DemoScene",
+    "DEMO_SCENES",
     "load_image",
     "ImageRecord",
     "ImageFolder",
@@ -70,6 +79,13 @@ __all__ = [
 #: loads, a 50,000² bomb does not. Pillow's own hard limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``,
 #: ~179 M pixels) also applies: a larger ``max_pixels`` cannot lift it.
 DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
+
+#: Image files larger than this many bytes are refused before they are read (a 64-megapixel picture
+#: stored uncompressed at 16 bits per channel is 384 MB).
+MAX_IMAGE_BYTES = 512 * 1024 * 1024
+
+#: ``parts.json`` files larger than this are refused (a map of a few hundred indices is a few KB).
+MAX_PARTS_JSON_BYTES = 1024 * 1024
 
 #: File name endings (lower-cased) taken as images in a class folder.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -100,6 +116,55 @@ DEMO_PARTS: dict[int, str] = {
     8: "white_shape",
 }
 
+#: Mask index -> id in the ``parts`` daisy scene: :data:`DEMO_PARTS` plus ``other_leaf`` (an oval,
+#: lobed or three-parted leaf: not a daisy leaf). The look-alikes' broad, fringed white petals are
+#: ``other_petal``; the cream rim round every disk is ``other_disk`` (not yellow: not the disk).
+PARTS_SCENE_PARTS: dict[int, str] = {**DEMO_PARTS, 9: "other_leaf"}
+
+#: Class folders of the generated ``house`` scene: the positive class is ``ontologies/house.yaml``'s root.
+HOUSE_CLASSES = ("house", "not_house")
+
+#: Mask index -> id in the ``house`` scene. ``roof``, ``wall``, ``door`` and ``window`` are the house
+#: ontology's parts (a window's light frame is window, a door's frame and knob are door). The rest mean
+#: "none": a kennel's arched ``opening``, a shed's braced ``barn_door``, a ``garage_door``, a louvred
+#: ``vent``, a ``tree`` or bush, a ``fence``.
+HOUSE_PARTS: dict[int, str] = {
+    1: "roof",
+    2: "wall",
+    3: "door",
+    4: "window",
+    5: "opening",
+    6: "barn_door",
+    7: "garage_door",
+    8: "vent",
+    9: "tree",
+    10: "fence",
+}
+
+
+@dataclass(frozen=True)
+class DemoScene:
+    """A scene :func:`generate_demo` can draw."""
+
+    classes: tuple[str, str]  #: class folders, the positive class first
+    parts: dict[int, str]  #: mask index -> id, written to parts.json
+    render: Callable[[np.random.Generator, int, bool], tuple[np.ndarray, np.ndarray]]  #: (rng, size, positive)
+    ontology: str  #: the shipped ontology whose concepts the part masks name
+    description: str
+
+
+#: The scenes of :func:`generate_demo` by name; ``daisy`` is the default.
+DEMO_SCENES: dict[str, DemoScene] = {
+    "daisy": DemoScene(DEMO_CLASSES, DEMO_PARTS, render_scene, "daisy",
+                       "daisies among other flowers, suns, yellow discs, plants and white shapes"),
+    "parts": DemoScene(DEMO_CLASSES, PARTS_SCENE_PARTS, _render_parts_scene, "daisy",
+                       "daisies and look-alikes in the daisy's colours that differ by a part "
+                       "(broad petals, or oval / lobed / three-parted leaves)"),
+    "house": DemoScene(HOUSE_CLASSES, HOUSE_PARTS, _render_house_scene, "house",
+                       "houses and look-alike buildings in the same colours that differ by a part "
+                       "(a kennel's opening, a shed's barn door, a garage door; vents instead of windows)"),
+}
+
 _DEMO_MARKER = "demo.json"
 _DEMO_FILE_RE = re.compile(r"^\d{4}(\.parts)?\.png$")
 
@@ -120,30 +185,22 @@ def load_image(
     - Transparency (RGBA, LA, palette with a transparent index) is composited on ``background``,
       black by default: segment crops are shown on black too, and white petals stay visible.
     - Animated files (GIF, APNG, WebP, multi-page TIFF): the first frame.
-    - Refused before any pixel is decoded: more than ``max_pixels`` pixels in the header (``None``:
-      only Pillow's own limit), zero-sized images. Refused: empty, truncated (the file ends before
-      the pixel data does; a file cut after its last pixel byte loads, as nothing of the picture is
-      missing), unreadable and non-image files.
+    - Refused before the file is opened: a folder, FIFO, socket or device (also behind a symbolic
+      link), a file over :data:`MAX_IMAGE_BYTES`. Refused before any pixel is decoded: more than
+      ``max_pixels`` pixels in the header (``None``: only Pillow's own limit), zero-sized images.
+      Refused: empty, truncated (the file ends before the pixel data does; a file cut after its last
+      pixel byte loads, as nothing of the picture is missing), unreadable and non-image files.
 
     No Pillow warning escapes (corrupt EXIF, bomb warnings, ...): a warning that matters becomes the
     error's reason, the rest are dropped. Note: this uses :func:`warnings.catch_warnings`, which
     before Python 3.14 is not thread-safe; load from processes (the default executor) or one thread.
     """
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        raise ImageLoadError(p, "file not found") from None
-    except OSError as e:
-        raise ImageLoadError(p, f"cannot read the file ({e.strerror or e})") from None
-    if p.is_dir():
-        raise ImageLoadError(p, "is a folder, not an image file")
-    if size == 0:
-        raise ImageLoadError(p, "empty file (0 bytes)")
-    with warnings.catch_warnings():
+    f = _open_image_file(p, "an image file")
+    with f, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            with Image.open(p) as im:
+            with Image.open(f) as im:
                 _check_header(p, im, max_pixels)
                 im.seek(0)  # first frame of an animation (already current after open; explicit)
                 im.load()
@@ -153,6 +210,17 @@ def load_image(
             raise
         except Exception as e:  # noqa: BLE001 - Pillow raises many types on malformed files
             raise ImageLoadError(p, _reason(e)) from None
+
+
+def _open_image_file(path: Path, what: str):
+    """The image file opened for Pillow, or ImageLoadError: a folder, FIFO, socket or device is
+    refused before it is opened, an empty or oversized file before a byte is read, and reads stop at
+    :data:`MAX_IMAGE_BYTES` whatever the file's size claims."""
+    f, size = open_bounded(path, MAX_IMAGE_BYTES, ImageLoadError, what)
+    if size == 0:
+        f.close()
+        raise ImageLoadError(path, "empty file (0 bytes)")
+    return f
 
 
 def _orientation(im: Image.Image) -> int:
@@ -186,22 +254,41 @@ def _check_header(path: Path, im: Image.Image, max_pixels: int | None) -> None:
         )
 
 
+# Pillow's wording for a damaged file, in ours (matched on its lower-cased message).
+_PILLOW_WORDS = (
+    ("broken data stream", "cannot decode the image: its compressed pixel data is corrupt"),
+    ("unrecognized data stream", "cannot decode the image: its pixel data is corrupt"),
+    ("could not create decoder", "cannot decode the image: its header names a compression that is corrupt or unsupported"),
+    ("codec configuration error", "cannot decode the image: its header names a compression that is corrupt or unsupported"),
+    ("tile cannot extend outside image", "corrupt image: its header places pixel data outside the picture"),
+    ("broken png file", "corrupt PNG file: one of its chunks is damaged"),
+    ("crc check failed", "corrupt PNG file: one of its chunks fails its checksum"),
+    ("cannot load this image", "cannot decode the image: the file is damaged or in an unsupported variant"),
+)
+
+
 def _reason(e: Exception) -> str:
-    """A human reason for a Pillow failure."""
+    """A human reason for a Pillow failure, in the workbench's words (no library class names)."""
     text = " ".join(str(e).split())
+    low = text.lower()
     if isinstance(e, Image.DecompressionBombError):
-        return f"refused as a possible decompression bomb ({text})"
+        m = re.search(r"\((\d+) pixels\) exceeds limit of (\d+) pixels", text)
+        if m:
+            return (f"refused as a possible decompression bomb: the header says {int(m.group(1)):,} pixels, "
+                    f"over the image library's hard limit of {int(m.group(2)):,}")
+        return "refused as a possible decompression bomb: the header claims too many pixels"
     if isinstance(e, UnidentifiedImageError):
-        return "not an image file (or in a format Pillow cannot read)"
-    if "truncated" in text.lower():
+        return "not an image file (or in a format the workbench cannot read)"
+    if "truncated" in low:
         return "truncated file: it ends before the image data does"
     if isinstance(e, MemoryError):
         return "not enough memory to decode this image"
+    for needle, words in _PILLOW_WORDS:
+        if needle in low:
+            return words
     if isinstance(e, (SyntaxError, ValueError, EOFError)) or type(e).__module__.startswith("struct"):
-        return f"corrupt or unsupported image data ({type(e).__name__}: {text})"
-    if isinstance(e, OSError):
-        return f"cannot decode the image ({text})" if text else "cannot decode the image"
-    return f"cannot decode the image ({type(e).__name__}: {text})"
+        return f"corrupt or unsupported image data ({text})" if text else "corrupt or unsupported image data"
+    return f"cannot decode the image ({text})" if text else "cannot decode the image"
 
 
 def _to_rgb(path: Path, im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
@@ -231,12 +318,15 @@ def _to_rgb(path: Path, im: Image.Image, background: tuple[int, int, int]) -> np
 
 def _upright_size(path: Path) -> tuple[int, int]:
     """(width, height) of the image as :func:`load_image` returns it, read from the header only."""
-    with warnings.catch_warnings():
+    f = _open_image_file(path, "an image file")
+    with f, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            with Image.open(path) as im:
+            with Image.open(f) as im:
                 w, h = im.size
                 orientation = _orientation(im)
+        except ImageLoadError:
+            raise
         except Exception as e:  # noqa: BLE001
             raise ImageLoadError(path, _reason(e)) from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
@@ -259,10 +349,7 @@ def _is_image_name(name: str) -> bool:
 
 
 def _read_parts_map(path: Path) -> dict[int, str]:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read ({e.strerror or e})") from None
+    raw = read_bytes_bounded(path, MAX_PARTS_JSON_BYTES, DatasetError, "a parts.json file")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
@@ -305,13 +392,16 @@ class ImageFolder:
                 "e.g. <root>/daisy/0001.png and <root>/not_daisy/0001.png"
             )
         parts_file = self.root / PARTS_FILE
-        self.parts_map: dict[int, str] = _read_parts_map(parts_file) if parts_file.is_file() else {}
+        # Whatever has the name is read (and refused by name if it is a folder, FIFO, device ...), not skipped.
+        self.parts_map: dict[int, str] = _read_parts_map(parts_file) if os.path.lexists(parts_file) else {}
         records: list[ImageRecord] = []
         for cls in self.classes:
             for f in sorted((self.root / cls).iterdir(), key=lambda q: q.name):
-                if f.is_file() and _is_image_name(f.name):
+                # Anything with an image's name is a record, so a FIFO or a device named like an
+                # image is reported as a problem by load_image rather than silently left out.
+                if _is_image_name(f.name):
                     mask = f.with_name(f.stem + PARTS_SUFFIX)
-                    records.append(ImageRecord(f, cls, mask if mask.is_file() else None, f"{cls}/{f.name}"))
+                    records.append(ImageRecord(f, cls, mask if os.path.lexists(mask) else None, f"{cls}/{f.name}"))
         self.records: list[ImageRecord] = records
         self.problems: list[tuple[Path, str]] = []
 
@@ -340,12 +430,11 @@ class ImageFolder:
         if record.parts_path is None:
             raise DatasetError(f"{record.path}: no part mask (expected {record.path.stem}{PARTS_SUFFIX} beside it)")
         mp = record.parts_path
-        with warnings.catch_warnings():
+        f = _open_image_file(mp, "a part mask image")
+        with f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                if mp.stat().st_size == 0:
-                    raise ImageLoadError(mp, "empty file (0 bytes)")
-                with Image.open(mp) as m:
+                with Image.open(f) as m:
                     _check_header(mp, m, self.max_pixels)
                     if m.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
                         raise DatasetError(
@@ -475,13 +564,22 @@ def generate_demo(
     n_per_class: int = 60,
     size: int = 256,
     seed: int = 0,
+    *,
+    scene: str = "daisy",
 ) -> ImageFolder:
-    """Write the generated daisy / not-daisy demo set under ``root`` and return it as an ImageFolder.
+    """Write a generated demo set under ``root`` (by default the daisy / not-daisy scene) and return it
+    as an ImageFolder.
 
     ``daisy/NNNN.png`` are daisy-like flowers (white petals around a yellow disk, a stem, leaves) on
     textured backgrounds; ``not_daisy/NNNN.png`` share parts with them (other flowers, suns and
     yellow discs, plants without flowers, white petal-like shapes, mixtures). Each image has a
     pixel-exact ``NNNN.parts.png`` (mode L, values per :data:`DEMO_PARTS`, written to parts.json).
+
+    ``scene`` picks another scene of :data:`DEMO_SCENES` (same layout, its own classes and parts.json):
+    ``parts`` draws daisies and look-alikes that share the daisy's colours and arrangement and differ
+    by a part (``workbench/data/_demo_scene_parts.py``); ``house`` draws houses and look-alike
+    buildings (``workbench/data/_domain_house.py``). On the default ``daisy`` scene colour statistics
+    alone read the class (``benchmarks/results/blind.md``).
 
     Deterministic: the same ``(n_per_class, size, seed)`` gives byte-identical files (PNG without
     timestamps; one random stream per image). The set appears whole: it is written to a sibling
@@ -492,6 +590,9 @@ def generate_demo(
         raise DatasetError(f"n_per_class must be a positive integer, got {n_per_class!r}")
     if not isinstance(size, int) or not 32 <= size <= 4096:
         raise DatasetError(f"size must be an integer from 32 to 4096 pixels, got {size!r}")
+    if scene not in DEMO_SCENES:
+        raise DatasetError(f"unknown demo scene {scene!r}: choose one of {', '.join(DEMO_SCENES)}")
+    spec = DEMO_SCENES[scene]
     root = Path(root)
     replace_old = False
     if root.exists():
@@ -507,16 +608,18 @@ def generate_demo(
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
-        for ci, cls in enumerate(DEMO_CLASSES):
+        for ci, cls in enumerate(spec.classes):
             (stage / cls).mkdir()
             for i in range(n_per_class):
                 rng = np.random.default_rng([seed, ci, i])
-                rgb, mask = render_scene(rng, size, positive=(cls == DEMO_CLASSES[0]))
+                rgb, mask = spec.render(rng, size, cls == spec.classes[0])
                 Image.fromarray(rgb, "RGB").save(stage / cls / f"{i:04d}.png", format="PNG", compress_level=1)
                 Image.fromarray(mask, "L").save(stage / cls / f"{i:04d}{PARTS_SUFFIX}", format="PNG", compress_level=6)
-        (stage / PARTS_FILE).write_text(json.dumps({str(k): v for k, v in DEMO_PARTS.items()}, indent=2) + "\n")
+        (stage / PARTS_FILE).write_text(json.dumps({str(k): v for k, v in spec.parts.items()}, indent=2) + "\n")
         marker = {"generator": "workbench.generate_demo", "version": 1, "n_per_class": n_per_class,
-                  "size": size, "seed": seed, "classes": list(DEMO_CLASSES)}
+                  "size": size, "seed": seed, "classes": list(spec.classes)}
+        if scene != "daisy":  # the default scene's marker stays byte for byte what it was
+            marker["scene"] = scene
         (stage / _DEMO_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         if replace_old:
             old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old.", dir=root.parent))

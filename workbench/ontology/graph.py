@@ -63,7 +63,8 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from workbench._io import atomic_write_text, load_yaml_text, read_yaml_file
+from workbench._io import atomic_write_text
+from workbench._yaml import load_yaml_text, read_yaml_file
 from workbench.errors import OntologyError
 
 __all__ = [
@@ -401,8 +402,8 @@ class Ontology:
 
     @classmethod
     def load(cls, path: str | Path) -> Ontology:
-        """Read and validate an ontology file."""
-        return cls.from_dict(read_yaml_file(path, OntologyError), str(path))
+        """Read and validate an ontology file (bounded: a folder, FIFO, device or oversized file is refused)."""
+        return cls.from_dict(read_yaml_file(path, OntologyError, "an ontology file"), str(path))
 
     def save(self, path: str | Path) -> None:
         """Write the canonical YAML atomically (temp file + ``os.replace``)."""

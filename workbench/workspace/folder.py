@@ -44,8 +44,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench import __version__
-from workbench._io import atomic_write_text, dump_yaml, read_yaml_file
+from workbench._io import atomic_write_text
+from workbench._version import __version__
+from workbench._yaml import dump_yaml, read_yaml_file
 from workbench.data.store import NONE, LabelStore
 from workbench.errors import WorkspaceError
 from workbench.ontology.edits import apply_edits as _apply_edits
@@ -158,7 +159,8 @@ class Workspace:
             raise WorkspaceError(f"Workspace.create needs a Settings or None, got {type(settings).__name__}")
         path = Path(path).expanduser().absolute()
         if (path / MARKER_FILE).exists():
-            raise WorkspaceError(f"{path}: already a workspace; open it with Workspace.open (or `workbench` commands)")
+            raise WorkspaceError(f"{path}: already a workspace; use it with `--workspace {path}` (e.g. `workbench "
+                                 f"segment --workspace {path}`), or in a notebook with `workbench.open('{path}')`")
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path}: is a file; choose a new or empty folder for the workspace")
         if path.is_dir() and any(path.iterdir()):
@@ -169,6 +171,11 @@ class Workspace:
         made_dir = not path.exists()
         store = None
         try:
+            # Folders and files get the default modes (0o777 / 0o666 less the umask: 0755 / 0644 under
+            # 022), like any project folder, so a workspace can be shared or served. Nothing in it is
+            # a secret: the API key is read from the environment only, settings refuse secret-looking
+            # keys and values, and recorded Claude exchanges are scrubbed before they are saved. A
+            # file the user has made private keeps its mode when rewritten (workbench._io).
             path.mkdir(parents=True, exist_ok=True)
             for sub in ("models", "proposals"):
                 (path / sub).mkdir()
@@ -209,7 +216,7 @@ class Workspace:
         if not marker.is_file():
             raise WorkspaceError(
                 f"{path}: not a workbench workspace (no {MARKER_FILE} file); "
-                f"create one with `workbench init {path}` (Workspace.create in Python)"
+                f"create one with `workbench init {path}`"
             )
         meta = read_yaml_file(marker, WorkspaceError)
         if not isinstance(meta, Mapping) or meta.get("format") != _MARKER_FORMAT:
