@@ -34,9 +34,13 @@ ONTO = Ontology("toy", "plant", [
 
 def _report() -> dict:
     concepts = {c: {"kind": ONTO.kind(c), "implementation": ONTO.concepts[c].implementation, "params": 10 + i,
-                    "val_accuracy": 0.5 + 0.1 * i, "train_examples": np.int64(3 * i)}
+                    "val_balanced_accuracy": 0.7 + 0.05 * i, "val_accuracy": 0.9 + 0.01 * i,
+                    "status": "ok", "status_reason": "", "train_examples": np.int64(3 * i)}
                 for i, c in enumerate(ONTO.bottom_up())}
-    concepts[f"<b>{EVIL}</b>"] = {"kind": "part", "implementation": "net", "params": 1, "val_accuracy": None}
+    concepts["stem"].update(val_balanced_accuracy=0.5, val_accuracy=0.885, status="dead",
+                            status_reason=f"predicts 'no' for every validation segment {EVIL}")
+    concepts[f"<b>{EVIL}</b>"] = {"kind": "part", "implementation": "net", "params": 1, "val_balanced_accuracy": None,
+                                  "val_accuracy": None}
     return {
         "ontology": ONTO.name,
         "root": ONTO.root,
@@ -139,10 +143,13 @@ def test_the_explanation_png_boxes_only_the_parts_that_fired():
 def test_the_graph_colours_concepts_by_accuracy_and_dashes_rules():
     assert accuracy_colour(0.5) == "#c83c3c" and accuracy_colour(0.3) == "#c83c3c"  # chance and below: red
     assert accuracy_colour(1.0) == "#289650" and accuracy_colour(None) == "#cccccc"
-    svg = ontology_svg(ONTO, {"disk": {"val_accuracy": 1.0, "params": 0}, "petal": {"val_accuracy": 0.5}})
+    svg = ontology_svg(ONTO, {"disk": {"val_balanced_accuracy": 1.0, "val_accuracy": 0.5, "params": 0},
+                              "petal": {"val_balanced_accuracy": 0.9, "status": "weak", "status_reason": "few"}})
     assert svg.count("<rect") == len(ONTO.concepts) and svg.count("<line") == 4  # one per part-of edge
     disk = re.search(r'<rect[^>]*fill="(#[0-9a-f]{6})"[^>]*stroke-dasharray[^>]*>.{0,200}?>disk<', svg)
-    assert disk and disk.group(1) == "#289650"  # the rule: dashed, green at 100%
+    assert disk and disk.group(1) == "#289650"  # the rule: dashed, green at 100% balanced accuracy
+    petal = re.search(r'<rect[^>]*fill="(#[0-9a-f]{6})"[^>]*><title>[^<]*weak: few</title></rect>.{0,200}?>petal<', svg)
+    assert petal and petal.group(1) == "#c83c3c"  # weak: red whatever its number
     assert svg.count("stroke-dasharray") == 1
 
 
@@ -154,3 +161,58 @@ def test_the_summary_table_has_a_row_per_concept_and_classifier():
     assert "| hybrid (segments) | 87.5% | 80.0% | 120 |" in lines
     assert "| same-budget CNN baseline | 70.0% | 65.0% | 990 |" in lines
     assert "| control: shuffled segment labels | 50.0% | 50.0% | – |" in lines
+
+
+def _rows(page: str, table_after: str) -> list[list[tuple[str, str]]]:
+    """The rows of the first table after the heading ``table_after``: per row, (style, cell text)."""
+    rows: list[list[tuple[str, str]]] = []
+
+    class Rows(HTMLParser):
+        on, style, cell = False, "", None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr" and self.on:
+                self.style = dict(attrs).get("style") or ""
+                rows.append([])
+            elif tag == "td" and self.on:
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag == "td" and self.cell is not None:
+                rows[-1].append((self.style, self.cell))
+                self.cell = None
+            elif tag == "table" and self.on:
+                self.on = False
+
+        def handle_data(self, data):
+            if data == table_after:
+                self.on = True
+            elif self.cell is not None:
+                self.cell += data
+
+    Rows().feed(page)
+    return [r for r in rows if r]
+
+
+def test_concept_table_shows_balanced_accuracy_and_dead_concepts_in_red(tmp_path):
+    _, hpath = write_report(tmp_path, _report(), ONTO)
+    page = hpath.read_text()
+    head = re.search(r"<h2>Concepts</h2>\s*<table><tr>(.*?)</tr>", page).group(1)
+    assert "val balanced accuracy" in head and "status" in head and ">val accuracy<" not in head
+    rows = {r[0][1]: r for r in _rows(page, "Concepts")}
+    stem = rows["stem"]
+    assert all("color:#c83c3c" in style for style, _ in stem)  # the whole row in red
+    cells = [text for _, text in stem]
+    assert "50.0%" in cells and "88.5%" not in cells  # balanced accuracy, not the plain 88.5%
+    assert f"dead: predicts 'no' for every validation segment {EVIL}" in cells  # the sentence, unescaped by the parser
+    assert EVIL not in page  # ... and escaped in the page
+    petal = [text for _, text in rows["petal"]]
+    assert "ok" in petal and all("color" not in style for style, _ in rows["petal"])
+    assert json.loads((tmp_path / "report.json").read_text())["concepts"]["stem"]["status"] == "dead"
+
+
+def test_the_summary_table_shows_balanced_accuracy_and_status():
+    lines = summary_table(_report()).splitlines()
+    assert lines[0].startswith("| concept | kind | implementation | val balanced accuracy | status |")
+    stem = next(ln for ln in lines if ln.startswith("| stem |"))
+    assert "| 50.0% | dead: predicts 'no'" in stem and "88.5%" not in stem

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from browser_utils import copy_workspace  # noqa: E402
 
 from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_widget  # noqa: E402
-from workbench.jupyter.widgets.graph import OntologyGraph, accuracy_colour, graph_html  # noqa: E402
+from workbench.jupyter.widgets.graph import OntologyGraph, accuracy_colour, concept_info, graph_html  # noqa: E402
 from workbench.jupyter.widgets.labeler import Labeler  # noqa: E402
 from workbench.review.decisions import accept  # noqa: E402
 from workbench.review.proposals import make_proposal  # noqa: E402
@@ -39,10 +39,13 @@ def test_dashboard_shows_each_concept_trained_and_the_table(trained):
     assert set(dash.bars) == set(ws.ontology.concepts)
     assert all(b.value == 1.0 and b.bar_style == "success" for b in dash.bars.values())
     for c, st in dash.status.items():
-        assert st.value.startswith("trained") and "val accuracy" in st.value, (c, st.value)
+        assert st.value.startswith("trained") and "val balanced accuracy" in st.value, (c, st.value)
     assert "retrained" in dash.note.value
+    assert "<th>val balanced accuracy</th><th>status</th>" in dash.table.value
+    assert "<th>val accuracy</th><th>parameters</th><th>train" not in dash.table.value
     for c, m in out["concepts"].items():
         assert f"<code>{c}</code>" in dash.table.value
+        assert m["status"] in ("ok", "weak", "dead")
         side = json.loads((ws.models_dir / f"{c}.json").read_text())
         assert side["metrics"]["n_params"] == m["params"]
     assert "hybrid (segments)" in dash.table.value and "no report.json" in dash.table.value
@@ -95,9 +98,12 @@ def test_graph_nodes_and_card(trained, tmp_path):
     nodes = json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", page).group(1))
     by_id = {n["id"]: n for n in nodes}
     assert by_id["disk"]["shape"] == "diamond" and by_id["petal"]["shape"] == "dot"  # rule vs net
-    acc = out["concepts"]["petal"]["val_accuracy"]
-    side = json.loads((ws.models_dir / "petal.json").read_text())["metrics"]["val_accuracy"]
-    assert by_id["petal"]["color"]["background"] == accuracy_colour(side)
+    acc = out["concepts"]["petal"]["val_balanced_accuracy"]
+    side = json.loads((ws.models_dir / "petal.json").read_text())["metrics"]["val_balanced_accuracy"]
+    info = concept_info(ws)["petal"]
+    assert info["val_balanced_accuracy"] == side  # the number the sidebar shows
+    want = "#c83c3c" if info["status"] in ("weak", "dead") else accuracy_colour(side)
+    assert by_id["petal"]["color"]["background"] == want
     assert by_id["petal"]["size"] > by_id["disk"]["size"]  # 900-odd parameters vs a rule's few
     assert acc is not None
     # clicking a node in the frame (what the iframe's postMessage does) shows its card
@@ -105,7 +111,10 @@ def test_graph_nodes_and_card(trained, tmp_path):
     card = g.card.value
     assert g.picker.value == "petal" and "Petal" in card and "strap-shaped" in card
     assert card.count("data:image/png;base64,") >= 1  # example segments
-    assert "proposals that touched it" in card
+    assert "proposals that touched it" in card and "validation balanced accuracy" in card
+    g.info["petal"] = {**g.info["petal"], "status": "dead", "status_reason": "predicts 'no' for <every> segment"}
+    dead = g.card_html("petal")
+    assert "color:#c83c3c" in dead and "dead</span>: predicts &#x27;no&#x27; for &lt;every&gt; segment" in dead
     out_svg = g.save_svg(tmp_path / "ontology.svg")
     assert out_svg.read_text().startswith("<svg") and "petal" in out_svg.read_text()
 

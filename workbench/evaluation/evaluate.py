@@ -14,6 +14,7 @@ import numpy as np
 
 from workbench.data.datasets import load_image
 from workbench.errors import ImageLoadError
+from workbench.evaluation.health import concept_status, score_facts
 from workbench.models.baseline import BaselineCNN, resize_images
 from workbench.models.contract import ConceptModel
 from workbench.models.hybrid import part_scores
@@ -46,10 +47,16 @@ __all__ = [
 def concept_metrics(
     ontology: Ontology, models: Mapping[str, ConceptModel], images: ImageTable, segments: SegmentTable
 ) -> dict[str, dict[str, Any]]:
-    """Validation accuracy of every concept: parts on labelled validation segments, composites and
-    the root on validation images (targets from :func:`workbench.models.train.composite_targets`)."""
+    """Validation metrics and health of every concept: parts on labelled validation segments,
+    composites and the root on validation images (targets from
+    :func:`workbench.models.train.composite_targets`).
+
+    ``val_balanced_accuracy`` is the number every surface shows; ``val_accuracy`` is kept as an extra.
+    ``status``/``status_reason`` come from :func:`workbench.evaluation.health.concept_status`."""
     val_img = images.mask("val")
+    train_img = images.mask("train")
     val_seg = val_img[segments.image_index] if len(segments) else np.zeros(0, bool)
+    train_seg = train_img[segments.image_index] if len(segments) else np.zeros(0, bool)
     scores, _, seg_scores = image_level_scores(ontology, models, segments, len(images))
     targets = composite_targets(ontology, images, segments)
     out: dict[str, dict[str, Any]] = {}
@@ -59,19 +66,30 @@ def concept_metrics(
             rows, y = leaf_targets(segments, c)
             keep = val_seg[rows]
             yv, pv = y[keep], seg_scores[c][rows[keep]]
-            n_val = int(len(yv))
+            pos_rows = rows[train_seg[rows] & (y == 1)]
+            train = {"train_positives": int(len(pos_rows)),
+                     "train_positive_images": int(len(np.unique(segments.image_index[pos_rows])))}
+            unit = "segment"
         else:
             yv, pv = targets[c][val_img], scores[c][val_img]
-            n_val = int(val_img.sum())
+            train = {"train_positives": int(np.sum(targets[c][train_img]))}
+            unit = "image"
+        facts = {**score_facts(yv, pv), **train}
+        status, reason = concept_status(facts, unit)
         out[c] = {
             "kind": ontology.kind(c),
             "implementation": ontology.concepts[c].implementation,
             "model": type(m).__name__,
             "params": int(m.n_params),
+            "val_balanced_accuracy": facts["val_balanced_accuracy"],
             "val_accuracy": accuracy(yv, pv),
-            "val_balanced_accuracy": balanced_accuracy(yv, pv),
-            "val_examples": n_val,
-            "val_positives": int(np.sum(yv)),
+            "val_examples": facts["val_examples"],
+            "val_positives": facts["val_positives"],
+            "val_score_spread": facts["val_score_spread"],
+            "val_predicted_positive_fraction": facts["val_predicted_positive_fraction"],
+            **train,
+            "status": status,
+            "status_reason": reason,
         }
     return out
 

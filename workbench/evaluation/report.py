@@ -1,8 +1,10 @@
 """The report: ``report.json`` (the numbers) and a self-contained ``report.html`` (no CDN, no script).
 
-The HTML shows the ontology as a graph coloured by validation accuracy, a table like the source
-study's (concept, accuracy, parameters, examples), the hybrid against the same-budget baseline and
-the controls, and a few explained images. Every string from data is HTML-escaped.
+The HTML shows the ontology as a graph coloured by each concept's validation balanced accuracy (red
+where its status is ``weak`` or ``dead``, see :mod:`workbench.evaluation.health`), a table like the
+source study's (concept, balanced accuracy, status, parameters, examples), the hybrid against the
+same-budget baseline and the controls, and a few explained images. Every string from data is
+HTML-escaped.
 """
 from __future__ import annotations
 
@@ -19,9 +21,12 @@ from workbench._io import atomic_write_text
 from workbench.models.hybrid import Explanation
 from workbench.ontology.graph import Ontology
 
-__all__ = ["write_report", "render_explanation", "ontology_svg", "summary_table", "accuracy_colour"]
+__all__ = ["write_report", "render_explanation", "ontology_svg", "summary_table", "accuracy_colour", "concept_colour",
+           "status_text", "RED"]
 
 _PALETTE = [(200, 60, 60), (230, 160, 40), (120, 180, 60), (40, 150, 80)]
+RED = "#{:02x}{:02x}{:02x}".format(*_PALETTE[0])  # weak and dead concepts, whatever their number
+_BAD = ("weak", "dead")
 
 
 def accuracy_colour(acc: float | None) -> str:
@@ -35,8 +40,25 @@ def accuracy_colour(acc: float | None) -> str:
     return "#%02x%02x%02x" % tuple(int(a[k] + (b[k] - a[k]) * f) for k in range(3))
 
 
+def concept_colour(info: dict[str, Any]) -> str:
+    """A concept's colour: red when its ``status`` is weak or dead, else by ``val_balanced_accuracy``."""
+    if info.get("status") in _BAD:
+        return RED
+    return accuracy_colour(info.get("val_balanced_accuracy"))
+
+
+def status_text(info: dict[str, Any]) -> str:
+    """``ok``, or ``weak: <reason>`` / ``dead: <reason>``; ``–`` when there is no status."""
+    st = info.get("status")
+    if not st:
+        return "–"
+    reason = info.get("status_reason") or ""
+    return f"{st}: {reason}" if reason and st != "ok" else str(st)
+
+
 def ontology_svg(ontology: Ontology, concepts: dict[str, dict[str, Any]]) -> str:
-    """An inline SVG of the ontology: root on top, parts below, nodes coloured by accuracy; rules dashed."""
+    """An inline SVG of the ontology: root on top, parts below, nodes coloured by validation balanced
+    accuracy (red when weak or dead, the reason in the tooltip); rules dashed."""
     import networkx as nx
 
     g = ontology.graph
@@ -59,14 +81,17 @@ def ontology_svg(ontology: Ontology, concepts: dict[str, dict[str, Any]]) -> str
         parts.append(f'<line x1="{x1:.0f}" y1="{y1 + bh:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="#666"/>')
     for n, (x, y) in pos.items():
         info = concepts.get(n, {})
-        acc = info.get("val_accuracy")
+        acc = info.get("val_balanced_accuracy")
+        bad = info.get("status") in _BAD
         rule = ontology.concepts[n].implementation == "rule"
         dash = ' stroke-dasharray="5,3"' if rule else ""
         label = html.escape(n)
-        sub = f"{'rule' if rule else 'net'} · {info.get('params', '?')} p · " + (f"{acc:.0%}" if acc is not None else "–")
+        sub = f"{'rule' if rule else 'net'} · {info.get('params', '?')} p · " + (f"{acc:.0%}" if acc is not None else "–") + (
+            f" · {info['status']}" if bad else "")
+        tip = ontology.concepts[n].description + (f" — {status_text(info)}" if bad else "")
         parts.append(
-            f'<rect x="{x - bw / 2:.0f}" y="{y:.0f}" width="{bw}" height="{bh}" rx="8" fill="{accuracy_colour(acc)}" '
-            f'stroke="#333"{dash}><title>{html.escape(ontology.concepts[n].description)}</title></rect>'
+            f'<rect x="{x - bw / 2:.0f}" y="{y:.0f}" width="{bw}" height="{bh}" rx="8" fill="{concept_colour(info)}" '
+            f'stroke="#333"{dash}><title>{html.escape(tip)}</title></rect>'
             f'<text x="{x:.0f}" y="{y + 18:.0f}" text-anchor="middle" font-weight="bold">{label}</text>'
             f'<text x="{x:.0f}" y="{y + 34:.0f}" text-anchor="middle">{html.escape(sub)}</text>'
         )
@@ -98,12 +123,11 @@ def render_explanation(image: np.ndarray, explanation: Explanation, size: int = 
 
 def summary_table(report: dict[str, Any]) -> str:
     """The study-like table as Markdown (the README and the CLI print it)."""
-    rows = ["| concept | kind | implementation | val accuracy | parameters | train examples |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| concept | kind | implementation | val balanced accuracy | status | parameters | train examples |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for c, m in report["concepts"].items():
-        acc = m.get("val_accuracy")
-        rows.append(f"| {c} | {m['kind']} | {m['implementation']} | {'–' if acc is None else f'{acc:.1%}'} | "
-                    f"{m['params']} | {m.get('train_examples', '–')} |")
+        rows.append(f"| {c} | {m['kind']} | {m['implementation']} | {_pct(m.get('val_balanced_accuracy'))} | "
+                    f"{status_text(m)} | {m['params']} | {m.get('train_examples', '–')} |")
     rows.append("")
     rows.append("| classifier | val accuracy | balanced accuracy | parameters |")
     rows.append("| --- | --- | --- | --- |")
@@ -145,11 +169,9 @@ def write_report(
         f"<p>Validation: {report['split']['val']} images (class-balanced); training: {report['split']['train']} "
         f"images. Segment labels: {e(str(report.get('labels_source', '')))}.</p>",
         "<h2>Ontology</h2>", ontology_svg(ontology, report["concepts"]),
-        "<p>Colour: validation accuracy (red 50% → green 100%); dashed border: a plain-code rule.</p>",
-        "<h2>Concepts</h2>", _html_table(
-            ["concept", "kind", "implementation", "val accuracy", "parameters", "train examples"],
-            [[c, m["kind"], m["implementation"], _pct(m.get("val_accuracy")), m["params"], m.get("train_examples", "–")]
-             for c, m in report["concepts"].items()]),
+        "<p>Colour: validation balanced accuracy (red 50% → green 100%; a constant answer scores 50%); "
+        "red: the concept is weak or dead; dashed border: a plain-code rule.</p>",
+        "<h2>Concepts</h2>", _concept_table(report["concepts"]),
         "<h2>Hybrid vs same-budget baseline</h2>", _html_table(
             ["classifier", "val accuracy", "balanced accuracy", "parameters"],
             [[f"hybrid ({x['mode']})", _pct(x.get("val_accuracy")), _pct(x.get("balanced_accuracy")), x["params"]] for x in h]
@@ -177,6 +199,20 @@ def write_report(
     body.append("</body></html>")
     atomic_write_text(hpath, "\n".join(body))
     return jpath, hpath
+
+
+def _concept_table(concepts: dict[str, dict[str, Any]]) -> str:
+    """The concept table; weak and dead concepts' rows say so in red, with the reason."""
+    e = html.escape
+    head = ["concept", "kind", "implementation", "val balanced accuracy", "status", "parameters", "train examples"]
+    rows = []
+    for c, m in concepts.items():
+        bad = m.get("status") in _BAD
+        cells = [e(str(c)), e(str(m["kind"])), e(str(m["implementation"])), _pct(m.get("val_balanced_accuracy")),
+                 e(status_text(m)), e(str(m["params"])), e(str(m.get("train_examples", "–")))]
+        style = f" class='wb-{e(str(m['status']))}' style='color:{RED}'" if bad else ""
+        rows.append(f"<tr{style}>" + "".join(f"<td>{v}</td>" for v in cells) + "</tr>")
+    return ("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
 
 
 def _html_table(head: list[str], rows: list[list[Any]]) -> str:

@@ -2,8 +2,8 @@
 
 :class:`TrainingDashboard` trains the workspace's hybrid (only what changed, as
 :func:`workbench.models.train.train_hybrid` plans it; the training job of :mod:`workbench.models.job`)
-with a progress bar per concept that moves as each model trains, its validation loss and accuracy as
-soon as it is fitted, then the final table (concept, accuracy, parameters, examples), the hybrid's line
+with a progress bar per concept that moves as each model trains, its validation loss and balanced accuracy as
+soon as it is fitted, then the final table (concept, balanced accuracy, status, parameters, examples), the hybrid's line
 and, when the workspace has a ``report.json`` (``workbench run``), the same-budget baseline's line.
 :func:`explain_widget` shows which concept fired on which segment of one image.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 
 from workbench.evaluation.pipeline import evaluate, train
-from workbench.evaluation.report import render_explanation
+from workbench.evaluation.report import RED, render_explanation, status_text
 from workbench.models.inference import explain_image  # noqa: F401 - public here too (notebooks import it)
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def train_workspace(
             "images": trained.images, "segments": trained.segments}
 
 
-def load_report(workspace: Any) -> dict[str, Any] | None:
+def load_report(workspace: Workspace) -> dict[str, Any] | None:
     """The ``report.json`` of ``workbench run`` for this workspace (next to it or inside it), if any."""
     for p in (Path(workspace.path) / "report.json", Path(workspace.path).parent / "report.json"):
         try:
@@ -64,6 +64,11 @@ def _in_kernel() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
+def _bad_style(m: dict[str, Any]) -> str:
+    """A table row's style: red for a weak or dead concept."""
+    return f" style='color:{RED}'" if m.get("status") in ("weak", "dead") else ""
+
+
 def _pct(v: Any) -> str:
     return "–" if v is None else f"{float(v):.1%}"
 
@@ -71,7 +76,7 @@ def _pct(v: Any) -> str:
 class TrainingDashboard(ipywidgets.VBox):
     """Train with a live view: ``dash.run()`` (``wb.train()`` calls it), or the Train button."""
 
-    def __init__(self, workspace: Any, *, max_epochs: int | None = None, force: bool = False, **kwargs: Any):
+    def __init__(self, workspace: Workspace, *, max_epochs: int | None = None, force: bool = False, **kwargs: Any):
         self.workspace = workspace
         self.max_epochs = max_epochs
         self.force = force
@@ -164,10 +169,12 @@ class TrainingDashboard(ipywidgets.VBox):
     def table_html(self, outcome: dict[str, Any]) -> str:
         """The final table and the hybrid (and baseline, if a report exists) lines; text escaped."""
         e = html.escape
-        head = "<tr><th>concept</th><th>kind</th><th>implementation</th><th>val accuracy</th><th>parameters</th><th>train examples</th></tr>"
+        head = ("<tr><th>concept</th><th>kind</th><th>implementation</th><th>val balanced accuracy</th><th>status</th>"
+                "<th>parameters</th><th>train examples</th></tr>")
         body = "".join(
-            f"<tr><td><code>{e(c)}</code></td><td>{e(str(m['kind']))}</td><td>{e(str(m['implementation']))}</td>"
-            f"<td>{_pct(m.get('val_accuracy'))}</td><td>{e(str(m['params']))}</td><td>{e(str(m.get('train_examples', '–')))}</td></tr>"
+            f"<tr{_bad_style(m)}><td><code>{e(c)}</code></td><td>{e(str(m['kind']))}</td><td>{e(str(m['implementation']))}</td>"
+            f"<td>{_pct(m.get('val_balanced_accuracy'))}</td><td>{e(status_text(m))}</td>"
+            f"<td>{e(str(m['params']))}</td><td>{e(str(m.get('train_examples', '–')))}</td></tr>"
             for c, m in outcome["concepts"].items())
         h = outcome["hybrid"]
         cls = [f"<tr><td>hybrid ({e(str(h.get('mode', 'segments')))}), this training</td><td>{_pct(h.get('val_accuracy'))}</td>"
@@ -204,7 +211,7 @@ class TrainingDashboard(ipywidgets.VBox):
     def _line(self, concept: str, model: Any, verb: str) -> None:
         m = getattr(model, "metrics_", {}) or {}
         loss = m.get("val_balanced_loss", m.get("val_log_loss"))
-        parts = [verb, f"val accuracy {_pct(m.get('val_accuracy'))}"]
+        parts = [verb, f"val balanced accuracy {_pct(m.get('val_balanced_accuracy'))}"]
         if loss is not None:
             parts.append(f"val loss {float(loss):.3f}")
         if m.get("n_params") is not None:
@@ -230,7 +237,7 @@ class TrainingDashboard(ipywidgets.VBox):
 
 
 # ----------------------------------------------------------------------------------------------- explain
-def explain_html(workspace: Any, image: Any) -> str:
+def explain_html(workspace: Workspace, image: Any) -> str:
     import base64
 
     pixels, ex, name = explain_image(workspace, image)
@@ -239,7 +246,7 @@ def explain_html(workspace: Any, image: Any) -> str:
             f"alt='{html.escape(name)}'><div><b>{html.escape(name)}</b><pre>{html.escape(str(ex))}</pre></div></div>")
 
 
-def explain_widget(workspace: Any, image: Any) -> ipywidgets.HTML:
+def explain_widget(workspace: Workspace, image: Any) -> ipywidgets.HTML:
     """An HTML widget: the image with each fired part's segment boxed, and every concept's score."""
     try:
         return ipywidgets.HTML(explain_html(workspace, image))

@@ -1,11 +1,13 @@
 """The ontology as an interactive graph (networkx + pyvis, offline) with a card per concept.
 
-Nodes are coloured by validation accuracy (red 50% → green 100%, grey: no model yet) and sized by
+Nodes are coloured by validation balanced accuracy (red 50% → green 100%, grey: no model yet; red
+whatever the number when :func:`workbench.evaluation.health.concept_status` calls the concept weak or
+dead, the reason in its tooltip and card) and sized by
 parameters, read from the ``models/<concept>.json`` sidecars training writes; rules are diamonds,
 nets are circles. The pyvis page (vis-network inlined, ~700 KB, no CDN) runs in an isolated iframe
 (``srcdoc``, ``sandbox="allow-scripts"`` without same-origin, a Content-Security-Policy that allows no
 network): clicking a node posts its id to the widget, which shows that concept's card: description,
-implementation, parameters, accuracy, example segments, and the accepted proposals that touched it.
+implementation, parameters, balanced accuracy and status, example segments, and the accepted proposals that touched it.
 :meth:`OntologyGraph.save_svg` writes the static picture the report uses.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets
@@ -24,7 +26,14 @@ import traitlets
 
 from workbench._io import atomic_write_text
 from workbench.errors import WorkbenchError
-from workbench.evaluation.report import accuracy_colour, ontology_svg
+from workbench.evaluation.health import concept_status, facts_from_metrics
+from workbench.evaluation.report import (
+    RED,
+    accuracy_colour,
+    concept_colour,
+    ontology_svg,
+    status_text,
+)
 from workbench.jupyter.widgets._render import (
     ImageCache,
     crop_view,
@@ -33,6 +42,9 @@ from workbench.jupyter.widgets._render import (
 )
 from workbench.models.store import ModelStore
 from workbench.review.queries import proposals_touching
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = ["OntologyGraph", "GraphFrame", "concept_info", "graph_html", "accuracy_colour"]
 
@@ -44,17 +56,22 @@ _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inlin
 _REMOTE = re.compile(r"<(?:link|script)\b[^>]*(?:href|src)=\"https?://[^\"]*\"[^>]*>(?:\s*</script>)?", re.I)
 
 
-def concept_info(workspace: Any) -> dict[str, dict[str, Any]]:
-    """Per concept: ``val_accuracy`` and ``params`` from its model sidecar (None when not trained)."""
+def concept_info(workspace: Workspace) -> dict[str, dict[str, Any]]:
+    """Per concept, from its model sidecar (the ``metrics_`` recorded at training, as the sidebar
+    shows them): ``val_balanced_accuracy``, ``params``, and ``status``/``status_reason`` from
+    :func:`workbench.evaluation.health.concept_status` (all None when not trained)."""
     out: dict[str, dict[str, Any]] = {}
     store = ModelStore(workspace.models_dir)
-    for c in workspace.ontology.concepts:
-        info: dict[str, Any] = {"val_accuracy": None, "params": None, "trained": False}
+    onto = workspace.ontology
+    for c in onto.concepts:
+        info: dict[str, Any] = {"val_balanced_accuracy": None, "params": None, "trained": False,
+                                "status": None, "status_reason": None}
         m = store.metrics(c)
         if m is not None:
-            acc = m.get("val_accuracy")
-            info = {"val_accuracy": float(acc) if isinstance(acc, (int, float)) else None,
-                    "params": m.get("n_params"), "trained": True,
+            bal = m.get("val_balanced_accuracy")
+            status, reason = concept_status(facts_from_metrics(m), "segment" if onto.kind(c) == "part" else "image")
+            info = {"val_balanced_accuracy": float(bal) if isinstance(bal, (int, float)) else None,
+                    "params": m.get("n_params"), "trained": True, "status": status, "status_reason": reason,
                     "val_examples": m.get("val_examples"), "train_examples": m.get("train_examples")}
         out[c] = info
     return out
@@ -76,15 +93,16 @@ def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460
     for c in ontology.bottom_up()[::-1]:
         concept = ontology.concepts[c]
         i = info.get(c, {})
-        acc, params = i.get("val_accuracy"), i.get("params")
+        acc, params = i.get("val_balanced_accuracy"), i.get("params")
         rule = concept.implementation == "rule"
+        bad = i.get("status") in ("weak", "dead")
         sub = f"{'rule' if rule else 'net'} · {params if params is not None else '?'} p · " + (
-            f"{acc:.0%}" if acc is not None else "no model")
+            f"bal. {acc:.0%}" if acc is not None else "no model") + (f" · {i['status']}" if bad else "")
         net.add_node(
             c, label=f"{concept.label}\n{sub}", shape="diamond" if rule else "dot",
-            color={"background": accuracy_colour(acc), "border": "#333"},
+            color={"background": concept_colour(i), "border": "#333"},
             size=10 + 3 * math.log2(1 + (params or 0)), borderWidth=3 if c == ontology.root else 1,
-            title=html.escape(f"{c}: {concept.description}"),
+            title=html.escape(f"{c}: {concept.description}" + (f" — {status_text(i)}" if bad else "")),
             shapeProperties={"borderDashes": [5, 3]} if rule else {},
         )
     for a, b in ontology.edges():
@@ -109,7 +127,7 @@ class GraphFrame(anywidget.AnyWidget):
 class OntologyGraph(ipywidgets.VBox):
     """The workspace's ontology as a graph with a concept card. ``select(id)`` or click a node."""
 
-    def __init__(self, workspace: Any, *, height: int = 460, examples: int = 6, **kwargs: Any):
+    def __init__(self, workspace: Workspace, *, height: int = 460, examples: int = 6, **kwargs: Any):
         self.workspace = workspace
         self.examples = examples
         self._images = ImageCache(size=4)
@@ -148,7 +166,10 @@ class OntologyGraph(ipywidgets.VBox):
         o = self.workspace.ontology
         c = o.concepts[concept]
         i = self.info.get(concept, {}) if hasattr(self, "info") else {}
-        acc = i.get("val_accuracy")
+        acc = i.get("val_balanced_accuracy")
+        bad = i.get("status") in ("weak", "dead")
+        status = (f"<span style='color:{RED};font-weight:bold'>{e(str(i['status']))}</span>: {e(i.get('status_reason') or '')}"
+                  if bad else e(str(i.get("status") or "—")))
         impl = "rule " + e(c.rule or "") if c.implementation == "rule" else "net"
         counts = self.workspace.store.counts()
         rows = [
@@ -157,7 +178,7 @@ class OntologyGraph(ipywidgets.VBox):
             ("parts", e(", ".join(o.parts(concept)) or "—")),
             ("part of", e(", ".join(o.parents(concept)) or "—")),
             ("parameters", e(str(i.get("params"))) if i.get("params") is not None else "— (not trained)"),
-            ("validation accuracy", f"{acc:.1%}" if acc is not None else "—"),
+            ("validation balanced accuracy", (f"{acc:.1%}" if acc is not None else "—") + (f" · {status}" if bad else "")),
             ("labelled segments", str(counts.get(concept, 0))),
         ]
         table = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{k}</th><td>{v}</td></tr>" for k, v in rows)
@@ -176,8 +197,7 @@ class OntologyGraph(ipywidgets.VBox):
     def save_svg(self, path: str | Path) -> Path:
         """Write the static graph (``workbench.evaluation.report.ontology_svg``, as in the report) to ``path``."""
         info = concept_info(self.workspace)
-        svg = ontology_svg(self.workspace.ontology, {c: {"val_accuracy": v["val_accuracy"],
-                                                         "params": v["params"] if v["params"] is not None else "?"}
+        svg = ontology_svg(self.workspace.ontology, {c: {**v, "params": v["params"] if v["params"] is not None else "?"}
                                                      for c, v in info.items()})
         path = Path(path)
         atomic_write_text(path, svg)
