@@ -76,13 +76,95 @@ def test_init_segment_label_train_headless(tmp_path, capsys):
     assert main(["train", "--workspace", str(ws), "--max-epochs", "2"]) == 0
     out = capsys.readouterr().out
     assert "trained petal" in out and "hybrid: val accuracy" in out
+    header = next(ln for ln in out.splitlines() if ln.strip().startswith("concept "))
+    assert header.split()[:3] == ["concept", "kind", "params"]
+    assert "val balanced accuracy" in header and header.rstrip().endswith("status") and "val accuracy" not in header
+    petal = next(ln for ln in out.splitlines() if ln.strip().startswith("petal ") and "%" in ln)
+    assert petal.split()[4] in ("ok", "weak", "weak:", "dead", "dead:")  # every row carries a status
     assert main(["train", "--workspace", str(ws), "--max-epochs", "2"]) == 0
     assert "kept    petal" in capsys.readouterr().out
 
 
 def test_not_a_workspace(tmp_path, capsys):
     assert main(["train", "--workspace", str(tmp_path)]) == 1
-    assert "workbench init" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"workbench init {tmp_path}" in err and "Workspace." not in err, err
+
+
+def test_workspace_errors_name_commands_not_python_apis(tmp_path, capsys):
+    """A shell user is told which command to run, not which Python method."""
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws)]) == 0
+    capsys.readouterr()
+    assert main(["init", str(ws)]) == 1  # already a workspace
+    err = capsys.readouterr().err
+    assert "already a workspace" in err and f"--workspace {ws}" in err and "Workspace." not in err, err
+    assert main(["label", "--workspace", str(ws)]) == 2  # a person labels in a notebook
+    err = capsys.readouterr().err
+    assert f"workbench label --workspace {ws} --from-masks" in err and f"workbench.open('{ws}').label()" in err, err
+    assert "wb = " not in err
+
+
+def test_label_min_overlap_out_of_range_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["label", "--workspace", str(tmp_path), "--from-masks", "--min-overlap", "1.5"])
+    assert e.value.code == 2
+    assert "--min-overlap" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, said, meant", [
+    (["trian", "--workspace", "ws"], "trian", "train"),
+    (["ontology", "valdate", "x.yaml"], "ontology valdate", "ontology validate"),
+    (["proposals", "lst"], "proposals lst", "proposals list"),
+])
+def test_mistyped_command_suggests_the_nearest(argv, said, meant, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip() == f"workbench: unknown command {said!r}; did you mean {meant!r}?"
+
+
+def test_unknown_command_without_a_near_one_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["zzzzzz"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'zzzzzz'" in err and "did you mean" not in err and "demo" in err
+
+
+def _parsers():
+    """``(name, parser)`` for the top-level parser and every (sub)command's."""
+    from workbench.cli import build_parser
+
+    stack = [("workbench", build_parser())]
+    while stack:
+        name, p = stack.pop()
+        yield name, p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend((f"{name} {n}", q) for n, q in action.choices.items())
+
+
+def test_every_command_has_a_description_and_every_option_help():
+    names = []
+    for name, p in _parsers():
+        names.append(name)
+        assert (p.description or "").strip(), f"`{name} --help` has no description"
+        for action in p._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert (action.help or "").strip(), f"{name}: {action.option_strings or action.dest} has no help"
+    assert "workbench ontology validate" in names and "workbench demo" in names  # the walk reached them
+
+
+def test_help_and_demo_help_give_the_same_time_estimate(capsys):
+    from workbench.cli import DEMO_QUICK_TIME
+
+    for argv in (["--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = " ".join(capsys.readouterr().out.split())  # argparse wraps long lines
+        assert DEMO_QUICK_TIME in out, argv
 
 
 def test_console_script_help_runs():
@@ -110,7 +192,8 @@ sys.exit(code)
     ["init", "{tmp}/ws"],
     ["--help"],
     ["train", "--no-such-flag"],
-], ids=["ontology-validate", "dataset-generate", "init", "help", "usage-error"])
+    ["trian", "--workspace", "ws"],
+], ids=["ontology-validate", "dataset-generate", "init", "help", "usage-error", "mistyped-command"])
 def test_light_commands_do_not_import_torch(argv, tmp_path):
     """The dispatcher imports only the chosen command's module: parsing and the light commands stay
     free of torch and the notebook widgets (checked in a fresh interpreter, after the command ran)."""
@@ -118,7 +201,7 @@ def test_light_commands_do_not_import_torch(argv, tmp_path):
     runner.write_text(_LIGHT_RUNNER)
     args = [a.format(onto=ONTOLOGIES, tmp=tmp_path) for a in argv]
     r = subprocess.run([sys.executable, str(runner), *args], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == (2 if "--no-such-flag" in argv else 0), r.stderr
+    assert r.returncode == (2 if argv[-1] in ("--no-such-flag", "ws") else 0), r.stderr
     assert r.stdout.strip().splitlines()[-1] == "heavy:", r.stdout
     if argv[0] == "dataset":  # and check the generated folder, light too
         r = subprocess.run([sys.executable, str(runner), "dataset", "check", str(tmp_path / "data")],

@@ -61,6 +61,13 @@ def test_a_second_run_reuses_segments_and_models(report, capsys):
     assert rep["segmenter"]["cached_images"] == rep["segmenter"]["images"]
     assert all(reason == "unchanged" for reason in rep["retrained"].values())
     assert rep["hybrid"][0]["val_accuracy"] == first["hybrid"][0]["val_accuracy"]
+    # each stage is named when it starts and timed when it ends; the swap test's result is printed
+    assert lines[0] == f"[1/11] workspace: {root / 'out' / 'workspace'} …", lines[:2]
+    for name in ("segment", "train", "baseline", "control", "swap", "write"):
+        assert sum(line.startswith("[") and f"] {name}" in line for line in lines) == 2, name
+    assert any(line.startswith("[11/11] write  ") and line.endswith(" s") for line in lines), lines[-3:]
+    assert any(line.startswith(f"swap test: {rep['swap']['concept']} ") and "root balanced accuracy" in line
+               for line in lines)
 
 
 def test_run_without_masks_says_how_to_label(tmp_path, capsys):

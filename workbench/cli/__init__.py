@@ -16,6 +16,7 @@ May import: everything in workbench except workbench.jupyter, workbench.cli
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -23,11 +24,32 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench._version import __version__
-from workbench.cli.common import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, error
+from workbench.cli.common import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, error
 from workbench.errors import WorkbenchError
 from workbench.review.refs import REF_HELP, REF_OR_COMMIT_HELP
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "DEMO_QUICK_TIME"]
+
+#: What `workbench demo --quick` takes, measured (the same figure in `--help` and `demo --help`).
+DEMO_QUICK_TIME = "about 3 minutes on 2 CPU cores"
+
+WS_HELP = "the workspace folder (create one with `workbench init WS`)"
+
+
+def _command(sub: argparse._SubParsersAction, name: str, *, help: str) -> argparse.ArgumentParser:
+    """A (sub)command whose one line in its parent's list is also the description of its own ``--help``."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < x <= 1:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1, got {text}")
+    return x
 
 
 def _handler(q: argparse.ArgumentParser, module: str, name: str) -> None:
@@ -43,12 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
             "Constructability Workbench: build an image classifier out of readable parts.\n"
             "An ontology (concepts and what they are made of) + one tiny net or rule per concept,\n"
             "composed bottom-up, every change a reviewable diff.\n\n"
-            "Start here:  workbench demo --quick        (the whole loop on generated data, ~2 min)"
+            "Start here:  workbench demo --quick        (the whole loop on generated data, "
+            f"{DEMO_QUICK_TIME})"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version=f"workbench {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"workbench {__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           help="what to do; `workbench COMMAND --help` lists its options")
     sub.required = True
     _ontology_commands(sub)
     _dataset_commands(sub)
@@ -59,106 +84,117 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _ontology_commands(sub: argparse._SubParsersAction) -> None:
-    po = sub.add_parser("ontology", help="validate, show, diff or edit an ontology YAML file")
-    so = po.add_subparsers(dest="ontology_command", metavar="ACTION")
+    po = _command(sub, "ontology", help="validate, show, diff or edit an ontology YAML file")
+    so = po.add_subparsers(dest="ontology_command", metavar="ACTION",
+                         help="`workbench ontology ACTION --help` lists its options")
     so.required = True
-    v = so.add_parser("validate", help="check one or more ontology files; exit 1 if any is invalid")
-    v.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    v = _command(so, "validate", help="check one or more ontology files; exit 1 if any is invalid")
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE", help="ontology YAML file(s) to check")
     _handler(v, "ontology", "cmd_validate")
-    s = so.add_parser("show", help="print the ontology as a tree (or its canonical YAML)")
-    s.add_argument("file", type=Path, metavar="FILE")
+    s = _command(so, "show", help="print the ontology as a tree (or its canonical YAML)")
+    s.add_argument("file", type=Path, metavar="FILE", help="the ontology YAML file")
     s.add_argument("--descriptions", "-d", action="store_true", help="include each concept's description")
     s.add_argument("--yaml", action="store_true", help="print the canonical YAML instead of a tree")
     _handler(s, "ontology", "cmd_show")
-    d = so.add_parser("diff", help="show what changed between two ontology files")
-    d.add_argument("a", type=Path, metavar="OLD")
-    d.add_argument("b", type=Path, metavar="NEW")
+    d = _command(so, "diff", help="show what changed between two ontology files")
+    d.add_argument("a", type=Path, metavar="OLD", help="the ontology file before")
+    d.add_argument("b", type=Path, metavar="NEW", help="the ontology file after")
     d.add_argument("--semantic", action="store_true", help="list the edit operations instead of a text diff")
     d.add_argument("--exit-code", action="store_true", help="exit 1 when the files differ (like git diff)")
     _handler(d, "ontology", "cmd_diff")
-    a = so.add_parser("apply-edit", help="apply edit operations from a YAML file (prints the diff first)")
-    a.add_argument("file", type=Path, metavar="FILE")
+    a = _command(so, "apply-edit", help="apply edit operations from a YAML file (prints the diff first)")
+    a.add_argument("file", type=Path, metavar="FILE", help="the ontology YAML file to edit")
     a.add_argument("--edit", type=Path, required=True, metavar="EDIT.yaml",
                    help="a YAML mapping (one edit) or list of edits, e.g. {op: add_part, parent: x, part: y}")
-    a.add_argument("--out", type=Path, help="write here instead of overwriting FILE")
+    a.add_argument("--out", type=Path, metavar="FILE", help="write here instead of overwriting FILE")
     a.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     _handler(a, "ontology", "cmd_apply_edit")
 
 
 def _dataset_commands(sub: argparse._SubParsersAction) -> None:
-    pd = sub.add_parser("dataset", help="generate the demo data set or check an image folder")
-    sd = pd.add_subparsers(dest="dataset_command", metavar="ACTION")
+    pd = _command(sub, "dataset", help="generate the demo data set or check an image folder")
+    sd = pd.add_subparsers(dest="dataset_command", metavar="ACTION",
+                         help="`workbench dataset ACTION --help` lists its options")
     sd.required = True
-    g = sd.add_parser("generate", help="write the generated daisy / not-daisy demo set with part masks")
-    g.add_argument("out", type=Path, metavar="DIR")
+    g = _command(sd, "generate", help="write the generated daisy / not-daisy demo set with part masks")
+    g.add_argument("out", type=Path, metavar="DIR", help="folder to write <DIR>/<class>/<image>.png into")
     g.add_argument("--n-per-class", type=int, default=60, metavar="N", help="images per class (default 60)")
-    g.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
-    g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files")
+    g.add_argument("--size", type=int, default=256, metavar="PX", help="image side in pixels (default 256)")
+    g.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="random seed; the same seed gives the same files (default 0)")
     _handler(g, "dataset", "cmd_generate")
-    c = sd.add_parser("check", help="load every image of DIR/<class>/<image> and report problems")
-    c.add_argument("root", type=Path, metavar="DIR")
+    c = _command(sd, "check", help="load every image of DIR/<class>/<image> and report problems")
+    c.add_argument("root", type=Path, metavar="DIR", help="the image folder to check")
     _handler(c, "dataset", "cmd_check")
 
 
 def _loop_commands(sub: argparse._SubParsersAction) -> None:
-    i = sub.add_parser("init", help="create a workspace folder (git repository, label store, settings)")
-    i.add_argument("path", type=Path, metavar="PATH")
-    i.add_argument("--ontology", type=Path, help="ontology YAML to start from (default: the shipped daisy)")
-    i.add_argument("--dataset", type=Path, help="image folder <DIR>/<class>/<image> this workspace uses")
+    i = _command(sub, "init", help="create a workspace folder (git repository, label store, settings)")
+    i.add_argument("path", type=Path, metavar="PATH", help="the new workspace folder (must not be a workspace yet)")
+    i.add_argument("--ontology", type=Path, metavar="FILE",
+                   help="ontology YAML to start from (default: the shipped daisy)")
+    i.add_argument("--dataset", type=Path, metavar="DIR", help="image folder <DIR>/<class>/<image> this workspace uses")
     _handler(i, "workspace", "cmd_init")
 
     def loop_opts(q: argparse.ArgumentParser, segmenting: bool = True) -> None:
-        q.add_argument("--segmenter", choices=["weightfree", "sam"], help="default: the workspace setting")
+        q.add_argument("--segmenter", choices=["weightfree", "sam"],
+                       help="weightfree (no model download) or sam (segment-anything); default: the workspace setting")
         q.add_argument("--sam-checkpoint", type=Path, metavar="PATH",
                        help="segment-anything checkpoint (.pth); or set WORKBENCH_SAM_CHECKPOINT")
         if segmenting:
             q.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the setting, 1)")
-            q.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786")
-            q.add_argument("--no-progress", action="store_true", help="no progress bar")
+            q.add_argument("--scheduler", metavar="ADDR",
+                           help="Dask scheduler address, e.g. tcp://host:8786 (default: local processes)")
+            q.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
 
-    sg = sub.add_parser("segment", help="cut every image of a data set into segments and store them")
-    sg.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    sg = _command(sub, "segment", help="cut every image of a data set into segments and store them")
+    sg.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     sg.add_argument("--dataset", type=Path, metavar="DIR", help="default: the workspace's data set")
     loop_opts(sg)
     _handler(sg, "loop", "cmd_segment")
 
-    lb = sub.add_parser("label", help="label stored segments headless (from ground-truth part masks)")
-    lb.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    lb = _command(sub, "label", help="label stored segments headless (from ground-truth part masks)")
+    lb.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     lb.add_argument("--from-masks", action="store_true", help="use the data set's <image>.parts.png masks")
     lb.add_argument("--dataset", type=Path, metavar="DIR", help="default: the workspace's data set")
-    lb.add_argument("--min-overlap", type=float, default=0.5,
+    lb.add_argument("--min-overlap", type=_fraction, default=0.5, metavar="F",
                     help="fraction of a segment a part's mask must cover to label it with that part (0.5)")
     _handler(lb, "loop", "cmd_label")
 
-    tr = sub.add_parser("train", help="train the concept models that changed, then print their accuracy")
-    tr.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    tr = _command(sub, "train", help="train the concept models that changed, then print their accuracy")
+    tr.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     tr.add_argument("--force", action="store_true", help="retrain every concept, changed or not")
-    tr.add_argument("--max-epochs", type=int, default=30, help="part nets: at most this many epochs (30)")
+    tr.add_argument("--max-epochs", type=int, default=30, metavar="N", help="part nets: at most this many epochs (30)")
     loop_opts(tr, segmenting=False)
     _handler(tr, "loop", "cmd_train")
 
-    rn = sub.add_parser("run", help="the whole loop headless: workspace, segment, label, train, evaluate, report")
-    rn.add_argument("--dataset", type=Path, required=True, metavar="DIR")
-    rn.add_argument("--ontology", type=Path, required=True, metavar="FILE")
+    rn = _command(sub, "run", help="the whole loop headless: workspace, segment, label, train, evaluate, report")
+    rn.add_argument("--dataset", type=Path, required=True, metavar="DIR",
+                    help="image folder <DIR>/<class>/<image> with ground-truth part masks (parts.json)")
+    rn.add_argument("--ontology", type=Path, required=True, metavar="FILE", help="the ontology YAML to build")
     rn.add_argument("--out", type=Path, required=True, metavar="DIR", help="report and workspace go here")
-    rn.add_argument("--segmenter", default="weightfree", choices=["weightfree", "sam"])
+    rn.add_argument("--segmenter", default="weightfree", choices=["weightfree", "sam"],
+                    help="weightfree (default; no model download) or sam (segment-anything)")
     rn.add_argument("--quick", action="store_true", help="fewer epochs: a first look in a few minutes")
-    rn.add_argument("--workers", type=int, default=1, metavar="N")
-    rn.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
-    rn.add_argument("--no-progress", action="store_true")
+    rn.add_argument("--workers", type=int, default=1, metavar="N",
+                    help="worker processes for segmenting and training (default 1)")
+    rn.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786")
+    rn.add_argument("--no-progress", action="store_true", help="no progress bars on standard error")
     _handler(rn, "loop", "cmd_run")
 
-    dm = sub.add_parser("demo", help="`run` on the generated daisy data set with ontologies/daisy.yaml")
-    dm.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR", help="default: ./demo-out")
-    dm.add_argument("--quick", action="store_true", help="80 images and fewer epochs (~3 min on 2 cores)")
-    dm.add_argument("--workers", type=int, default=1, metavar="N")
-    dm.add_argument("--no-progress", action="store_true")
+    dm = _command(sub, "demo", help="`run` on the generated daisy data set with ontologies/daisy.yaml")
+    dm.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
+                    help="data set, workspace and report go here (default: ./demo-out)")
+    dm.add_argument("--quick", action="store_true", help=f"80 images and fewer epochs ({DEMO_QUICK_TIME})")
+    dm.add_argument("--workers", type=int, default=1, metavar="N",
+                    help="worker processes for segmenting and training (default 1)")
+    dm.add_argument("--no-progress", action="store_true", help="no progress bars on standard error")
     _handler(dm, "loop", "cmd_demo")
 
 
 def _proposal_commands(sub: argparse._SubParsersAction) -> None:
     def suggester_opts(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--workspace", type=Path, required=True, metavar="WS")
+        q.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
         q.add_argument("--suggester", choices=["scripted", "claude", "replay"],
                        help="default: claude when ANTHROPIC_API_KEY is set, else scripted (the authored demo script)")
         q.add_argument("--script", type=Path, metavar="FILE",
@@ -167,30 +203,33 @@ def _proposal_commands(sub: argparse._SubParsersAction) -> None:
                        help="replay: saved proposal files whose recorded exchange to replay")
         q.add_argument("--no-save", action="store_true", help="print the proposal, do not save it")
 
-    sg = sub.add_parser("suggest", help="ask a suggester for ontology edits for each image; saves proposals to review")
+    sg = _command(sub, "suggest", help="ask a suggester for ontology edits for each image; saves proposals to review")
     suggester_opts(sg)
-    sg.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    sg.add_argument("images", nargs="*", type=Path, metavar="IMAGE",
+                    help="image file(s) to ask about (none: with --collect, only collect)")
     sg.add_argument("--batch", action="store_true", help="claude: send all images as one Message Batch (half price)")
     sg.add_argument("--collect", nargs="?", const="", metavar="BATCH_ID",
                     help="fetch a submitted batch's proposals (default: the newest uncollected one)")
     _handler(sg, "proposals", "cmd_suggest")
 
-    rf = sub.add_parser("refactor", help="ask a suggester to merge/rename/split/remove concepts; saves a proposal")
+    rf = _command(sub, "refactor", help="ask a suggester to merge/rename/split/remove concepts; saves a proposal")
     suggester_opts(rf)
     _handler(rf, "proposals", "cmd_refactor")
 
-    pp = sub.add_parser("proposals", help="list, show, accept or reject the workspace's proposals")
-    sp = pp.add_subparsers(dest="proposals_command", metavar="ACTION")
+    pp = _command(sub, "proposals", help="list, show, accept or reject the workspace's proposals")
+    sp = pp.add_subparsers(dest="proposals_command", metavar="ACTION",
+                         help="`workbench proposals ACTION --help` lists its options")
     sp.required = True
-    ls = sp.add_parser("list", help="every proposal: id, status, kind, valid edits, author, title")
-    ls.add_argument("--workspace", type=Path, required=True, metavar="WS")
-    ls.add_argument("--status", choices=["pending", "accepted", "partial", "rejected"])
-    sh = sp.add_parser("show", help="one proposal: edits, rationale, problems, lint, and the preview diff")
-    ac = sp.add_parser("accept", help="apply (some of) a proposal's edits and commit them, naming who decided")
-    rj = sp.add_parser("reject", help="record a rejection; the ontology is not touched")
+    ls = _command(sp, "list", help="every proposal: id, status, kind, valid edits, author, title")
+    ls.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+    ls.add_argument("--status", choices=["pending", "accepted", "partial", "rejected"],
+                    help="only proposals with this status (default: all)")
+    sh = _command(sp, "show", help="one proposal: edits, rationale, problems, lint, and the preview diff")
+    ac = _command(sp, "accept", help="apply (some of) a proposal's edits and commit them, naming who decided")
+    rj = _command(sp, "reject", help="record a rejection; the ontology is not touched")
     for q in (sh, ac, rj):
         q.add_argument("ref", metavar="ID", help=REF_HELP)
-        q.add_argument("--workspace", type=Path, required=True, metavar="WS")
+        q.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     sh.add_argument("--edits", metavar="I,J", help="preview only these edits (e.g. 0,2)")
     ac.add_argument("--edits", metavar="I,J", help="accept only these edits (default: every valid one)")
     for q in (ac, rj):
@@ -202,23 +241,23 @@ def _proposal_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _pull_request_commands(sub: argparse._SubParsersAction) -> None:
-    h = sub.add_parser("history", help="the changes to the workspace's ontology: proposal, who decided, gate")
-    h.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    h = _command(sub, "history", help="the changes to the workspace's ontology: proposal, who decided, gate")
+    h.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     h.add_argument("--limit", type=int, metavar="N", help="at most N changes (newest first)")
     _handler(h, "pull_requests", "cmd_history")
-    w = sub.add_parser("why", help="which proposal introduced a concept and which last changed it, and why")
-    w.add_argument("concept", metavar="CONCEPT")
-    w.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    w = _command(sub, "why", help="which proposal introduced a concept and which last changed it, and why")
+    w.add_argument("concept", metavar="CONCEPT", help="the concept's id, e.g. petal")
+    w.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     _handler(w, "pull_requests", "cmd_why")
-    r = sub.add_parser("revert", help="undo one change (proposal id or commit sha) as a new commit")
+    r = _command(sub, "revert", help="undo one change (proposal id or commit sha) as a new commit")
     r.add_argument("ref", metavar="REF", help=REF_OR_COMMIT_HELP)
-    r.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    r.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     r.add_argument("--by", required=True, metavar="NAME", help="the person deciding (recorded in the commit)")
     r.add_argument("--reason", metavar="TEXT", help="why (goes into the commit message)")
     _handler(r, "pull_requests", "cmd_revert")
-    g = sub.add_parser("gate", help="retrain what a proposal affects and judge it (exit 0 only for 'merge')")
+    g = _command(sub, "gate", help="retrain what a proposal affects and judge it (exit 0 only for 'merge')")
     g.add_argument("ref", metavar="ID", help=REF_HELP)
-    g.add_argument("--workspace", type=Path, required=True, metavar="WS")
+    g.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     g.add_argument("--edits", metavar="I,J", help="gate only these edits (default: every valid one)")
     g.add_argument("--merge", action="store_true", help="accept it when the gate does not reject it")
     g.add_argument("--by", metavar="NAME", help="with --merge: the person deciding")
@@ -227,8 +266,44 @@ def _pull_request_commands(sub: argparse._SubParsersAction) -> None:
 
 
 # -------------------------------------------------------------------------------------------- dispatcher
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser's (sub)commands by name; empty when it has none."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _unknown_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """``"unknown command 'trian'; did you mean 'train'?"`` when a word in a command's place is not one,
+    else None (argparse handles everything else). Only the leading words are looked at: options come
+    after the command, and the top level has no option that takes a value."""
+    words: list[str] = []
+    for word in argv:
+        if word.startswith("-"):
+            return None  # --help, --version, or an option argparse will judge
+        choices = _subcommands(parser)
+        if not choices:
+            return None
+        if word not in choices:
+            said = " ".join([*words, word])
+            close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+            if close:
+                return f"unknown command {said!r}; did you mean {' '.join([*words, close[0]])!r}?"
+            return (f"unknown command {said!r}; the commands{' of ' + ' '.join(words) if words else ''} are: "
+                    f"{', '.join(choices)}")
+        words.append(word)
+        parser = choices[word]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    unknown = _unknown_command(parser, argv)
+    if unknown is not None:
+        print(f"workbench: {unknown}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE)
     args = parser.parse_args(argv)
     try:
         module, name = args.handler

@@ -38,8 +38,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     if not args.from_masks:
-        error("only --from-masks labels headless; a person labels in the notebook: "
-              "`wb = workbench.open(WS); wb.label()`")
+        error(f"only --from-masks labels headless: `workbench label --workspace {args.workspace} --from-masks` "
+              "labels from the data set's ground-truth part masks; a person labels segments in a notebook with "
+              f"`workbench.open('{args.workspace}').label()`")
         return EXIT_USAGE
     ws = Workspace.open(args.workspace)
     try:
@@ -64,10 +65,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  on_problem=lambda p, r: error(f"{p}: {r} (skipped)"))
         say(trained.result.summary())
         pipeline.evaluate(trained)
+        say(f"  {'concept':<16} {'kind':<9} {'params':>6}  {'val balanced accuracy':>21}  status")
         for c, cm in trained.concepts.items():
-            acc = cm["val_accuracy"]
-            say(f"  {c:<16} {cm['kind']:<9} {cm['params']:>5} params  val accuracy "
-                f"{'–' if acc is None else f'{acc:.1%}'}")
+            acc = cm["val_balanced_accuracy"]
+            status = cm["status"] + (f": {cm['status_reason']}" if cm["status"] != "ok" and cm["status_reason"] else "")
+            say(f"  {c:<16} {cm['kind']:<9} {cm['params']:>6}  {'–' if acc is None else f'{acc:.1%}':>21}  {status}")
         m = trained.hybrid
         say(f"hybrid: val accuracy {m['val_accuracy']}, balanced {m['balanced_accuracy']} on {m['val_images']} images")
         return EXIT_OK

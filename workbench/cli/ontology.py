@@ -7,15 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench._io import dump_yaml, read_yaml_file
+from workbench._yaml import dump_yaml, read_yaml_file
 from workbench.cli.common import EXIT_INVALID, EXIT_OK, error, say
 from workbench.errors import EditError, OntologyError
-from workbench.ontology.edits import (
-    apply_edits,
-    edit_from_dict,
-    semantic_diff,
-    text_diff,
-)
+from workbench.ontology.diff import semantic_diff, text_diff
+from workbench.ontology.edits import apply_edits, edit_from_dict
 from workbench.ontology.graph import Ontology
 
 __all__ = ["cmd_validate", "cmd_show", "cmd_diff", "cmd_apply_edit"]

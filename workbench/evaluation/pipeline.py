@@ -12,11 +12,13 @@ segments are read back, unchanged concepts are not retrained.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from workbench.data.datasets import ImageFolder, generate_demo
 from workbench.data.labelers import (
@@ -76,6 +78,54 @@ def _log_default(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _log_nothing(msg: str) -> None:
+    pass
+
+
+class _Stage:
+    """One running stage; ``seconds`` is set when it ends."""
+
+    seconds: float = 0.0
+
+
+class _Stages:
+    """Numbered stages, each named when it starts and timed when it ends::
+
+        [6/12] baseline: the same-budget end-to-end CNN …
+        [6/12] baseline  12.3 s
+    """
+
+    def __init__(self, total: int = 0, log: Callable[[str], None] = _log_nothing) -> None:
+        self.total, self.log, self.done = total, log, 0
+
+    @contextmanager
+    def __call__(self, name: str, what: str = "") -> Iterator[_Stage]:
+        self.done += 1
+        head = f"[{self.done}/{self.total}] {name}" if self.total else name
+        self.log(f"{head}: {what} …" if what else f"{head} …")
+        stage, t = _Stage(), time.perf_counter()
+        yield stage
+        stage.seconds = time.perf_counter() - t
+        self.log(f"{head}  {stage.seconds:.1f} s")
+
+
+def _training_bar(ontology: Ontology, show: bool) -> tuple[Callable[[str, str], None], Callable[[], None]]:
+    """``(progress, close)``: a bar on standard error over the concepts that train (none when not ``show``)."""
+    bar = tqdm(total=len(ontology.concepts), unit="concept", desc="train", disable=not show)
+
+    def progress(concept: str, what: str) -> None:
+        if what == "done":
+            bar.update(1)
+        else:
+            bar.set_postfix_str(concept)
+
+    return progress, bar.close
+
+
+def _percent(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
 # ------------------------------------------------------------------------------------------------ stages
 def labelled_folder(dataset: Path, out: Path) -> ImageFolder:
     """The data set as an image folder; one without ground-truth part masks is an error saying how to
@@ -84,8 +134,10 @@ def labelled_folder(dataset: Path, out: Path) -> ImageFolder:
     if not folder.has_parts:
         raise WorkbenchError(
             f"{dataset}: no ground-truth part masks (parts.json + <image>.parts.png), so segments cannot be "
-            "labelled headless. Label them in a notebook: `import workbench; wb = workbench.open("
-            f"'{out / 'workspace'}'); wb.label()`, then run `workbench train --workspace {out / 'workspace'}`"
+            f"labelled headless. Label them by hand instead: `workbench init {out / 'workspace'} --dataset "
+            f"{dataset}`, `workbench segment --workspace {out / 'workspace'}`, then in a notebook `import workbench; "
+            f"wb = workbench.open('{out / 'workspace'}'); wb.label()`, then `workbench train --workspace "
+            f"{out / 'workspace'}`"
         )
     return folder
 
@@ -169,33 +221,39 @@ def compare(
     quick: bool = False,
     max_epochs: int | None = None,
     modes: tuple[str, ...] = ("segments", "prototype"),
+    stages: _Stages | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """What the hybrid is measured against: the same-budget end-to-end CNN (``baseline``), the study's
     prototype composition (``prototype``, when in ``modes``), the shuffled-labels ``control``, the
     ``swap`` and ``reuse`` checks, and each rule against the net it replaces (``rules``).
-    Returns ``(results, seconds per step)``."""
+    Returns ``(results, seconds per step)``; ``stages`` names and times each step as it runs."""
     onto, images, segments, config = trained.result.ontology, trained.images, trained.segments, trained.config
     out: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    base = baseline_metrics(onto, images, pixels, config, max_epochs=max_epochs or (30 if quick else 60))
-    base.pop("_model", None)
-    out["baseline"] = base
-    seconds["baseline"] = time.perf_counter() - t
+    stage = stages if stages is not None else _Stages()
+    with stage("baseline", "the same-budget end-to-end CNN on whole images") as st:
+        base = baseline_metrics(onto, images, pixels, config, max_epochs=max_epochs or (30 if quick else 60))
+        base.pop("_model", None)
+        out["baseline"] = base
+    seconds["baseline"] = st.seconds
     if "prototype" in modes:
-        t = time.perf_counter()
-        proto = train_prototype(onto, images, segments, pixels, config,
-                                PrototypeConfig(max_epochs=max_epochs or (8 if quick else 15)))
-        out["prototype"] = {k: v for k, v in proto.items() if k != "concepts"} | {"concepts": proto["concepts"]}
-        seconds["prototype"] = time.perf_counter() - t
-    t = time.perf_counter()
-    out["control"] = shuffled_control(onto, images, segments, config)
-    seconds["control"] = time.perf_counter() - t
-    t = time.perf_counter()
-    out["swap"] = swap_test(onto, trained.models, images, segments, config=config)
-    seconds["swap"] = time.perf_counter() - t
-    out["reuse"] = reuse_check(onto, trained.models, images, segments)
-    out["rules"] = _rule_comparison(onto, images, segments, config, trained.concepts)
+        with stage("prototype", "the study's prototype composition") as st:
+            proto = train_prototype(onto, images, segments, pixels, config,
+                                    PrototypeConfig(max_epochs=max_epochs or (8 if quick else 15)))
+            out["prototype"] = {k: v for k, v in proto.items() if k != "concepts"} | {"concepts": proto["concepts"]}
+        seconds["prototype"] = st.seconds
+    with stage("control", "the hybrid retrained on shuffled segment labels") as st:
+        out["control"] = shuffled_control(onto, images, segments, config)
+    seconds["control"] = st.seconds
+    with stage("swap", "one part retrained with another seed and swapped in") as st:
+        out["swap"] = swap_test(onto, trained.models, images, segments, config=config)
+    seconds["swap"] = st.seconds
+    sw = out["swap"]
+    stage.log(f"swap test: {sw['concept']} {sw['how']}, swapped in: root balanced accuracy "
+              f"{_percent(sw['balanced_accuracy_before'])} → {_percent(sw['balanced_accuracy_after'])}")
+    with stage("reuse", "where each part fires outside its concept; each rule against a net"):
+        out["reuse"] = reuse_check(onto, trained.models, images, segments)
+        out["rules"] = _rule_comparison(onto, images, segments, config, trained.concepts)
     return out, seconds
 
 
@@ -254,33 +312,43 @@ def run(
     wpath = out / "workspace"
     settings = Settings(dataset=str(dataset), segmenter=segmenter, segmenter_options=segmenter_options or {},
                         workers=workers, scheduler=scheduler, random_state=random_state)
-    ws = open_workspace(wpath, onto, settings, source=getattr(ontology, "name", ontology), log=log)
+    stage = _Stages(11 + ("prototype" in modes), log)
+    with stage("workspace", str(wpath)):
+        ws = open_workspace(wpath, onto, settings, source=getattr(ontology, "name", ontology), log=log)
     try:
-        t = time.perf_counter()
-        srep = segment(ws, folder, progress=progress)
-        timings["segment"] = time.perf_counter() - t
+        with stage("segment", f"cut every image into segments ({segmenter})") as st:
+            srep = segment(ws, folder, progress=progress)
+        timings["segment"] = st.seconds
         log(srep.summary())
 
-        t = time.perf_counter()
-        lrep = label(ws, folder, settings_hash=srep.settings_hash)
-        timings["label"] = time.perf_counter() - t
+        with stage("label", "segments from the ground-truth part masks") as st:
+            lrep = label(ws, folder, settings_hash=srep.settings_hash)
+        timings["label"] = st.seconds
         log(f"labelled from ground-truth masks: {lrep.summary()}")
 
-        trained = train(ws, max_epochs=max_epochs or (12 if quick else 30), workers=workers, scheduler=scheduler)
+        with stage("train", "one model per changed concept"):
+            bar, close_bar = _training_bar(onto, progress)
+            try:
+                trained = train(ws, max_epochs=max_epochs or (12 if quick else 30), workers=workers,
+                                scheduler=scheduler, progress=bar)
+            finally:
+                close_bar()
         timings.update(trained.seconds)
         log("training:\n" + trained.result.summary())
 
-        t = time.perf_counter()
-        evaluate(trained)
-        timings["evaluate"] = time.perf_counter() - t
+        with stage("evaluate", "each concept and the composed classifier on the validation images") as st:
+            evaluate(trained)
+        timings["evaluate"] = st.seconds
         pixels, load_problems = load_images(trained.images, dataset)
-        compared, seconds = compare(trained, pixels, quick=quick, max_epochs=max_epochs, modes=modes)
+        compared, seconds = compare(trained, pixels, quick=quick, max_epochs=max_epochs, modes=modes, stages=stage)
         timings.update(seconds)
-        explained = explain_validation(trained, pixels)
+        with stage("explain", f"up to {EXPLAINED_IMAGES} validation images, part by part"):
+            explained = explain_validation(trained, pixels)
         timings["total"] = time.perf_counter() - t_all
         report = _report(onto, dataset, wpath, segmenter, srep, trained, compared, explained,
                          trained.problems + load_problems + list(srep.problems), timings, quick)
-        write(out, report, onto, explained, log)
+        with stage("write", f"{out / 'report.json'} and report.html"):
+            write(out, report, onto, explained, log)
         return report
     finally:
         ws.close()
@@ -302,8 +370,10 @@ def _report(onto: Ontology, dataset: Path, wpath: Path, segmenter: str, srep: Se
         "labels_source": "ground-truth part masks (parts.json), not a person",
         "split": {"train": int(images.mask("train").sum()), "val": int(images.mask("val").sum())},
         "concepts": {c: {"kind": m["kind"], "implementation": m["implementation"], "params": m["params"],
-                         "val_accuracy": m["val_accuracy"], "train_examples": m["train_examples"],
-                         "val_balanced_accuracy": m["val_balanced_accuracy"], "val_examples": m["val_examples"]}
+                         "val_balanced_accuracy": m["val_balanced_accuracy"], "status": m["status"],
+                         "status_reason": m["status_reason"], "train_examples": m["train_examples"],
+                         "val_examples": m["val_examples"], "val_positives": m["val_positives"],
+                         "val_accuracy": m["val_accuracy"]}
                      for c, m in trained.concepts.items()},
         "hybrid": hybrid,
         "baseline": compared["baseline"],
