@@ -222,7 +222,11 @@ class Prepared:
     def __init__(self, work: Path, n_per_class: int, size: int, workers: int = 1) -> None:
         from workbench.data.datasets import ImageFolder, generate_demo
         from workbench.data.labelers import label_from_masks
-        from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
+        from workbench.data.segment import (
+            WeightFreeSegmenter,
+            segment_dataset,
+            settings_hash,
+        )
         from workbench.data.store import LabelStore
         from workbench.models.train import collect, split_images
         from workbench.ontology.graph import Ontology

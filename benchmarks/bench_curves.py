@@ -31,7 +31,17 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]  # + this checkout
-from _common import RESULTS, SEEDS, Prepared, finish, fmt_stat, interleave, md_table, pct, summarize  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    SEEDS,
+    Prepared,
+    finish,
+    fmt_stat,
+    interleave,
+    md_table,
+    pct,
+    summarize,
+)
 
 from workbench.errors import WorkbenchError  # noqa: E402
 
@@ -144,8 +154,8 @@ def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
     from workbench.evaluation.evaluate import baseline_metrics
     from workbench.models.baseline import resize_images
     from workbench.models.hybrid import score_images
-    from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet
     from workbench.models.prototype import PrototypeConfig, _pad_to
+    from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet
     from workbench.models.train import TrainConfig, train_hybrid
 
     config = TrainConfig(max_epochs=min(epochs, 3), random_state=0)

@@ -40,7 +40,13 @@ def peak_rss_of(cmd: list[str]) -> tuple[float, int, int]:
 def incremental_ratio(workspace: Path, dataset: Path) -> dict[str, float]:
     """Time a full retrain and a retrain after flipping a few of one leaf's labels, on a workspace."""
     from workbench.data.segment import make_segmenter, settings_hash
-    from workbench.models.train import SegmentTable, TrainConfig, collect, split_images, train_hybrid
+    from workbench.models.train import (
+        SegmentTable,
+        TrainConfig,
+        collect,
+        split_images,
+        train_hybrid,
+    )
     from workbench.workspace.folder import Workspace
 
     ws = Workspace.open(workspace)

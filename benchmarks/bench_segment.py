@@ -27,7 +27,12 @@ from pathlib import Path
 import psutil
 
 from workbench.data.datasets import generate_demo
-from workbench.data.segment import WeightFreeSegmenter, part_recall, segment_dataset, settings_hash
+from workbench.data.segment import (
+    WeightFreeSegmenter,
+    part_recall,
+    segment_dataset,
+    settings_hash,
+)
 from workbench.data.store import LabelStore
 
 

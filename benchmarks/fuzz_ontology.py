@@ -49,7 +49,7 @@ def seeds() -> list[bytes]:
 
 
 def target(data: bytes) -> None:
-    from workbench._io import load_yaml_text
+    from workbench._yaml import load_yaml_text
     from workbench.errors import WorkbenchError
     from workbench.ontology.edits import apply_edits, edit_from_dict
     from workbench.ontology.graph import Ontology

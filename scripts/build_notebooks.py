@@ -1221,8 +1221,9 @@ print(f"trained in {time.perf_counter() - t:.1f} s")
 ## 3 · Per concept
 
 Leaves are scored on the labelled segments of validation images, composites and the root on
-validation images. Read the *balanced* accuracy for the leaves: most segments are `none`, so a net
-that never fires still scores a high plain accuracy, and a balanced 50% says exactly that. On a data
+validation images. The table shows *balanced* accuracy: most segments are `none`, so a net that never
+fires would still score a high plain accuracy, while its balanced 50% says exactly that; the status
+column calls such a concept `dead` (or `weak` below 65%) and says what it lacks. On a data
 set this small (28 training images) a part net can stop early without learning its concept; more
 labelled segments, or a rule for it, are the fixes, and the table is where you see which concept needs
 them.
@@ -1231,9 +1232,10 @@ them.
 from workbench.evaluation.evaluate import concept_metrics, hybrid_metrics
 
 metrics = concept_metrics(ontology, result.models, images, segments)
-display(table([[c, m["kind"], m["implementation"], pct(m["val_accuracy"]), pct(m["val_balanced_accuracy"]),
+display(table([[c, m["kind"], m["implementation"], pct(m["val_balanced_accuracy"]),
+                m["status"] + (": " + m["status_reason"] if m["status_reason"] else ""),
                 m["params"], result.examples.get(c)] for c, m in metrics.items()],
-              ["concept", "kind", "implementation", "val accuracy", "balanced", "parameters", "train examples"]))
+              ["concept", "kind", "implementation", "val balanced accuracy", "status", "parameters", "train examples"]))
 """),
     code("tr-11", """
 # NBVAL_CHECK_OUTPUT

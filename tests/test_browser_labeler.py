@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip, make_tiny_workspace  # noqa: E402
+from browser_utils import (  # noqa: E402
+    JupyterLab,
+    artifacts_dir,
+    browser_page,
+    chromium_or_skip,
+    make_tiny_workspace,
+)
 
 from workbench.data.store import LabelStore  # noqa: E402
 

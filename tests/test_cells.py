@@ -14,7 +14,13 @@ from PIL import Image
 
 from workbench.errors import ProposalError, WorkbenchError
 from workbench.ontology.graph import Ontology
-from workbench.review.cells import apply_code, cell_ids, insert_cells, md_escape, proposal_cells
+from workbench.review.cells import (
+    apply_code,
+    cell_ids,
+    insert_cells,
+    md_escape,
+    proposal_cells,
+)
 from workbench.review.decisions import accept
 from workbench.review.proposals import Evidence, make_proposal
 from workbench.review.store import ProposalStore

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.errors import EditError, OntologyError
+from workbench.ontology.diff import semantic_diff, text_diff
 from workbench.ontology.edits import (
     EDIT_OPS,
     AddConcept,
@@ -26,8 +27,6 @@ from workbench.ontology.edits import (
     edits_from_data,
     edits_to_data,
     invert_edits,
-    semantic_diff,
-    text_diff,
 )
 from workbench.ontology.graph import Concept, Ontology
 

@@ -16,7 +16,13 @@ from workbench.errors import ProposalConflict
 from workbench.evaluation.evaluate import balanced_accuracy
 from workbench.models.train import TrainConfig, collect, split_images, train_hybrid
 from workbench.ontology.graph import Ontology
-from workbench.review.gate import Verdict, decide, edit_kind, gate_edits, paired_bootstrap
+from workbench.review.gate import (
+    Verdict,
+    decide,
+    edit_kind,
+    gate_edits,
+    paired_bootstrap,
+)
 from workbench.workspace.folder import Workspace
 from workbench.workspace.settings import Settings
 

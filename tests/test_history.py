@@ -11,8 +11,8 @@ import pytest
 
 from workbench.errors import ProposalConflict, ProposalError, WorkbenchError
 from workbench.ontology.graph import Concept, Ontology
-from workbench.review.history import history, parse_message, resolve_commit, revert, why
 from workbench.review.decisions import accept
+from workbench.review.history import history, parse_message, resolve_commit, revert, why
 from workbench.review.proposals import make_proposal
 from workbench.review.store import ProposalStore
 from workbench.workspace.folder import Workspace

@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from workbench.data.datasets import generate_demo
-from workbench.data.labelers import GROUND_TRUTH_AUTHOR, concept_for_segment, label_from_masks
+from workbench.data.labelers import (
+    GROUND_TRUTH_AUTHOR,
+    concept_for_segment,
+    label_from_masks,
+)
 from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
 from workbench.data.store import LabelStore
 

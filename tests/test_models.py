@@ -17,14 +17,24 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
+import workbench.models
 from workbench.errors import ModelError, NotFittedError
 from workbench.models.baseline import BaselineCNN
-import workbench.models
 from workbench.models.contract import ConceptModel
-from workbench.models.files import MODEL_FILE_VERSION, RENAMED_PARAMETERS, model_config, read_model_info
+from workbench.models.files import (
+    MODEL_FILE_VERSION,
+    RENAMED_PARAMETERS,
+    model_config,
+    read_model_info,
+)
 from workbench.models.loading import MODEL_CLASSES, load_model
 from workbench.models.nets import CompositeNet, PartNet
-from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet, center_crop_maps, prototype_map_side
+from workbench.models.prototype_nets import (
+    PrototypeLeafNet,
+    PrototypeParentNet,
+    center_crop_maps,
+    prototype_map_side,
+)
 from workbench.models.rules import RuleModel
 
 

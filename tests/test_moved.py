@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from workbench._moved import MOVED
 
 REPO = Path(__file__).resolve().parents[1]

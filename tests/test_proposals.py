@@ -16,7 +16,13 @@ from workbench.data.store import SegmentData
 from workbench.errors import ProposalConflict, ProposalError, WorkspaceError
 from workbench.ontology.graph import Concept, Ontology
 from workbench.review.decisions import accept, preview, reject
-from workbench.review.proposals import Evidence, Proposal, ProposedEdit, make_proposal, ontology_hash
+from workbench.review.proposals import (
+    Evidence,
+    Proposal,
+    ProposedEdit,
+    make_proposal,
+    ontology_hash,
+)
 from workbench.review.queries import introduced_by, proposals_touching
 from workbench.review.render import escape_html, escape_terminal, proposal_html
 from workbench.review.store import ProposalStore

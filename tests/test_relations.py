@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from workbench.errors import ModelError
-from workbench.models.hybrid import HybridClassifier, near_pairs, relation_pairs, relation_scores, score_images
+from workbench.models.hybrid import (
+    HybridClassifier,
+    near_pairs,
+    relation_pairs,
+    relation_scores,
+    score_images,
+)
 from workbench.models.loading import load_model
 from workbench.models.nets import CompositeNet
 from workbench.ontology.graph import Ontology

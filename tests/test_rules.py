@@ -11,7 +11,15 @@ import pytest
 
 from workbench.errors import ModelError
 from workbench.models.loading import load_model
-from workbench.models.rules import RULES, RuleModel, SegmentFeatures, get_rule, ramp, register_rule, segment_features
+from workbench.models.rules import (
+    RULES,
+    RuleModel,
+    SegmentFeatures,
+    get_rule,
+    ramp,
+    register_rule,
+    segment_features,
+)
 
 YY, XX = np.mgrid[:32, :32]
 

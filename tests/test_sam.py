@@ -24,7 +24,13 @@ from workbench.errors import SegmentationError
 
 import_segment_anything()
 from segment_anything import sam_model_registry  # noqa: E402
-from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer  # noqa: E402
+from segment_anything.modeling import (  # noqa: E402
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
 
 GENERATOR = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=0.95, max_area_fraction=1.0, min_area=1)
 

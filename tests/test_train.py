@@ -13,7 +13,11 @@ from workbench.data.labelers import label_from_masks
 from workbench.data.segment import WeightFreeSegmenter, segment_dataset, settings_hash
 from workbench.data.store import LabelStore
 from workbench.errors import WorkbenchError
-from workbench.evaluation.evaluate import balanced_accuracy, concept_metrics, hybrid_metrics
+from workbench.evaluation.evaluate import (
+    balanced_accuracy,
+    concept_metrics,
+    hybrid_metrics,
+)
 from workbench.models.train import (
     TrainConfig,
     collect,

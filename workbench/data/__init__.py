@@ -5,5 +5,5 @@ segment type and segmenters (:mod:`.segment`, :mod:`.sam`), the content-addresse
 (:mod:`._segcache`), the SQLite label store (:mod:`.store`) and the ground-truth labeler from part
 masks (:mod:`.labelers`).
 
-May import: workbench.errors, workbench._io, workbench.parallel, workbench.ontology
+May import: workbench.errors, workbench._io, workbench._yaml, workbench.parallel, workbench.ontology
 """

@@ -9,7 +9,7 @@ torch nets' shared training loop (:mod:`.fitting`), the nets (:mod:`.nets`: Part
 (:mod:`.hybrid`), training (:mod:`.train`), the workspace's training job from its settings (:mod:`.job`)
 and the saved models at work on a workspace: explanations, the least-certain ranking (:mod:`.inference`).
 
-May import: workbench.errors, workbench._io, workbench._version, workbench.parallel, workbench.ontology,
+May import: workbench.errors, workbench._io, workbench._yaml, workbench._version, workbench.parallel, workbench.ontology,
 workbench.data, workbench.workspace
 """
 from typing import Any

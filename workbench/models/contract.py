@@ -39,7 +39,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from workbench.errors import ModelError, NotFittedError
-from workbench.models.files import model_config, model_tensors, read_model_header, write_model_file
+from workbench.models.files import (
+    model_config,
+    model_tensors,
+    read_model_header,
+    write_model_file,
+)
 from workbench.models.metrics import binary_metrics, data_hash
 
 if TYPE_CHECKING:

@@ -27,7 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import ModelError
-from workbench.models.contract import MAX_CONV_LAYERS, PART_PARAM_BUDGET, ConceptModel, check_labels
+from workbench.models.contract import (
+    MAX_CONV_LAYERS,
+    PART_PARAM_BUDGET,
+    ConceptModel,
+    check_labels,
+)
 
 __all__ = [
     "TorchConceptModel",

@@ -18,7 +18,12 @@ from torch import nn
 
 from workbench.errors import ModelError
 from workbench.models.contract import COMPOSITE_PARAM_BUDGET
-from workbench.models.fitting import TorchConceptModel, check_uint8_images, run_batches, uint8_batch
+from workbench.models.fitting import (
+    TorchConceptModel,
+    check_uint8_images,
+    run_batches,
+    uint8_batch,
+)
 
 __all__ = ["PrototypeLeafNet", "PrototypeParentNet", "center_crop_maps", "prototype_map_side"]
 

@@ -120,7 +120,9 @@ class ModelStore:
 
     def load(self, concept: str) -> ConceptModel:
         """The concept's fitted model (a :class:`~workbench.errors.ModelError` names the file and the fix)."""
-        from workbench.models.loading import load_model  # torch only when a model is loaded
+        from workbench.models.loading import (
+            load_model,  # torch only when a model is loaded
+        )
 
         return load_model(self.model_path(concept))
 

@@ -543,7 +543,9 @@ def train_hybrid(
             raise WorkbenchError(
                 f"concept '{leaf}' has {int(ytr.sum())} positive and {int(len(ytr) - ytr.sum())} negative "
                 "labelled training segments: it needs both. Label some segments as "
-                f"'{leaf}' (and some as other concepts or 'none') in the labeler, then train again"
+                f"'{leaf}' (and some as other concepts or 'none'), then train again: in a notebook with "
+                "`workbench.open('WS').label()`, or from ground-truth part masks with "
+                "`workbench label --workspace WS --from-masks`"
             )
         seed = (seeds or {}).get(leaf)
         tasks.append((make_model(ontology, leaf, config, seed), segments.crops[tr], ytr, segments.crops[va], yva))

@@ -5,7 +5,7 @@ documented there: ``python -m pydoc workbench.ontology.graph``); the edit operat
 their inverses and diffs in :mod:`.edits`; non-visual wording flags in :mod:`.lint`; where the
 shipped ontologies live in :mod:`.shipped`.
 
-May import: workbench.errors, workbench._io
+May import: workbench.errors, workbench._io, workbench._yaml
 """
 from workbench.ontology.graph import (
     CONCEPT_KEYS,

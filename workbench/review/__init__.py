@@ -6,6 +6,6 @@ Owns: proposals as data (:mod:`.proposals`), references to them (:mod:`.refs`), 
 :mod:`.claude`), the merge gate (:mod:`.gate`), the history, ``why`` and revert (:mod:`.history`),
 and proposals rendered as notebook cells (:mod:`.cells`).
 
-May import: workbench.errors, workbench._io, workbench._redact, workbench.parallel, workbench.ontology, workbench.data,
+May import: workbench.errors, workbench._io, workbench._yaml, workbench._redact, workbench.parallel, workbench.ontology, workbench.data,
 workbench.workspace, workbench.models, workbench.evaluation
 """

@@ -33,7 +33,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from workbench.models.rules import RULES
 from workbench.review.decisions import preview
 from workbench.review.refs import is_commit_sha, parse_ref, ref_path
 from workbench.review.store import ProposalStore
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = [
     "proposal_cells",
@@ -104,7 +107,7 @@ def _png_uri(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------------------------- pieces
-def _thumbnail(ws: Any, evidence: Any) -> tuple[str | None, str | None]:
+def _thumbnail(ws: Workspace, evidence: Any) -> tuple[str | None, str | None]:
     """(data URI, note) for the evidence thumbnail: a PNG inside the workspace, never a link elsewhere."""
     rel = getattr(evidence, "thumbnail", None)
     if not rel:
@@ -127,7 +130,7 @@ def _thumbnail(ws: Any, evidence: Any) -> tuple[str | None, str | None]:
     return _png_uri(data), None
 
 
-def _diff_and_edits(ws: Any, p: Any, accept: Sequence[int] | None) -> tuple[str, str | None, list[Any]]:
+def _diff_and_edits(ws: Workspace, p: Any, accept: Sequence[int] | None) -> tuple[str, str | None, list[Any]]:
     """(unified diff of ontology.yaml, problem or None, the chosen edits as objects)."""
     if p.status == "pending":
         try:
@@ -209,7 +212,7 @@ def _strip(crops: np.ndarray, scores: Sequence[float] | None, size: int = 64) ->
     return buf.getvalue()
 
 
-def _before_after(ws: Any, models: Mapping[str, Any], verdict: Any) -> str:
+def _before_after(ws: Workspace, models: Mapping[str, Any], verdict: Any) -> str:
     """Markdown table: the changed concepts' example segments and one image's explanation, before | after."""
     base_o, base_m = models["base"]
     cand_o, cand_m = models["candidate"]
@@ -253,7 +256,7 @@ def _before_after(ws: Any, models: Mapping[str, Any], verdict: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------- cells
 def proposal_cells(
-    ws: Any,
+    ws: Workspace,
     proposal: Any,
     *,
     verdict: Any = None,

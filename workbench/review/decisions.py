@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench._io import atomic_write_bytes
 from workbench.errors import EditError, ProposalConflict, ProposalError, WorkbenchError
-from workbench.ontology.edits import Edit, edit_from_dict, invert_edits, text_diff
+from workbench.ontology.diff import text_diff
+from workbench.ontology.edits import Edit, edit_from_dict, invert_edits
 from workbench.ontology.graph import Ontology
 from workbench.review.proposals import (
     Proposal,

@@ -342,7 +342,7 @@ def _correct(ontology: Any, models: Mapping[str, Any], images: Any, segments: An
 
 
 def gate(
-    ws: Any,
+    ws: Workspace,
     proposal: Any,
     accept: Sequence[int] | None = None,
     *,
@@ -369,7 +369,7 @@ def gate(
 
 
 def gate_edits(
-    ws: Any,
+    ws: Workspace,
     edits: Sequence[Any],
     *,
     proposal_id: str | None = None,
@@ -485,7 +485,7 @@ def _message(decision: str, kind: str, b: BootstrapResult, min_gain: float, max_
 
 
 def override(
-    ws: Any,
+    ws: Workspace,
     ref: Any,
     accept: Sequence[int] | None = None,
     *,
@@ -512,7 +512,7 @@ _run_gate, _run_override = gate, override  # apply_proposal's ``gate``/``overrid
 
 
 def apply_proposal(
-    ws: Any,
+    ws: Workspace,
     ref: Any,
     accept: Sequence[int] | None = None,
     *,
@@ -534,7 +534,8 @@ def apply_proposal(
         p = store.save(p)
     if p.status != "pending":
         raise ProposalError(f"{p.ref} is already {p.status} (commit {(p.commit or 'none')[:12]}); "
-                            "to undo it: wb.revert(...) / `workbench revert`")
+                            f"to undo it: `workbench revert {p.id} --workspace {ws.path} --by NAME` (in a notebook: "
+                            f"wb.revert({p.id!r}))")
     if not gate:
         if override:
             raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")

@@ -6,7 +6,7 @@ rationale and trailers (``Proposal:``, ``Proposed-by:``, ``Accepted-by:``, ``Gat
 
 - :func:`history` lists the changes (newest first) as :class:`Change` records, each with the
   ontology edits it made: the proposal's accepted edits when they reproduce the commit exactly,
-  else the edits :func:`workbench.ontology.edits.semantic_diff` finds between the two versions;
+  else the edits :func:`workbench.ontology.diff.semantic_diff` finds between the two versions;
 - :func:`why` says which change introduced a concept and which last changed it, following renames
   and merges back through those edits;
 - :func:`revert` undoes one change as a NEW commit (``Reverts: <sha>``): the inverse of its edits,
@@ -22,7 +22,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import (
     EditError,
@@ -31,12 +31,8 @@ from workbench.errors import (
     ProposalError,
     WorkbenchError,
 )
-from workbench.ontology.edits import (
-    apply_edits,
-    edit_from_dict,
-    invert_edits,
-    semantic_diff,
-)
+from workbench.ontology.diff import semantic_diff
+from workbench.ontology.edits import apply_edits, edit_from_dict, invert_edits
 from workbench.ontology.graph import Concept, Ontology
 from workbench.review.decisions import decision_lock
 from workbench.review.proposals import now_utc
@@ -44,6 +40,9 @@ from workbench.review.queries import accepted_ops
 from workbench.review.refs import is_commit_sha, is_proposal_ref
 from workbench.review.store import ProposalStore
 from workbench.workspace.folder import ONTOLOGY_FILE, git_env
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = [
     "Change",
@@ -192,11 +191,11 @@ def parse_message(message: str) -> tuple[str, str, dict[str, str]]:
     return title.strip(), "\n\n".join(p.strip() for p in kept), trailers
 
 
-def _git(ws: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _git(ws: Workspace, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return ws._git(*args, check=check)
 
 
-def _blobs(ws: Any, specs: Sequence[str]) -> dict[str, str | None]:
+def _blobs(ws: Workspace, specs: Sequence[str]) -> dict[str, str | None]:
     """The text of ``<rev>:<path>`` objects, read through one ``git cat-file --batch``."""
     if not specs:
         return {}
@@ -227,7 +226,7 @@ def _load(text: str | None, source: str) -> Ontology | None:
         return None
 
 
-def _accepted_ops(ws: Any, pid: str) -> list[dict[str, Any]] | None:
+def _accepted_ops(ws: Workspace, pid: str) -> list[dict[str, Any]] | None:
     try:
         return [dict(o) for o in accepted_ops(ProposalStore(ws, commit=False).load(pid))]
     except WorkbenchError:
@@ -242,7 +241,7 @@ def _reproduces(before: Ontology, ops: Sequence[Mapping[str, Any]], after: Ontol
         return None
 
 
-def _edits_of(ws: Any, before: Ontology | None, after: Ontology | None, trailers: Mapping[str, str],
+def _edits_of(ws: Workspace, before: Ontology | None, after: Ontology | None, trailers: Mapping[str, str],
               by_sha: Mapping[str, Change]) -> list[Any]:
     """The edits a commit made: the proposal's (if they reproduce it), a revert's inverse, else a diff."""
     if before is None or after is None or before == after:
@@ -275,7 +274,7 @@ def _touched(before: Ontology | None, after: Ontology | None) -> tuple[str, ...]
     return tuple(sorted(c for c in set(a) | set(b) if a.get(c) != b.get(c)))
 
 
-def _changes(ws: Any, limit: int | None = None) -> list[tuple[Change, Ontology | None, Ontology | None]]:
+def _changes(ws: Workspace, limit: int | None = None) -> list[tuple[Change, Ontology | None, Ontology | None]]:
     """(change, ontology before, ontology after) of every commit that touched ontology.yaml, newest first."""
     if ws.head() is None:
         return []
@@ -336,14 +335,14 @@ def _full_sha(short: str | None, by_sha: Mapping[str, Change]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ API
-def history(ws: Any, limit: int | None = None) -> list[Change]:
+def history(ws: Workspace, limit: int | None = None) -> list[Change]:
     """The changes to the workspace's ontology, newest first (``limit``: at most that many)."""
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise WorkbenchError(f"history: limit must be a non-negative integer, got {limit!r}")
     return [c for c, _, _ in _changes(ws, limit)]
 
 
-def why(ws: Any, concept: str) -> Explanation:
+def why(ws: Workspace, concept: str) -> Explanation:
     """Which change introduced ``concept`` and which last changed it, with their rationale.
 
     Renames are followed back (``ray`` renamed from ``petal``: the proposal that added ``petal``
@@ -403,7 +402,7 @@ def _same(a: Concept, b: Concept) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in _FIELDS) and a.parts == b.parts
 
 
-def resolve_commit(ws: Any, ref: Any) -> tuple[str, str | None]:
+def resolve_commit(ws: Workspace, ref: Any) -> tuple[str, str | None]:
     """``(commit sha, proposal id or None)`` for a proposal ref (``7``, ``"0007"``,
     ``"proposals/0007.yaml"``) or a commit sha (7 or more hex digits); which one it is, is
     :func:`workbench.review.refs.is_proposal_ref`'s call."""
@@ -425,7 +424,7 @@ def resolve_commit(ws: Any, ref: Any) -> tuple[str, str | None]:
     return r.stdout.strip(), None
 
 
-def revert(ws: Any, ref: Any, *, by: str, reason: str = "") -> Change:
+def revert(ws: Workspace, ref: Any, *, by: str, reason: str = "") -> Change:
     """Undo one change as a new commit; returns that commit's :class:`Change`.
 
     ``ref``: a proposal id or a commit sha. Refused (:class:`ProposalConflict`) when it was already
@@ -440,7 +439,7 @@ def revert(ws: Any, ref: Any, *, by: str, reason: str = "") -> Change:
         return _revert_locked(ws, sha, pid, by=by, reason=reason)
 
 
-def _revert_locked(ws: Any, sha: str, pid: str | None, *, by: str, reason: str) -> Change:
+def _revert_locked(ws: Workspace, sha: str, pid: str | None, *, by: str, reason: str) -> Change:
     changes = _changes(ws)
     index = {c.sha: k for k, (c, _, _) in enumerate(changes)}
     if sha not in index:
@@ -528,7 +527,7 @@ def _check_untouched_since(before: Ontology, after: Ontology, current: Ontology,
                                    "revert that change first")
 
 
-def _revert_labels(ws: Any, e: Any, author: str) -> None:
+def _revert_labels(ws: Workspace, e: Any, author: str) -> None:
     """Move the labels a rename/merge moved back, through the store's concept events."""
     store = ws.store
     sources = [e.old] if e.op == "rename" else list(e.sources)
@@ -545,7 +544,7 @@ def _revert_labels(ws: Any, e: Any, author: str) -> None:
         log.warning("%s: no store event for %s; labels of %s stay on %r", ws.path, e.summary(), sources, target)
 
 
-def _record_in_proposal(ws: Any, pid: str | None, by: str, sha: str, reason: str) -> None:
+def _record_in_proposal(ws: Workspace, pid: str | None, by: str, sha: str, reason: str) -> None:
     if not pid:
         return
     try:

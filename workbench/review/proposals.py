@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from workbench._io import dump_yaml, load_yaml_text
 from workbench._redact import scrub
+from workbench._yaml import dump_yaml, load_yaml_text
 from workbench.errors import EditError, ProposalError
 from workbench.ontology.edits import Edit, edit_from_dict
 from workbench.ontology.graph import Ontology

@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench._io import atomic_write_text, read_yaml_file
+from workbench._io import atomic_write_text
+from workbench._yaml import read_yaml_file
 from workbench.errors import ProposalError
 from workbench.review.proposals import PROPOSAL_STATUSES, Proposal, one_line
 from workbench.review.refs import file_id, format_id, parse_ref, ref_path

@@ -29,9 +29,9 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from workbench._io import read_yaml_file
+from workbench._yaml import read_yaml_file
 from workbench.data.datasets import load_image
 from workbench.errors import ProposalError, SuggesterError
 from workbench.ontology.graph import Ontology
@@ -40,6 +40,9 @@ from workbench.review.claude import ClaudeSuggester, parse_response
 from workbench.review.decisions import accept
 from workbench.review.proposals import Evidence, Proposal, make_proposal
 from workbench.review.store import ProposalStore
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = [
     "Suggester",
@@ -148,7 +151,7 @@ class ScriptedSuggester:
     the proposal has no edits and its title says so. The pixels are not looked at.
     """
 
-    def __init__(self, path: str | Path = SHIPPED_SCRIPT, workspace: Any = None):
+    def __init__(self, path: str | Path = SHIPPED_SCRIPT, workspace: Workspace | None = None):
         self.path = Path(path)
         self.meta, self.steps = _load_script(self.path)
         self.name = f"scripted:{self.path.name}"
@@ -212,7 +215,7 @@ def _script_step(p: Proposal) -> int | None:
 
 
 def play_script(
-    ws: Any, script: str | Path = SHIPPED_SCRIPT, *, by: str, refactor: bool = True,
+    ws: Workspace, script: str | Path = SHIPPED_SCRIPT, *, by: str, refactor: bool = True,
     on_step: Callable[[Proposal], None] | None = None,
 ) -> list[Proposal]:
     """Play every step of a script into workspace ``ws``, each saved and accepted by ``by``.
@@ -251,7 +254,7 @@ class ReplaySuggester:
 
     name = "replay"
 
-    def __init__(self, proposal_files: Sequence[Any], workspace: Any = None):
+    def __init__(self, proposal_files: Sequence[Any], workspace: Workspace | None = None):
         self.workspace = workspace
         self.recorded: list[Proposal] = [self._load(x) for x in proposal_files]
         self._used: set[int] = set()
@@ -312,20 +315,20 @@ class ReplaySuggester:
 
 
 # --------------------------------------------------------------------------------------------- registry
-def _scripted(workspace: Any = None, path: str | Path | None = None, **options: Any) -> ScriptedSuggester:
+def _scripted(workspace: Workspace | None = None, path: str | Path | None = None, **options: Any) -> ScriptedSuggester:
     if options:
         raise SuggesterError(f"scripted suggester: unknown option(s) {', '.join(sorted(options))} (it takes path)")
     return ScriptedSuggester(path or SHIPPED_SCRIPT, workspace=workspace)
 
 
-def _claude(workspace: Any = None, **options: Any) -> Suggester:
+def _claude(workspace: Workspace | None = None, **options: Any) -> Suggester:
     if workspace is not None:
         options.setdefault("model", workspace.settings.claude_model)
         options.setdefault("max_image_edge", workspace.settings.llm_max_image_edge)
     return ClaudeSuggester(**options)
 
 
-def _replay(workspace: Any = None, proposal_files: Sequence[Any] | None = None, **options: Any) -> ReplaySuggester:
+def _replay(workspace: Workspace | None = None, proposal_files: Sequence[Any] | None = None, **options: Any) -> ReplaySuggester:
     if options:
         raise SuggesterError(f"replay suggester: unknown option(s) {', '.join(sorted(options))} (it takes proposal_files)")
     if proposal_files is None:
@@ -346,7 +349,7 @@ def register_suggester(name: str, factory: Callable[..., Suggester]) -> None:
     SUGGESTERS[name] = factory
 
 
-def make_suggester(name: str, workspace: Any = None, **options: Any) -> Suggester:
+def make_suggester(name: str, workspace: Workspace | None = None, **options: Any) -> Suggester:
     """Build the suggester registered as ``name`` ("scripted", "claude", "replay")."""
     if name not in SUGGESTERS:
         raise SuggesterError(f"unknown suggester {name!r}; choose one of {', '.join(SUGGESTERS)}")
@@ -354,7 +357,7 @@ def make_suggester(name: str, workspace: Any = None, **options: Any) -> Suggeste
 
 
 # ------------------------------------------------------------------------------------------- workspace
-def image_context(ws: Any, path: Path) -> SuggestContext:
+def image_context(ws: Workspace, path: Path) -> SuggestContext:
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     image_id = None
@@ -372,7 +375,7 @@ def image_context(ws: Any, path: Path) -> SuggestContext:
     return SuggestContext(image_id=image_id, image_sha256=sha, class_label=cls)
 
 
-def suggest_images(ws: Any, suggester: Suggester, images: Sequence[str | Path], *, save: bool = True) -> list[Proposal]:
+def suggest_images(ws: Workspace, suggester: Suggester, images: Sequence[str | Path], *, save: bool = True) -> list[Proposal]:
     """One ``suggest`` per image file against the workspace's current ontology; saved (unless ``save=False``).
 
     A proposal with no edits (e.g. a used-up script) is returned but not saved.
@@ -389,7 +392,7 @@ def suggest_images(ws: Any, suggester: Suggester, images: Sequence[str | Path], 
     return out
 
 
-def refactor_workspace(ws: Any, suggester: Suggester, *, save: bool = True) -> Proposal:
+def refactor_workspace(ws: Workspace, suggester: Suggester, *, save: bool = True) -> Proposal:
     """One ``refactor`` over the workspace's proposal history; saved unless it has no edits."""
     history = ProposalStore(ws).list()
     p = suggester.refactor(ws.ontology, history)

@@ -4,7 +4,7 @@ the models, the proposals and the cache.
 Owns: ``workbench.yaml`` (one validated settings object, :mod:`.settings`) and the folder itself
 with its git history (:mod:`.folder`).
 
-May import: workbench.errors, workbench._io, workbench._redact, workbench._version, workbench.ontology, workbench.data
+May import: workbench.errors, workbench._io, workbench._yaml, workbench._redact, workbench._version, workbench.ontology, workbench.data
 """
 from workbench.workspace.folder import (
            FORMAT_VERSION,

@@ -30,8 +30,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from workbench._io import atomic_write_text, dump_yaml, read_yaml_file
+from workbench._io import atomic_write_text
 from workbench._redact import API_KEY_ENV, KEY_PATTERN, looks_like_secret_name, scrub
+from workbench._yaml import dump_yaml, read_yaml_file
 from workbench.errors import SettingsError
 
 __all__ = ["Settings", "SETTINGS_FILE", "SEGMENTER_NAMES", "COMPOSITION_MODES", "DEFAULT_CLAUDE_MODEL"]

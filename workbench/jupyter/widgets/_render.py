@@ -11,11 +11,14 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench.data.datasets import load_image
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = ["ImageCache", "image_file", "png_data_url", "jpeg_data_url", "context_view", "crop_view", "OUTLINE"]
 
@@ -23,7 +26,7 @@ __all__ = ["ImageCache", "image_file", "png_data_url", "jpeg_data_url", "context
 OUTLINE = (255, 0, 200)
 
 
-def image_file(workspace: Any, stored_path: str) -> Path:
+def image_file(workspace: Workspace, stored_path: str) -> Path:
     """Where the image the store recorded as ``stored_path`` lives (:meth:`Workspace.image_path`)."""
     return workspace.image_path(stored_path)
 

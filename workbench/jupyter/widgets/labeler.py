@@ -30,7 +30,7 @@ import time
 import traceback
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
@@ -48,6 +48,9 @@ from workbench.jupyter.widgets._render import (
 from workbench.models.inference import least_certain_order
 from workbench.review.proposals import Evidence, make_proposal
 from workbench.review.store import ProposalStore
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = ["Labeler", "concept_keys", "ACTION_KEYS", "default_author"]
 
@@ -122,7 +125,7 @@ class Labeler(anywidget.AnyWidget):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         unlabelled: bool | None = None,
         concept: str | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
@@ -22,6 +22,9 @@ from workbench.evaluation.report import ontology_svg
 from workbench.ontology.edits import edit_from_dict
 from workbench.review.decisions import accept, preview, reject
 from workbench.review.store import ProposalStore
+
+if TYPE_CHECKING:
+    from workbench.workspace.folder import Workspace
 
 __all__ = ["ReviewWidget"]
 
@@ -92,7 +95,7 @@ class _EditRow:
 class ReviewWidget(ipywidgets.VBox):
     """Review one proposal of a workspace (``ref`` None: the oldest pending one)."""
 
-    def __init__(self, workspace: Any, ref: Any = None, *, by: str, **kwargs: Any):
+    def __init__(self, workspace: Workspace, ref: Any = None, *, by: str, **kwargs: Any):
         self.workspace = workspace
         self.by = by
         self.proposal: Any = None

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench._io import atomic_write_text, dump_yaml, read_yaml_file
+from workbench._io import atomic_write_text
 from workbench._redact import scrub
+from workbench._yaml import dump_yaml, read_yaml_file
 from workbench.errors import SuggesterError
 from workbench.ontology.graph import Ontology
 from workbench.review.claude.client import ClaudeSuggester
