@@ -233,3 +233,13 @@ def test_every_command_module_imports_and_has_its_handlers():
     for m in modules:  # and every handler a module exports is reachable from the parser
         exported = {n for n in importlib.import_module(f"workbench.cli.{m}").__all__ if n.startswith("cmd_")}
         assert exported == {n for mod, n in seen if mod == m}, m
+
+
+def test_generate_knows_every_demo_scene(tmp_path):
+    from workbench.cli import DEMO_SCENE_NAMES
+    from workbench.data.datasets import DEMO_SCENES
+
+    assert set(DEMO_SCENE_NAMES) == set(DEMO_SCENES)
+    assert main(["dataset", "generate", str(tmp_path / "h"), "--scene", "house", "--n-per-class", "1",
+                 "--size", "64"]) == 0
+    assert sorted(p.name for p in (tmp_path / "h").iterdir() if p.is_dir()) == ["house", "not_house"]

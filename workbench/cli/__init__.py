@@ -28,6 +28,10 @@ from workbench.cli.common import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_U
 from workbench.errors import WorkbenchError
 from workbench.review.refs import REF_HELP, REF_OR_COMMIT_HELP
 
+#: The scenes of ``workbench dataset generate --scene`` (the keys of workbench.data.datasets.DEMO_SCENES,
+#: written out so that parsing the command line imports no data module; a test keeps them equal).
+DEMO_SCENE_NAMES = ("daisy", "parts", "house")
+
 __all__ = ["main", "build_parser", "DEMO_QUICK_TIME"]
 
 #: What `workbench demo --quick` takes, measured (the same figure in `--help` and `demo --help`).
@@ -122,6 +126,9 @@ def _dataset_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--size", type=int, default=256, metavar="PX", help="image side in pixels (default 256)")
     g.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed; the same seed gives the same files (default 0)")
+    g.add_argument("--scene", choices=DEMO_SCENE_NAMES, default="daisy",
+                   help="daisy (default; colour alone separates its classes), parts (daisy look-alikes in the "
+                        "daisy's colours that differ by one part) or house (with ontologies/house.yaml)")
     _handler(g, "dataset", "cmd_generate")
     c = _command(sd, "check", help="load every image of DIR/<class>/<image> and report problems")
     c.add_argument("root", type=Path, metavar="DIR", help="the image folder to check")

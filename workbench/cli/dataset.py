@@ -15,7 +15,8 @@ __all__ = ["cmd_generate", "cmd_check"]
 
 def cmd_generate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    folder = generate_demo(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed)
+    folder = generate_demo(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
+                           scene=args.scene)
     n = len(folder.records)
     say(f"generated {n} images in {time.perf_counter() - t0:.1f} s under {args.out} "
         f"(classes: {', '.join(folder.classes)}; ground-truth part masks: parts.json)")
