@@ -441,7 +441,14 @@ o = Ontology.load(shipped_ontology("daisy"))
 o.save(root / "new-folder" / "ontology.yaml")
 ws = Workspace.create(root / "ws", o)
 labels_json, _ = ws.export_labels()
+ws.store.backup(root / "ws" / "exports" / "labels-backup.sqlite")
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
+ProposalStore(ws, commit=False).save(make_proposal(ws.ontology, [{"op": "describe", "id": "petal", "label": "Ray"}],
+                                                   kind="person", author="person:test", title="relabel"))
 ws.close()
+from workbench.data.datasets import generate_demo
+generate_demo(root / "demo", n_per_class=1, size=64)
 private = root / "private.yaml"
 o.save(private)
 os.chmod(private, 0o600)
@@ -451,7 +458,9 @@ def mode(p):
     return oct(os.stat(root / p).st_mode & 0o777)
 print(json.dumps({"left": left, "modes": {p: mode(p) for p in [
     "new-folder", "new-folder/ontology.yaml", "ws", "ws/ontology.yaml", "ws/workbench.yaml", "ws/.workbench",
-    "ws/models", "ws/proposals", "ws/cache", "ws/exports", "ws/exports/labels.json", "private.yaml"]}}))
+    "ws/models", "ws/proposals", "ws/cache", "ws/exports", "ws/exports/labels.json",
+    "ws/exports/labels-backup.sqlite", "ws/proposals/0001.yaml", "demo", "demo/daisy", "demo/daisy/0000.png",
+    "private.yaml"]}}))
 """
 
 

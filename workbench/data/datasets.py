@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from workbench._io import open_bounded, read_bytes_bounded
+from workbench._io import default_dir_mode, open_bounded, read_bytes_bounded
 from workbench.data._demo_scene import render_scene
 from workbench.data._demo_scene_parts import render_scene as _render_parts_scene
 from workbench.data._domain_house import render_scene as _render_house_scene
@@ -607,6 +607,7 @@ def generate_demo(
             replace_old = True
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+    os.chmod(stage, default_dir_mode())  # mkdtemp makes it 0700; renamed into place, it follows the umask
     try:
         for ci, cls in enumerate(spec.classes):
             (stage / cls).mkdir()

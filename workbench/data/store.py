@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench._io import atomic_write_text
+from workbench._io import atomic_write_text, default_file_mode
 from workbench.errors import StoreError
 
 __all__ = [
@@ -415,6 +415,7 @@ class LabelStore:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, default_file_mode())  # mkstemp makes it 0600; a backup follows the umask like the store
         os.close(fd)
         try:
             dst = sqlite3.connect(tmp)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench._io import atomic_write_text
+from workbench._io import atomic_write_text, default_file_mode
 from workbench._yaml import read_yaml_file
 from workbench.errors import ProposalError
 from workbench.review.proposals import PROPOSAL_STATUSES, Proposal, one_line
@@ -126,6 +126,7 @@ def _create_exclusive(path: Path, text: str) -> bool:
     when the name exists, so two writers never share an id and a reader never sees a torn file.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, default_file_mode())  # mkstemp makes it 0600; a proposal follows the umask like every file
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
