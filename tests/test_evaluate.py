@@ -4,6 +4,8 @@ hand, then the shuffled-labels control and the swap test on a small trained work
 from __future__ import annotations
 
 import hashlib
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,9 @@ from workbench.evaluation.evaluate import (
 from workbench.models.train import ImageTable, SegmentTable
 from workbench.ontology.graph import Concept, Ontology
 from workbench.workspace.settings import COMPOSITION_MODES
+
+sys.path.insert(0, str(Path(__file__).parent))
+from stub_models import Table, Weighted  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------- accuracy
@@ -75,29 +80,6 @@ SEGMENTS = [
     (5, "none", 0.6, 0.1, 0.2),   # 10 disk fires on a background segment
     (3, "none", 0.9, 0.9, 0.9),   # 11 train
 ]
-
-
-class Table:
-    """A part 'model': the segment's score from a table (the crop's first pixel says which segment)."""
-
-    n_params = 1
-
-    def __init__(self, scores):
-        self.scores = np.asarray(scores, dtype=np.float64)
-
-    def predict_proba(self, X):
-        return self.scores[np.asarray(X)[:, 0, 0, 0].astype(int)]
-
-
-class Weighted:
-    """A composite with fixed weights over its children's scores."""
-
-    def __init__(self, weights, bias=0.0):
-        self.weights, self.bias = np.asarray(weights, dtype=np.float64), bias
-        self.n_params = len(self.weights) + 1
-
-    def predict_proba(self, X):
-        return np.clip(self.bias + np.asarray(X, dtype=np.float64) @ self.weights, 0.0, 1.0)
 
 
 def tables() -> tuple[ImageTable, SegmentTable]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,9 @@ from workbench.models.metrics import binary_metrics
 from workbench.models.train import ImageTable, SegmentTable
 from workbench.ontology.graph import Concept, Ontology
 
+sys.path.insert(0, str(Path(__file__).parent))
+from stub_models import Table, Weighted  # noqa: E402
+
 PLANT = Ontology("toy", "plant", [
     Concept("plant", "Plant", parts=("flower", "stem")),
     Concept("flower", "Flower", parts=("disk", "petal")),
@@ -39,25 +44,6 @@ SEGMENTS = [
     (2, "disk", 0.2, 0.1, 0.0), (2, "petal", 0.1, 0.8, 0.0), (2, "none", 0.7, 0.2, 0.0),
     (4, "none", 0.6, 0.1, 0.0), (4, "none", 0.1, 0.2, 0.0), (5, "none", 0.1, 0.1, 0.0), (5, "none", 0.2, 0.3, 0.0),
 ]
-
-
-class Table:
-    n_params = 1
-
-    def __init__(self, scores):
-        self.scores = np.asarray(scores, dtype=np.float64)
-
-    def predict_proba(self, X):
-        return self.scores[np.asarray(X)[:, 0, 0, 0].astype(int)]
-
-
-class Weighted:
-    def __init__(self, weights):
-        self.weights = np.asarray(weights, dtype=np.float64)
-        self.n_params = len(self.weights) + 1
-
-    def predict_proba(self, X):
-        return np.clip(np.asarray(X, dtype=np.float64) @ self.weights, 0.0, 1.0)
 
 
 @pytest.fixture(scope="module")

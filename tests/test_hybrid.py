@@ -10,6 +10,9 @@ number below is arithmetic on the tables.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,6 +27,9 @@ from workbench.models.hybrid import (
     score_images,
 )
 from workbench.ontology.graph import Concept, Ontology
+
+sys.path.insert(0, str(Path(__file__).parent))
+from stub_models import Table, Weighted  # noqa: E402
 
 # plant = flower + stem; flower = disk + petal (leaves: disk, petal, stem)
 PLANT = Ontology("toy", "plant", [
@@ -40,30 +46,6 @@ SEGMENTS = [
     (1, 0.4, 0.5, 0.2, (0, 0, 4, 4)),          # row 3: image 1
     (1, 0.2, 0.1, 0.9, (50, 50, 54, 54)),      # row 4: image 1, far from row 3
 ]                                              # image 2 has no segments
-
-
-class Table:
-    """A part 'model': a segment's score from a table, looked up by the segment number written in its
-    crop's first pixel."""
-
-    def __init__(self, scores):
-        self.scores = np.asarray(scores, dtype=np.float64)
-
-    def predict_proba(self, X):
-        return self.scores[np.asarray(X)[:, 0, 0, 0].astype(int)]
-
-
-class Weighted:
-    """A composite with fixed weights: ``bias + X @ weights`` (columns: children in ``ontology.parts``
-    order, then one per relation), clipped to [0, 1]."""
-
-    def __init__(self, weights, bias=0.0, relations=()):
-        self.weights, self.bias, self.relations = np.asarray(weights, dtype=np.float64), bias, tuple(relations)
-
-    def predict_proba(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        assert X.shape[1] == len(self.weights), X.shape
-        return np.clip(self.bias + X @ self.weights, 0.0, 1.0)
 
 
 def models(relations: bool = False):
