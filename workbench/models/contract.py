@@ -20,7 +20,7 @@ model                         X                                           parame
 ``PrototypeLeafNet``          crops N×256×256×3; ``feature_map`` on images 960 (the study's leaf)
 ``PrototypeParentNet``        children's maps N×k×h×w                     9k + 7 (25 for k = 2)
 ``CompositeNet``              children's scores N×k in [0, 1]             1 + k (+ k(k-1)/2)
-``RuleModel``                 crops or ``rules.SegmentFeatures``          1 (a threshold)
+``RuleModel``                 crops or ``rules.SegmentFeatures``          1 + 2 per condition
 ``BaselineCNN``               whole images, resized to 64×64              < 1000, ≤ 3 conv layers
 ============================  ==========================================  =======================
 

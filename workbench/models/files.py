@@ -41,6 +41,7 @@ __all__ = [
     "MAX_MODEL_FILE_BYTES",
     "HEADER_FIELDS",
     "RENAMED_PARAMETERS",
+    "ADDED_PARAMETERS",
     "write_model_file",
     "read_model_header",
     "read_model_info",
@@ -59,6 +60,10 @@ HEADER_FIELDS = ("model", "concept", "config", "state", "metrics", "data_hash", 
 #: Constructor parameters renamed since model files were written: the name in an older header's
 #: ``config`` -> today's name (:func:`model_config` applies it).
 RENAMED_PARAMETERS: Mapping[str, str] = {"n_threads": "torch_threads"}
+#: Constructor parameters added since model files were written: model class -> {parameter: the value
+#: that reproduces what an older file's model did} (:func:`model_config` fills them in when absent).
+ADDED_PARAMETERS: Mapping[str, Mapping[str, Any]] = {"RuleModel": {"fit_constants": False},
+                                                     "BaselineCNN": {"budget": None}}
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -150,6 +155,8 @@ def model_config(header: Mapping[str, Any]) -> dict[str, Any]:
     for old, new in RENAMED_PARAMETERS.items():  # files written before the parameter was renamed
         if old in config:
             config[new] = config.pop(old)
+    for name, value in ADDED_PARAMETERS.get(str(header.get("model")), {}).items():  # ... before it existed
+        config.setdefault(name, value)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
 
 
