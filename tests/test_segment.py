@@ -146,9 +146,10 @@ def _segs_equal(xs, ys) -> bool:
 def test_pack_round_trip():
     image, _ = blocks_image()
     segs = WeightFreeSegmenter().segment(image)
-    shape, back = unpack_segments(pack_segments([s.mask for s in segs], [s.bbox for s in segs], image.shape[:2]))
+    shape, back = unpack_segments(pack_segments(segs, image.shape[:2]))
     assert shape == image.shape[:2]
-    assert _segs_equal(segs, [Segment(m, b, a) for m, b, a in back])
+    assert _segs_equal(segs, back)
+    assert all(isinstance(s, Segment) and s.shape == shape for s in back)
 
 
 def test_second_pass_reads_cache_and_settings_change_resegments(tmp_path):

@@ -22,7 +22,7 @@ import numpy as np
 
 from workbench.data._segcache import sha256_file
 from workbench.data._tv_shim import ensure_torchvision
-from workbench.data.segments import Segment, as_rgb, resize_labels
+from workbench.data.segments import Segment, as_rgb, downscale, upscale_mask, working_scale
 from workbench.errors import SegmentationError
 
 __all__ = [
@@ -263,8 +263,9 @@ class SamSegmenter:
     ``checkpoint``: a SAM ``.pth`` file (else ``$WORKBENCH_SAM_CHECKPOINT``); ``model_type``: checked
     against the checkpoint, inferred when ``None``; ``device``: ``cuda``/``cpu``, CUDA when present.
     Other keyword arguments are the generator's (``points_per_side``, ``pred_iou_thresh``, ...; an
-    unknown one is an error) plus ``working_size`` (long edge images are downscaled to first; masks are
-    scaled back), ``min_area`` and ``max_area_fraction`` (as in the weight-free segmenter).
+    unknown one is an error) plus ``working_size`` (long edge images are downscaled to first; each mask
+    is mapped back onto the original inside its box only), ``min_area`` and ``max_area_fraction`` (as in
+    the weight-free segmenter).
 
     ``settings`` holds the checkpoint's SHA-256 rather than its path, so moving the file keeps the
     cache, and replacing it invalidates it. The loaded model is not pickled: a worker process that
@@ -331,7 +332,7 @@ class SamSegmenter:
             self._generator = SamAutomaticMaskGenerator(self._model, output_mode="binary_mask", **self._generator_settings)
         return self._generator
 
-    def segment(self, image: np.ndarray) -> list:
+    def segment(self, image: np.ndarray) -> list[Segment]:
         import torch
 
         image = as_rgb(image)
@@ -339,22 +340,15 @@ class SamSegmenter:
         if h < 2 or w < 2:
             return []
         s = self._settings
-        scale = min(1.0, s["working_size"] / max(h, w))
-        work = image
-        if scale < 1.0:
-            from PIL import Image
-
-            work = np.asarray(Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR))
+        scale = working_scale((h, w), s["working_size"])
+        work = downscale(image, s["working_size"])
         with torch.inference_mode():
             records = self._mask_generator().generate(work)
         min_area = s["min_area"] / (scale * scale)
         max_area = s["max_area_fraction"] * h * w
         out = []
-        for r in records:
-            m = np.asarray(r["segmentation"], dtype=bool)
-            if scale < 1.0:
-                m = resize_labels(m.astype(np.uint8), (h, w)).astype(bool)
-            seg = Segment.from_mask(m)
+        for r in records:  # working-size masks, mapped back one box at a time
+            seg = upscale_mask(r.pop("segmentation"), (h, w))
             if min_area <= seg.area <= max_area:
                 out.append(seg)
         out.sort(key=lambda sg: (sg.bbox[1], sg.bbox[0], sg.bbox[3], sg.bbox[2], -sg.area))

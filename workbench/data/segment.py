@@ -1,10 +1,12 @@
 """Segmentation: turn an image into part-sized segments a person, an LLM or ground-truth masks can sort.
 
-A :class:`Segment` is a boolean mask over the full image with its bounding box and area; its
-:meth:`~Segment.crop` is the input of a part net. Any object with ``name``, ``settings`` and
-``segment(image)`` is a :class:`Segmenter`; two ship: :class:`WeightFreeSegmenter` (scikit-image, the
-default, no weights to download) and :class:`workbench.data.sam.SamSegmenter` (segment-anything over a
-checkpoint the user points to).
+A :class:`Segment` is a region of an image, kept compact: its bounding box in the original image,
+its area, and its mask inside the box (bit-packed); its :meth:`~Segment.crop` is the input of a part
+net. Segmenters work at a *working size* (long edge ``working_size``); the segments they find are
+mapped back onto the original image box by box, so memory follows the segments, not the image size.
+Any object with ``name``, ``settings`` and ``segment(image)`` is a :class:`Segmenter`; two ship:
+:class:`WeightFreeSegmenter` (scikit-image, the default, no weights to download) and
+:class:`workbench.data.sam.SamSegmenter` (segment-anything over a checkpoint the user points to).
 
 :func:`segment_images` maps a segmenter over many images through any ``concurrent.futures.Executor``
 (see :mod:`workbench.parallel`), reading and filling a content-addressed cache; :func:`segment_dataset`
@@ -47,8 +49,11 @@ from workbench.data.segments import (
     Segment,
     Segmenter,
     as_rgb,
+    downscale,
     resize_labels,
+    segments_from_labels,
     settings_hash,
+    working_scale,
 )
 from workbench.errors import ImageLoadError, SegmentationError, WorkbenchError
 from workbench.parallel import executor as make_executor
@@ -69,7 +74,8 @@ __all__ = [
 ]
 
 #: Long edge, in pixels, at which the weight-free segmenter works: larger images are downscaled to it
-#: and the label map is scaled back (nearest neighbour), so masks always have the full image's size.
+#: and the segments found are mapped back onto the original image (nearest neighbour, box by box), so
+#: boxes and areas are always in the original's pixels while memory stays that of the working size.
 WORKING_SIZE = 512
 
 
@@ -115,9 +121,11 @@ class WeightFreeSegmenter:
     grids cut thin stems (stem recall < 0.2). See ``benchmarks/bench_segment.py``.
 
     Settings (keyword arguments; an unknown one is an error naming it): see ``_WeightFreeSettings``.
-    Images larger than ``working_size`` on the long edge are segmented downscaled and the label map is
-    scaled back, so masks always match the full image. Segments below ``min_area`` pixels or above
-    ``max_area_fraction`` of the image are dropped, so a tiny image gives zero or few segments.
+    Images larger than ``working_size`` on the long edge are segmented downscaled and each segment is
+    mapped back onto the original (its box, area and mask in the original's pixels, as a
+    nearest-neighbour upscale of the label map would give, without building that map). Segments below
+    ``min_area`` pixels (at working size) or above ``max_area_fraction`` of the image are dropped, so a
+    tiny image gives zero or few segments.
     """
 
     name = "weightfree"
@@ -140,33 +148,28 @@ class WeightFreeSegmenter:
         changed = {k: v for k, v in self.settings.items() if v != getattr(_WeightFreeSettings, k)}
         return f"WeightFreeSegmenter({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
-    def labels(self, image: np.ndarray) -> np.ndarray:
-        """The raw label map (int, H x W of ``image``), before the size filters."""
-        image = as_rgb(image)
-        h, w = image.shape[:2]
-        s = self._s
-        scale = min(1.0, s.working_size / max(h, w))
-        work = image
-        if scale < 1.0:
-            from PIL import Image
+    def working_labels(self, image: np.ndarray) -> np.ndarray:
+        """The raw label map at working size (int, ``image`` downscaled to fit ``working_size``), before
+        the size filters."""
+        return _superpixels(downscale(as_rgb(image), self._s.working_size), self._s)
 
-            wh = (max(1, round(w * scale)), max(1, round(h * scale)))
-            work = np.asarray(Image.fromarray(image).resize(wh, Image.BILINEAR))
-        labels = _superpixels(work, s)
-        if scale < 1.0:
-            labels = resize_labels(labels, (h, w))
-        return labels
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        """The raw label map at the size of ``image`` (int, H x W), before the size filters. For a large
+        image this is a large array; :meth:`segment` never builds it."""
+        image = as_rgb(image)
+        labels = self.working_labels(image)
+        return labels if labels.shape == image.shape[:2] else resize_labels(labels, image.shape[:2])
 
     def segment(self, image: np.ndarray) -> list[Segment]:
         image = as_rgb(image)
         h, w = image.shape[:2]
         if h < 2 or w < 2:
             return []
-        labels = self.labels(image)
-        scale = min(1.0, self._s.working_size / max(h, w))
+        labels = self.working_labels(image)
+        scale = working_scale((h, w), self._s.working_size)
         min_area = self._s.min_area / (scale * scale)
         max_area = self._s.max_area_fraction * h * w
-        return _segments_from_labels(labels, min_area, max_area)
+        return segments_from_labels(labels, (h, w), min_area, max_area)
 
 
 def _superpixels(image: np.ndarray, s: _WeightFreeSettings) -> np.ndarray:
@@ -186,30 +189,6 @@ def _superpixels(image: np.ndarray, s: _WeightFreeSettings) -> np.ndarray:
 
     gradient = sobel(rgb2gray(image))
     return seg.watershed(gradient, markers=s.n_segments, compactness=s.compactness / 1000)
-
-
-def _segments_from_labels(labels: np.ndarray, min_area: float, max_area: float) -> list[Segment]:
-    from scipy import ndimage
-
-    labels = np.asarray(labels)
-    ids, counts = np.unique(labels, return_counts=True)
-    keep = ids[(counts >= min_area) & (counts <= max_area)]
-    if keep.size == 0:
-        return []
-    slices = ndimage.find_objects(np.where(np.isin(labels, keep), labels - labels.min() + 1, 0))
-    out = []
-    base = labels.min()
-    for lab in keep.tolist():
-        sl = slices[lab - base]
-        if sl is None:
-            continue
-        ys, xs = sl
-        mask = np.zeros(labels.shape, dtype=bool)
-        mask[ys, xs] = labels[ys, xs] == lab
-        out.append(Segment(mask, (xs.start, ys.start, xs.stop, ys.stop), int(mask[ys, xs].sum())))
-    # deterministic order: top-left first
-    out.sort(key=lambda sg: (sg.bbox[1], sg.bbox[0], sg.bbox[3], sg.bbox[2]))
-    return out
 
 
 # ---------------------------------------------------------------------------------------- registry
@@ -286,7 +265,8 @@ def _segment_task(key: Any, source: Any, segmenter: Segmenter, cache_root: str |
         if image is None:
             image = _load_image(path)
         segments = segmenter.segment(image)
-        packed = pack_segments([s.mask for s in segments], [s.bbox for s in segments], np.shape(image)[:2])
+        packed = pack_segments(segments, np.shape(image)[:2])
+        del image, segments
         if cache is not None:
             cache.put(image_hash, name, shash, packed)
         return key, image_hash, packed, False, None, [str(p) for p, _ in (cache.corrupt if cache else [])]
@@ -330,8 +310,8 @@ def iter_segment_images(
         bar.update(1)
         if error is not None:
             return SegmentResult(key, [], None, image_hash, False, error, path)
-        shape, parts = unpack_segments(packed)
-        return SegmentResult(key, [Segment(m, b, a) for m, b, a in parts], shape, image_hash, cached, None, path)
+        shape, segments = unpack_segments(packed)
+        return SegmentResult(key, segments, shape, image_hash, cached, None, path)
 
     try:
         if executor is None:
@@ -540,7 +520,10 @@ def _match(instance: np.ndarray, segments: list[Segment]) -> tuple[float, float]
         x0, y0, x1, y1 = s.bbox
         if x0 >= ix1 or x1 <= ix0 or y0 >= iy1 or y1 <= iy0 or s.area == 0:
             continue
-        inter = int(np.count_nonzero(s.mask[iy0:iy1, ix0:ix1] & instance[iy0:iy1, ix0:ix1]))
+        # the overlap of the two boxes, read from the segment's mask inside its own box
+        oy0, oy1, ox0, ox1 = max(y0, iy0), min(y1, iy1), max(x0, ix0), min(x1, ix1)
+        inside = s.crop_mask()[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0]
+        inter = int(np.count_nonzero(inside & instance[oy0:oy1, ox0:ox1]))
         if inter:
             best = max(best, inter / (n_inst + s.area - inter))
             if inter * 2 >= s.area:  # weight-free segments are disjoint, so the union adds up

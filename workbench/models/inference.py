@@ -57,8 +57,8 @@ def explain_image(ws: Workspace, image: Any) -> tuple[np.ndarray, Explanation, s
         shash = settings_hash(workspace_segmenter(ws))
         rows = store.segments(image_id=row.id, settings_hash=shash) or store.segments(image_id=row.id)
         bboxes = [s.bbox for s in rows]
-        crops = (np.stack([Segment(s.mask(), s.bbox, s.area).crop(pixels, size) for s in rows]) if rows
-                 else np.zeros((0, size, size, 3), np.uint8))
+        segs = [Segment.from_crop(s.crop_mask(), s.bbox, s.shape, s.area) for s in rows]  # box-sized masks only
+        crops = (np.stack([s.crop(pixels, size) for s in segs]) if segs else np.zeros((0, size, size, 3), np.uint8))
     hybrid = HybridClassifier(ws.ontology, load_workspace_models(ws))
     return pixels, hybrid.explain(crops, bboxes), name
 
