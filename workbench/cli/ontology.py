@@ -5,11 +5,13 @@ Light: nothing here imports torch (``workbench ontology validate`` runs in CI ho
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 
 from workbench._yaml import dump_yaml, read_yaml_file
 from workbench.cli.common import EXIT_INVALID, EXIT_OK, error, say
 from workbench.errors import EditError, OntologyError
+from workbench.models._rule_names import RULE_NAMES
 from workbench.ontology.diff import semantic_diff, text_diff
 from workbench.ontology.edits import apply_edits, edit_from_dict
 from workbench.ontology.graph import Ontology
@@ -28,8 +30,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
             for p in e.problems:
                 print(f"  - {p}", file=sys.stderr)
             continue
-        say(f"{f}: ok — {len(o.concepts)} concepts, root {o.root!r}, {len(o.leaves())} parts")
+        unknown = _unknown_rules(o)
+        if unknown:
+            status = EXIT_INVALID
+            error(f"{f}: names {len(unknown)} rule{'s' if len(unknown) != 1 else ''} the workbench does not have "
+                  f"(known rules: {', '.join(RULE_NAMES)})")
+            for p in unknown:
+                print(f"  - {p}", file=sys.stderr)
+            continue
+        alone = " (the root alone: nothing to train yet; add parts or grow it from proposals)" if len(o) == 1 else ""
+        say(f"{f}: ok — {len(o.concepts)} concepts, root {o.root!r}, {len(o.leaves())} parts{alone}")
     return status
+
+
+def _unknown_rules(o: Ontology) -> list[str]:
+    """One line per concept whose ``rule:`` is not a shipped rule (a rule registered in your own Python
+    code is not known to the command line)."""
+    out = []
+    for cid, c in o.concepts.items():
+        if c.implementation == "rule" and c.rule not in RULE_NAMES:
+            close = difflib.get_close_matches(c.rule or "", RULE_NAMES, n=1)
+            out.append(f"concept {cid!r}: unknown rule {c.rule!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                       "fix `rule:` or make it `implementation: net`")
+    return out
 
 
 def cmd_show(args: argparse.Namespace) -> int:
