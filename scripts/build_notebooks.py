@@ -102,7 +102,22 @@ print(f"done in {{time.perf_counter() - T0:.0f}} s")
 ''')
 
 
-def setup_cell(cid: str, tag: str, extra_imports: str = "") -> dict:
+def setup_cell(cid: str, tag: str, extra_imports: str = "", keep: bool = False) -> dict:
+    """The first code cell: imports, the clock, and ``HERE``, a new folder for this run. ``keep``: the
+    folder lies in ``runs/`` next to the notebook (inside what JupyterLab serves, so the sidebar can
+    show its workspace) and stays after the run; otherwise it is a temporary folder the last cell deletes."""
+    if keep:
+        where = '''# a new folder for this run, kept after it: in runs/ next to this notebook (inside the folder JupyterLab
+# serves, so the Workbench sidebar can show its workspace), or inside $WORKBENCH_NOTEBOOK_DIR when set
+_base = os.environ.get("WORKBENCH_NOTEBOOK_DIR") or "runs"
+os.makedirs(_base, exist_ok=True)
+HERE = Path(tempfile.mkdtemp(prefix="wb-{tag}-", dir=_base)).resolve()'''
+    else:
+        where = '''# a new folder for this run (inside $WORKBENCH_NOTEBOOK_DIR when set, else the system's temp folder)
+_base = os.environ.get("WORKBENCH_NOTEBOOK_DIR")
+if _base:
+    os.makedirs(_base, exist_ok=True)
+HERE = Path(tempfile.mkdtemp(prefix="wb-{tag}-", dir=_base))'''
     return code(cid, f'''
 import os
 import tempfile
@@ -116,11 +131,7 @@ from PIL import Image
 import workbench
 {extra_imports}
 T0 = time.perf_counter()
-# a new folder for this run (inside $WORKBENCH_NOTEBOOK_DIR when set, else the system's temp folder)
-_base = os.environ.get("WORKBENCH_NOTEBOOK_DIR")
-if _base:
-    os.makedirs(_base, exist_ok=True)
-HERE = Path(tempfile.mkdtemp(prefix="wb-{tag}-", dir=_base))
+{where.replace("{tag}", tag)}
 print("workbench", workbench.__version__, "- writing to", HERE)
 '''.replace("\n\n\nT0", "\n\nT0"))
 
@@ -154,15 +165,19 @@ about a minute:
 
 1. grow the ontology from one concept, with suggestions you review,
 2. cut the images into segments,
-3. label a few segments by hand (and the rest from the data set's ground-truth masks),
+3. label segments: most from the data set's ground-truth masks, the rest by hand in the labeler,
 4. train one model per concept, and compose them,
 5. see why it says "daisy", and compare it with an end-to-end CNN,
 6. propose a refactor, let the merge gate test it, and merge it.
 
 Each stage has its own notebook (01 to 04) that goes deeper. No key, network or GPU is needed. With
 `ANTHROPIC_API_KEY` set, step 1 also shows what Claude proposes.
-""" + SETUP_NOTE),
-    setup_cell("tour-02", "00"),
+
+Everything this notebook writes goes into a new folder in `runs/` next to it (or inside
+`WORKBENCH_NOTEBOOK_DIR` when that is set), and **stays there** after Run All: the labeler, the review
+widget and the JupyterLab sidebar keep working on it. The last cell deletes it only when you ask.
+"""),
+    setup_cell("tour-02", "00", keep=True),
     code("tour-03", """
 from workbench.data.datasets import generate_demo
 from workbench.ontology.graph import Ontology
@@ -248,16 +263,25 @@ print(segment_dataset(ws.store, folder, seg, cache_dir=ws.cache_dir / "segments"
     md("tour-13", """
 ## 3 · Label
 
-The labeler shows one segment at a time with one key per concept (`1` disk, `2` leaf, `3` petal, `4`
-stem, `n` none, `u` undo); each keypress is stored before the next segment shows. Click into it and
-label a few. Running unattended, the cell after it labels 15 segments through the same widget method a
-keypress calls, reading the answer from the part mask, under the author name `stand-in`.
+Labels come from two places, and the store records which: the data set's **ground-truth masks**
+label the segments of most images (recorded as `ground_truth`, never as a person's work), and four
+images are **left for you** to label by hand in the labeler below.
 """),
     code("tour-14", """
-labeler = wb.label()
-display(labeler)
+import copy
+
+from workbench.data.labelers import label_from_masks
+
+FOR_YOU = ["daisy/0018.png", "daisy/0019.png", "not_daisy/0018.png", "not_daisy/0019.png"]  # labelled by hand
+from_masks = copy.copy(folder)                      # the same data set, without the four images left for you
+from_masks.records = [r for r in folder.records if r.id not in FOR_YOU]
+print(label_from_masks(ws.store, from_masks, ws.ontology).summary())
 """),
-    code("tour-15", """
+    md("tour-15", """
+Running unattended, a stand-in labels 15 segments of those four images through the same widget
+method a keypress calls, reading the answer from the part mask, under the author name `stand-in`.
+"""),
+    code("tour-16", """
 from workbench.data.labelers import concept_for_segment
 
 records = {r.id: r for r in folder.records}
@@ -268,16 +292,21 @@ for _ in range(15):
     parts = folder.load_parts(records[ws.store.image(row.image_id).path])
     x0, y0, x1, y1 = row.bbox
     stand_in.label(concept_for_segment(row.crop_mask(), parts[y0:y1, x0:x1], index_to_concept))
+stand_in.close()
 print("by hand:", ws.store.counts(source="person"))
 """),
-    md("tour-16", """
-The rest come from the ground-truth masks, recorded as `ground_truth` (never as a person's work), and
-never over a person's label.
+    md("tour-17", """
+**Your turn.** The labeler shows one segment at a time, outlined on its image, with one key per
+concept: `1` disk, `2` leaf, `3` petal, `4` stem, `n` none, `s` skip, `u` undo. Click into it and label
+a few: each keypress is stored before the next segment shows, and the count moves. The filter menu
+switches to *least certain* (once trained, below) or to the segments of one concept, to check them.
 """),
-    code("tour-17", """
-from workbench.data.labelers import label_from_masks
-
-print(label_from_masks(ws.store, folder, ws.ontology).summary())
+    code("tour-17b", """
+labeler = wb.label()
+display(labeler)
+done, total = ws.store.progress()
+assert labeler.segment_id is not None, "nothing left to label: the four images above should be"
+print(f"{total - done} segments of {len(FOR_YOU)} images are left for you ({done} / {total} labelled)")
 """),
     md("tour-18", """
 ## 4 · Train and compose
@@ -305,13 +334,10 @@ hybrid against a same-budget end-to-end CNN trained on whole images. On 12 valid
 is 8 points, so read these numbers loosely; notebook 03 adds a shuffled-labels control.
 """),
     code("tour-22", """
-from workbench.jupyter.widgets.dashboard import explain_image
-
 images = outcome["images"]
 val = [i for i in np.flatnonzero(images.mask("val"))]
 name = images.paths[val[0]]
-display(wb.explain(name))
-print(explain_image(ws, name)[1])
+display(wb.explain(name))   # the picture with each fired part boxed, and every concept's score
 """),
     code("tour-23", """
 from workbench.evaluation.evaluate import baseline_metrics, load_images
@@ -332,8 +358,10 @@ A person (you) proposes a simplification: the stem is a thin green line, so repl
 net by the plain-code rule `green_elongated`. `wb.apply` runs the **merge gate** first: it retrains
 only what the change affects (the stem and the daisy above it) and compares the root's balanced
 accuracy with and without it on the same validation images, with a paired bootstrap interval. A
-simplification merges when it loses no more than the allowed 1 point; the verdict goes into the commit
-message. The same proposal could come from Claude (`refactor_workspace(ws, make_suggester("claude"))`).
+simplification merges when it loses no more than the allowed 1 point, and only then: a *reject* or an
+*inconclusive* verdict merges nothing (`override="why"` merges anyway, and the reason goes into the
+commit). The verdict goes into the commit message, and the review widget above shows the outcome. The
+same proposal could come from Claude (`refactor_workspace(ws, make_suggester("claude"))`).
 """),
     code("tour-25", """
 from workbench.review.proposals import make_proposal
@@ -350,11 +378,11 @@ display(wb.review(prop.id))
 from workbench.review.gate import GateRejected
 
 try:
-    verdict = wb.apply(prop.id)
-    print(verdict.summary())
-    print(verdict.message)
-except GateRejected as e:       # the gate said no: the ontology is unchanged, the verdict is in the proposal
-    print("not merged:", e)
+    applied = wb.apply(prop.id)  # the gate, then a merge only on a "merge" verdict
+except GateRejected as e:       # "reject" or "inconclusive": the ontology is unchanged, the verdict is in the proposal
+    applied = None
+    print(e)
+applied                         # shown once: merged, the commit, the verdict
 """),
     code("tour-27", """
 for change in wb.history(limit=3):
@@ -371,21 +399,30 @@ print(wb.why("stem"))
 - `04_pull_request_loop.ipynb`: the gate, history, `why`, revert, proposals as notebook cells.
 - `workshop/`: a 90-minute course with exercises.
 
-The **Workbench sidebar** in JupyterLab shows a workspace's ontology (with each concept's accuracy),
-its proposals (insert one as notebook cells) and its history. It shows the workspace named in
-*Settings → Workbench → Workspace folder* (a path inside the folder JupyterLab serves), or else one at
-or just below the notebook's folder. This tour's workspace lives in a temporary folder, unless
-`WORKBENCH_NOTEBOOK_DIR` is set (on Binder it is: `runs/`); the next cell prints the path to put in
-that setting.
+The **Workbench sidebar** in JupyterLab (the tree icon in the left bar) shows this workspace by
+itself: `workbench.open` tells it which workspace the notebook uses, no setting needed. It lists the
+ontology with each concept's balanced accuracy (click a concept for its card: examples, status, where it
+came from, and a button that opens the labeler on it), the proposals (a labeler's "New concept…"
+appears there within seconds; *Insert as cells*, *Run gate*) and the history. To show another
+workspace, set *Settings › Constructability Workbench › Workspace folder*.
 """),
-    code("tour-28b", """
-try:
-    print("workspace folder for the sidebar setting:", ws.path.relative_to(Path.cwd().parent))
-except ValueError:
-    print("this run's workspace is outside the served folder:", ws.path,
-          "(set WORKBENCH_NOTEBOOK_DIR to a folder inside it to browse it in the sidebar)")
+    code("tour-29", """
+wb.refresh()   # the widgets above as the workspace is now (apply and train did this already)
+print(f"done in {time.perf_counter() - T0:.0f} s; this run's workspace stays in {ws.path}")
 """),
-    final_cell("tour-29", close="wb.close()"),
+    md("tour-30", """
+Run All stops here: the workspace stays, so the labeler above still takes keys and the sidebar still
+shows it. To delete this run's folder when you are done, set `CLEAN_UP = True` and run the next cell.
+"""),
+    code("tour-31", """
+CLEAN_UP = False   # True deletes this run's folder (the widgets above stop working)
+if CLEAN_UP:
+    import shutil
+
+    wb.close()
+    shutil.rmtree(HERE, ignore_errors=True)
+    print("deleted", HERE)
+"""),
 ]
 
 
@@ -698,8 +735,9 @@ def propose(ops, title, rationale=""):
 desc = propose([({"op": "describe", "id": "petal", "description": ws.ontology.concepts["petal"].description
                   + " Seen edge-on, a petal is a thin white line."}, "Petals seen from the side look different.")],
                "Petals seen edge-on")
-verdict = wb.apply(desc.id)
-print(verdict.summary())
+applied = wb.apply(desc.id)
+verdict = applied.verdict
+print(applied)
 print(subprocess.run(["git", "-C", str(ws.path), "show", "-s", "--format=%B", store.load(desc.id).commit],
                      capture_output=True, text=True, check=True).stdout)
 """),
@@ -711,9 +749,9 @@ print(verdict.decision, verdict.kind, list(verdict.retrained), store.load(desc.i
 ## 2 · A new concept nobody has labelled yet
 
 An addition must *gain* accuracy to merge, and a concept without labelled segments cannot be trained,
-so the gate answers *inconclusive* and names what to label. Here the proposal is left pending (with
-`wb.apply`, an inconclusive verdict would merge, with the verdict in the commit message) and then
-rejected with a reason.
+so the gate answers *inconclusive* and names what to label. An inconclusive verdict merges nothing
+(`wb.apply` refuses it as it refuses a reject, unless you override with a reason); here the proposal
+is left pending and then rejected with a reason.
 """),
     code("pr-08", """
 from workbench.review.gate import gate
@@ -748,8 +786,7 @@ from workbench.review.gate import GateRejected, Verdict
 harm = propose([({"op": "describe", "id": "petal", "implementation": "rule", "rule": "yellow_disk"},
                  "One rule for both parts of the flower head: fewer parameters.")], "Petals by rule")
 try:
-    hv = wb.apply(harm.id)
-    print("merged:", hv.summary())
+    print(wb.apply(harm.id))
 except GateRejected as e:
     print("refused:", e)
 recorded = store.load(harm.id)
@@ -859,7 +896,7 @@ if os.environ.get("ANTHROPIC_API_KEY"):
     try:
         r = refactor_workspace(ws, make_suggester("claude", workspace=ws))
         print(r.id, r.title, [e.summary() for e in r.edits])
-        # verdict = wb.apply(r.id)      # gate, then merge if the gate agrees
+        # wb.apply(r.id)                # gate, then merge only if the gate says merge
     except SuggesterError as e:
         print("Claude could not answer:", e)
 else:
@@ -1597,11 +1634,11 @@ petal_rule = ProposalStore(ws).save(make_proposal(
                    "rationale": "A petal is white and longer than wide; a rule says so in two lines."}],
     kind="refactor", author="person:you", title="Petals by rule"))
 try:
-    verdict = wb.apply(petal_rule.id)
+    applied = wb.apply(petal_rule.id)
 except GateRejected as e:
     print("the gate refused:", e)
-    verdict = wb.apply(petal_rule.id, override="workshop: merged to practise the revert")
-print(verdict.summary(), "-", verdict.message)
+    applied = wb.apply(petal_rule.id, override="workshop: merged to practise the revert")
+print(applied)
 """, "check.ex3_1(wb{strict})"),
             ("3.2", """
 ### 3.2 · Why is the petal a rule? (5 min)

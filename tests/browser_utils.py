@@ -39,6 +39,7 @@ __all__ = [
     "copy_workspace",
     "chromium_or_skip",
     "artifacts_dir",
+    "ARTIFACTS",
     "JupyterLab",
     "browser_page",
     "notebook_json",
@@ -96,9 +97,14 @@ def _missing(why: str) -> None:
     pytest.skip(why)
 
 
-def artifacts_dir(tmp_path: Path) -> Path:
-    """Where screenshots go: ``$WORKBENCH_ARTIFACTS`` (CI keeps it), else the test's tmp_path."""
-    d = Path(os.environ.get("WORKBENCH_ARTIFACTS") or tmp_path / "artifacts")
+#: Where the browser tests save screenshots of every widget (git-ignored), unless $WORKBENCH_ARTIFACTS says.
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+
+
+def artifacts_dir(tmp_path: Path | None = None) -> Path:  # noqa: ARG001 - kept for the callers' signature
+    """Where screenshots go: ``$WORKBENCH_ARTIFACTS`` (CI keeps it), else ``test-artifacts/browser/`` in
+    the repository (ignored by git), so a person can open them after a run."""
+    d = Path(os.environ.get("WORKBENCH_ARTIFACTS") or ARTIFACTS)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -116,11 +122,12 @@ class JupyterLab:
     address with the token; ``api(method, path, body)`` calls the REST API.
     """
 
-    def __init__(self, root: Path, *, env: dict[str, str] | None = None, extra_args: list[str] | None = None):
+    def __init__(self, root: Path, *, env: dict[str, str] | None = None, extra_args: list[str] | None = None,
+                 unset: tuple[str, ...] = ()):
         self.root = Path(root)
         self.port = _free_port()
         self.token = secrets.token_hex(16)
-        self.env = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
         self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.log_path = self.root.parent / f"jupyterlab-{self.port}.log"
@@ -141,6 +148,12 @@ class JupyterLab:
             "jupyterlab.NeverCheckForUpdate", "--allow-root", *self.extra_args,
         ]
         self.env.setdefault("JUPYTER_CONFIG_DIR", str(self.root.parent / "jupyter-config"))
+        # no "get notified about Jupyter news?" toast over the widgets in every screenshot
+        news = (Path(self.env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+                / "notification.jupyterlab-settings")
+        if not news.exists():
+            news.parent.mkdir(parents=True, exist_ok=True)
+            news.write_text(json.dumps({"fetchNews": "false"}))
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
                                      cwd=str(self.root), start_new_session=True)
@@ -184,6 +197,11 @@ class JupyterLab:
         with urllib.request.urlopen(req, timeout=10) as r:
             raw = r.read()
         return json.loads(raw) if raw else None
+
+    def upload_file(self, name: str, content: dict[str, Any]) -> str:
+        """Put a notebook (nbformat data) at ``name`` through the contents API; returns its path."""
+        self.api("PUT", f"api/contents/{name}", {"type": "notebook", "format": "json", "content": content})
+        return name
 
     def upload_notebook(self, name: str, cells: list[str]) -> str:
         """Put a notebook made of ``cells`` (code) at ``name`` through the contents API; returns its path."""

@@ -96,6 +96,14 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         assert refused.value.code == 400
         settings_files = [p for p in tmp_path.rglob("*") if p.is_file() and "user-settings" in p.parts]
         assert "canary" not in "".join(p.read_text(errors="replace") for p in settings_files)
+        # with no notebook open, the palette still lists "Insert Proposal as Cells", and running it says why not
+        page.goto(lab.url("lab"), timeout=60_000)
+        page.locator(".jp-LauncherCard").first.wait_for(timeout=60_000)
+        _run_palette(page, "Insert Proposal as Cells")
+        error = page.locator(".jp-Dialog", has_text="Open a notebook first")
+        error.wait_for(timeout=10_000)
+        page.keyboard.press("Escape")
+        error.wait_for(state="hidden", timeout=10_000)
         nb = lab.upload_notebook("demo.ipynb", ["import workbench\nwb = workbench.open('ws')"])
         page.goto(lab.url(f"lab/tree/{nb}"), timeout=60_000)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
@@ -199,10 +207,23 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         before = _head(ws_path)
         code2.click()
         page.keyboard.press("Shift+Enter")
+        # nothing is labelled yet, so the gate cannot judge the new concepts: "inconclusive" merges nothing
+        refused = code2.locator(".jp-OutputArea-output", has_text="not merged")
+        refused.wait_for(timeout=60_000)
+        assert "inconclusive" in refused.inner_text() and "override=" in refused.inner_text()
+        assert "Proposal: 0002" not in _messages_since(ws_path, before)
+        # merging anyway takes a reason, and the commit records it
+        code2.click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("b")
+        page.keyboard.press("Enter")
+        page.keyboard.type('wb.apply("0002", override="browser test: merged to trace the new concepts")')
+        page.keyboard.press("Shift+Enter")
         for cid in added:  # the panel shows the grown ontology by itself
             panel.locator(f".jp-Workbench-concept[data-concept='{cid}']").first.wait_for(timeout=60_000)
-        assert "Proposal: 0002" in _messages_since(ws_path, before)
-        assert "Gate:" in _messages_since(ws_path, before)
+        merged = _messages_since(ws_path, before)
+        assert "Proposal: 0002" in merged and "Gate:" in merged
+        assert "Gate-override:" in merged and "browser test: merged to trace the new concepts" in merged
 
         # 7. every concept traces to the proposal that introduced it: the panel asks workbench.review.history.why
         traced = added[-1]

@@ -75,6 +75,8 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
             raise AssertionError(f"the labeler did not render; cell output:\n{out}\nserver log:\n{lab.log()}") from None
         n_cells = page.locator(".jp-Notebook .jp-Cell").count()  # Shift+Enter added an empty cell below
         page.locator(".wb-labeler .wb-title").click()  # focus the widget, as a person would
+        page.wait_for_function("document.activeElement && document.activeElement.classList.contains('wb-labeler')",
+                               timeout=10_000)  # keys pressed before the focus lands would go to JupyterLab
         for k in (petal_key, "n", petal_key):
             page.keyboard.press(k)
             page.wait_for_timeout(150)
@@ -99,12 +101,12 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
         graph = next(f for f in page.frames if f != page.main_frame and f.url.startswith("about:srcdoc"))
         graph.wait_for_function("typeof network !== 'undefined' && network.getPositions(['petal']).petal", timeout=15_000)
         card = page.locator(".wb-card").filter(has_text="strap-shaped")
+        canvas = graph.locator("#mynetwork canvas").first
         for attempt in range(6):  # the layout may still be settling: read the node's place again and retry
-            where = graph.evaluate("""() => { const p = network.canvasToDOM(network.getPositions(['petal']).petal);
-                const r = document.getElementById('mynetwork').getBoundingClientRect();
-                return {x: r.left + p.x, y: r.top + p.y}; }""")
-            box = iframe.bounding_box()
-            page.mouse.click(box["x"] + where["x"], box["y"] + where["y"])
+            # the node's place on the canvas itself: Playwright scrolls the canvas into view and clicks
+            # relative to it, so nothing above or below the graph (the card's height) moves the click
+            where = graph.evaluate("() => network.canvasToDOM(network.getPositions(['petal']).petal)")
+            canvas.click(position={"x": where["x"], "y": where["y"]})
             try:
                 card.wait_for(timeout=2_500)
                 break
@@ -112,7 +114,7 @@ def test_labeler_in_jupyterlab_stores_keypresses(tmp_path):
                 if attempt == 5:
                     page.screenshot(path=str(artifacts_dir(tmp_path) / "graph-click-failed.png"))
                     raise
-        page.screenshot(path=str(artifacts_dir(tmp_path) / "graph.png"))
+        page.locator(".wb-graph").first.screenshot(path=str(artifacts_dir(tmp_path) / "graph.png"))
         csp = [m for m in console if "Content Security Policy" in m or "Refused to" in m]
         assert not csp, csp
     assert got == [(first_ids[0], "petal"), (first_ids[1], "none"), (first_ids[2], "petal")], got

@@ -177,7 +177,7 @@ def test_propose_cells_in_a_kernel_shows_the_review_and_queues_the_apply_cell(ws
         shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append((data, metadata))
         with workbench.open(ws.path, author="ana") as wb:
             assert wb.propose_cells(p.id) is None
-        assert shell.rl_next_input == "# Apply proposal 0001 (runs the merge gate first; refuses on a reject verdict)\n" \
+        assert shell.rl_next_input == "# Apply proposal 0001 (runs the merge gate first; merges only on a 'merge' verdict)\n" \
             'wb.apply("proposals/0001.yaml")'
         (data, meta), = shown
         assert data["text/markdown"].startswith("### Proposal 0001") and meta["workbench"]["proposal"] == "0001"

@@ -26,7 +26,7 @@ from workbench.jupyter.server import (
     settings_with,
 )
 from workbench.ontology.graph import Ontology
-from workbench.workspace.folder import Workspace
+from workbench.workspace.folder import MARKER_FILE, Workspace
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -120,17 +120,64 @@ def test_symlinks_leading_out_of_the_root_or_into_git_are_refused(layout: dict[s
     assert e.value.status == 404
 
 
-def test_find_workspaces_looks_up_to_the_root_and_one_level_down(layout: dict[str, Path]) -> None:
+def test_find_workspaces_looks_up_to_the_root_then_below_then_elsewhere(layout: dict[str, Path]) -> None:
     root, ws = layout["root"], layout["ws"]
     (ws / "notebooks").mkdir()
     assert find_workspaces(root, "") == ["ws"]
-    assert find_workspaces(root, "ws/notebooks") == ["ws"]
-    assert find_workspaces(root, "notebooks") == []
+    assert find_workspaces(root, "ws/notebooks") == ["ws"]  # the enclosing workspace, nothing inside it
+    assert find_workspaces(root, "notebooks") == ["ws"]  # elsewhere under the root
     (root / "escape").symlink_to(layout["outside"])
     Workspace.create(layout["outside"] / "ws3", DAISY).close()
     assert find_workspaces(root, "") == ["ws"]  # a symlinked folder is not searched
     with pytest.raises(PathRefused):
         find_workspaces(root, "escape/ws3")
+
+
+def test_find_workspaces_searches_deeper_newest_first_and_skips_environments(layout: dict[str, Path]) -> None:
+    """The tour writes runs/wb-00-XXXX/workspace next to the notebook: three levels down."""
+    root = layout["root"]
+    runs = root / "notebooks" / "runs"
+    Workspace.create(runs / "wb-00-old" / "workspace", DAISY).close()
+    Workspace.create(runs / "wb-00-new" / "workspace", DAISY).close()
+    os.utime(runs / "wb-00-old" / "workspace" / MARKER_FILE, (1_000_000, 1_000_000))  # made long ago
+    for hidden in (".venv/lib/ws", "node_modules/x/ws", ".hidden/ws", "notebooks/node_modules/ws"):
+        Workspace.create(root / hidden, DAISY).close()
+    Workspace.create(root / "a" / "b" / "c" / "d" / "e" / "too_deep", DAISY).close()
+    found = find_workspaces(root, "notebooks")
+    assert found == ["notebooks/runs/wb-00-new/workspace", "notebooks/runs/wb-00-old/workspace", "ws"]
+    assert find_workspaces(root, "") == ["ws", "notebooks/runs/wb-00-new/workspace", "notebooks/runs/wb-00-old/workspace"]
+    assert find_workspaces(root, "notebooks", seconds=0.0) == []  # out of time: nothing, no error
+
+
+def test_the_kernel_registry_names_the_notebooks_workspace(layout: dict[str, Path], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """workbench.open in a kernel records the workspace beside the kernel's connection file; the server
+    reads it back for that kernel id, refusing malformed ids and never serving a folder outside the root."""
+    from workbench.jupyter import _registry
+    from workbench.jupyter.server import kernel_workspace
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    kid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    monkeypatch.setattr(_registry, "kernel_connection", lambda: (kid, runtime))
+    assert kernel_workspace(layout["root"], runtime, kid) == {}
+    written = _registry.register(layout["ws"])
+    assert written == runtime / f"workbench-kernel-{kid}.json"
+    assert kernel_workspace(layout["root"], runtime, kid) == {"workspace": "ws"}
+    assert kernel_workspace(layout["root"], runtime, "another-kernel") == {}
+    with pytest.raises(BadRequest):
+        kernel_workspace(layout["root"], runtime, "../../etc/passwd")
+    Workspace.create(layout["outside"] / "ws2", DAISY).close()
+    _registry.register(layout["outside"] / "ws2")  # the same kernel opened another workspace, outside the root
+    assert kernel_workspace(layout["root"], runtime, kid)["outside"] == "ws2"
+    written.write_text("{not json")
+    assert kernel_workspace(layout["root"], runtime, kid) == {}
+
+
+def test_outside_a_kernel_nothing_is_registered(layout: dict[str, Path]) -> None:
+    from workbench.jupyter import _registry
+
+    assert _registry.kernel_connection() is None and _registry.register(layout["ws"]) is None
 
 
 # ----------------------------------------------------------------------------------------- plain bodies
@@ -244,7 +291,7 @@ async def test_server_serves_the_ontology_and_history(jp_fetch, layout: dict[str
     code, data = await _get(jp_fetch, "workspaces", path="notebooks/..")
     assert code == 400 or code == 403  # '..' even when it would stay inside
     code, data = await _get(jp_fetch, "workspaces", path="")
-    assert (code, data) == (200, {"workspaces": ["ws"]})
+    assert (code, data) == (200, {"workspaces": ["ws"], "kernel": {}})
     code, data = await _get(jp_fetch, "ontology", workspace="ws")
     assert code == 200
     assert {c["id"] for c in data["concepts"]} == set(DAISY.concepts)
@@ -417,3 +464,65 @@ async def test_gate_records_a_verdict_in_a_pending_proposal(jp_fetch, layout: di
     assert (layout["ws"] / "workbench.yaml").read_bytes() == settings_before  # the override was not saved
     code, data = await _get(jp_fetch, "proposals", workspace="ws")
     assert data["proposals"][0]["gate"]["decision"] == saved.gate["decision"]
+
+
+async def test_the_state_stamp_changes_when_a_proposal_is_saved(jp_fetch, layout: dict[str, Path]) -> None:
+    """The sidebar polls this stamp and re-reads the workspace only when it changes."""
+    from workbench.review.proposals import make_proposal
+    from workbench.review.store import ProposalStore
+
+    code, first = await _get(jp_fetch, "state", workspace="ws")
+    assert code == 200 and first["stamp"]
+    assert (await _get(jp_fetch, "state", workspace="ws"))[1] == first  # nothing changed: the same stamp
+    with Workspace.open(layout["ws"]) as ws:
+        ProposalStore(ws).save(make_proposal(ws.ontology, [{"op": {"op": "describe", "id": "petal", "description": "white"},
+                                                            "rationale": "r"}], kind="person", author="person:t",
+                                             title="t"))  # fmt: skip
+    code, second = await _get(jp_fetch, "state", workspace="ws")
+    assert code == 200 and second["stamp"] != first["stamp"]
+    code, refused = await _get(jp_fetch, "state", workspace="../outside")
+    assert code == 403 and refused["error"]
+
+
+async def test_the_concept_card_has_examples_metrics_and_its_origin(jp_fetch, data_layout: dict[str, Path]) -> None:
+    from workbench.data.datasets import ImageFolder
+    from workbench.data.labelers import label_from_masks
+    from workbench.data.segment import WeightFreeSegmenter, segment_dataset
+
+    with Workspace.open(data_layout["dws"]) as ws:
+        segment_dataset(ws.store, ImageFolder(data_layout["data"]), WeightFreeSegmenter(), progress=False)
+        label_from_masks(ws.store, ImageFolder(data_layout["data"]), ws.ontology)
+        n_petal = ws.store.counts().get("petal", 0)
+    assert n_petal > 0
+    code, card = await _get(jp_fetch, "concept", workspace="dws", concept="petal")
+    assert code == 200, card
+    assert card["id"] == "petal" and card["kind"] == "part" and card["parents"] == ["flower_head"]
+    assert card["labelled"] == n_petal and 1 <= len(card["examples"]) <= 6
+    assert all(e["src"].startswith("data:image/png;base64,") for e in card["examples"])
+    assert card["metrics"] is None and card["status"] is None  # not trained yet: said, not invented
+    assert "petal" in card["why"]
+    for bad, status in (("Petal", 400), ("sepal", 404), ("../x", 400)):
+        code, data = await _get(jp_fetch, "concept", workspace="dws", concept=bad)
+        assert code == status and data["error"]
+
+
+async def test_workspaces_puts_the_kernels_workspace_first(jp_fetch, jp_serverapp, layout: dict[str, Path]) -> None:
+    """What the sidebar asks with the notebook's kernel id: the workspace workbench.open recorded for it."""
+    from workbench.jupyter import _registry
+
+    root = layout["root"]
+    Workspace.create(root / "notebooks" / "runs" / "wb-00-x" / "workspace", DAISY).close()
+    kid = "1a2b3c4d-0000-1111-2222-333344445555"
+    runtime = Path(jp_serverapp.kernel_manager.connection_dir)
+    runtime.mkdir(parents=True, exist_ok=True)
+    entry = _registry.entry_path(runtime, kid)
+    entry.write_text(json.dumps({"workspace": str(root / "notebooks" / "runs" / "wb-00-x" / "workspace")}))
+    try:
+        code, data = await _get(jp_fetch, "workspaces", path="", kernel=kid)
+        assert code == 200, data
+        assert data["workspaces"][0] == "notebooks/runs/wb-00-x/workspace" and "ws" in data["workspaces"]
+        assert data["kernel"] == {"workspace": "notebooks/runs/wb-00-x/workspace"}
+        code, data = await _get(jp_fetch, "workspaces", path="", kernel="../../x")
+        assert code == 400
+    finally:
+        entry.unlink()

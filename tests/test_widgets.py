@@ -159,14 +159,15 @@ def test_suggested_filter_and_enter_accepts(ws):
     assert w.segment_id == segs[7]
     key(w, keymap(w)["leaf"])  # a different key rejects the suggestion
     assert ws.store.suggestions(pending_only=False, segment_id=segs[7])[0].status == "rejected"
-    assert w.segment_id is None and "All done" in w.message
+    assert w.segment_id is None and "No LLM suggestion" in w.empty and w.current == {}
     key(w, "Enter")
     assert w.error == ""
 
 
 def test_no_suggestions_says_so(ws):
     w = Labeler(ws, suggested=True, author="alice")
-    assert w.segment_id is None and "No LLM suggestions" in w.notice
+    assert w.segment_id is None and w.empty.startswith("No LLM suggestion awaits confirmation.")
+    assert w.notice == "" and w.filter_value == "suggested"  # said once, and the menu shows the filter
 
 
 def test_least_certain_without_models_says_so_and_falls_back(ws):
@@ -305,3 +306,55 @@ def test_a_missing_browser_skips_unless_ci_requires_it(monkeypatch):
     monkeypatch.setenv("WORKBENCH_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="WORKBENCH_REQUIRE_BROWSER=1"):
         browser_utils.chromium_or_skip()
+
+
+# ------------------------------------------------------------------------------- staying current, empty, saved
+def test_labels_made_elsewhere_show_when_the_labeler_gets_the_focus(ws):
+    w = Labeler(ws, author="alice")
+    first = w.segment_id
+    other = Labeler(ws, author="bob")  # another cell (or person) labels the segment alice is looking at
+    other.label("petal")
+    assert w.progress["labelled"] == 0  # not yet seen
+    w._handle_custom_msg({"type": "sync"}, [])  # what the browser sends when the widget gets the focus
+    assert w.progress["labelled"] == 1 and w.progress["counts"] == {"petal": 1}
+    assert w.segment_id != first and ws.store.label(w.segment_id) is None
+
+
+def test_an_empty_filter_says_why_in_a_sentence(ws):
+    w = Labeler(ws, author="alice", concept="petal")
+    assert w.segment_id is None and w.current == {} and w.upcoming == []
+    assert w.empty.startswith("No segment is labelled petal yet.")
+    for seg in ws.store.segments():
+        ws.store.set_label(seg.id, "none", source="ground_truth", author="masks")
+    w = Labeler(ws, author="alice")
+    total = len(ws.store.segments())
+    assert w.empty == (f"Nothing left to label: every segment has a label ({total} / {total}). Pick “labelled …” "
+                       "above to check or correct labels, or add and segment more images.")
+    js = (Path(__file__).parents[1] / "workbench/jupyter/widgets/_static/labeler.js").read_text()
+    assert 'main.style.display = empty ? "none" : ""' in js  # no empty picture frames when there is nothing
+
+
+def test_wb_apply_refreshes_a_shown_labeler(labelled_ws):
+    ws = labelled_ws
+    from workbench.review.proposals import make_proposal
+    from workbench.review.store import ProposalStore
+
+    seg = ws.store.segments()[0]
+    ws.store.undo(seg.id, author="masks:parts.json")
+    p = ProposalStore(ws).save(make_proposal(ws.ontology, [{"op": {"op": "rename", "old": "petal", "new": "ray"},
+                                                            "rationale": "botany"}], kind="person",
+                                             author="person:t", title="ray"))
+    with workbench.open(ws.path, author="alice") as wb:
+        w = wb.label()
+        assert "petal" in keymap(w)
+        wb.apply(p.id, gate=False)
+        assert "ray" in keymap(w) and "petal" not in keymap(w)  # its keys follow the ontology at once
+
+
+def test_a_saved_labeler_shows_a_picture_and_how_to_get_it_back(ws):
+    w = Labeler(ws, author="alice")
+    bundle, _metadata = w._repr_mimebundle_()  # anywidget: (data, metadata)
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+    html = bundle["text/html"]
+    assert "wb-fallback" in html and "run the cell again" in html and "data:image/jpeg;base64," in html
+    assert f"segment {w.segment_id}" in html and "0 / " in html

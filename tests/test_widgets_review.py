@@ -132,3 +132,145 @@ def test_wb_review_uses_the_facade_author(ws):
         w = wb.review(p.id)
         w.reject("no")
     assert ProposalStore(ws).load(p.id).decisions[-1]["by"] == "dora"
+
+
+# ------------------------------------------------------------------------------- after a decision, wb.apply
+def _describe(ws, text="A white strap-shaped ray around the disk."):
+    return ProposalStore(ws).save(make_proposal(ws.ontology, [{"op": {"op": "describe", "id": "petal",
+                                                                      "description": text}, "rationale": "sharper"}],
+                                                kind="person", author="person:t", title="Sharper petal"))
+
+
+def _sepal(ws):
+    return ProposalStore(ws).save(make_proposal(ws.ontology, [{"op": {
+        "op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+        "description": "Small green points under the flower head."}, "rationale": "seen from the side"}],
+        kind="person", author="person:t", title="A sepal"))
+
+
+def test_after_accepting_every_edit_says_its_decision_not_pending(ws):
+    p = _proposal(ws)
+    w = ReviewWidget(ws, p.id, by="ana")
+    w.accept()
+    assert "<b class='wb-status'>accepted</b>" in w.header.value
+    texts = [r.text.value for r in w.rows]
+    assert not any("(pending)" in t for t in texts), texts
+    assert "(accepted)" in texts[0] and "(invalid)" in texts[1]
+    assert all(r.check.disabled for r in w.rows) and w.accept_button.disabled
+    assert w.preview_html.value == "" and w.graphs.value == ""  # no preview against the new ontology
+
+
+def test_a_review_widget_follows_wb_apply_in_another_cell(labelled_ws):
+    ws = labelled_ws
+    p = _describe(ws)
+    with workbench.open(ws.path, author="dora") as wb:
+        w = wb.review(p.id)
+        assert "<b class='wb-status'>pending</b>" in w.header.value and not w.accept_button.disabled
+        applied = wb.apply(p.id)
+        assert applied.merged and applied.commit
+        assert "<b class='wb-status'>accepted</b>" in w.header.value, w.header.value
+        assert w.accept_button.disabled and w.reject_button.disabled
+        assert "(accepted)" in w.rows[0].text.value and "(pending)" not in w.rows[0].text.value
+        assert "Gate: merge" in w.header.value and applied.commit[:12] in w.result.value
+
+
+def test_apply_merges_on_merge_and_says_so_once(labelled_ws):
+    ws = labelled_ws
+    p = _describe(ws)
+    with workbench.open(ws.path, author="dora") as wb:
+        applied = wb.apply(p.id)
+    text = str(applied)
+    assert text.startswith(f"Merged proposal {p.id} (Sharper petal) as commit {applied.commit[:12]}.")
+    assert text.count("no concept model is affected") == 1 and text.count("Gate:") == 1, text
+    assert applied._repr_html_().count("no concept model is affected") == 1
+    assert applied.verdict.decision == "merge" and ProposalStore(ws).load(p.id).status == "accepted"
+
+
+def test_apply_refuses_an_inconclusive_verdict_unless_overridden(labelled_ws):
+    from workbench.review.gate import GateRejected
+
+    ws = labelled_ws
+    p = _sepal(ws)
+    before = ws.ontology_path.read_bytes()
+    with workbench.open(ws.path, author="dora") as wb:
+        w = wb.review(p.id)
+        with pytest.raises(GateRejected) as e:
+            wb.apply(p.id)
+        message = str(e.value)
+        assert "not merged" in message and "inconclusive" in message and "override=" in message
+        assert message.count("label some segments as 'sepal'") == 1, message  # the verdict once
+        assert ws.ontology_path.read_bytes() == before and "sepal" not in ws.ontology
+        recorded = ProposalStore(ws).load(p.id)
+        assert recorded.status == "pending" and recorded.gate["decision"] == "inconclusive"
+        assert "Gate: inconclusive" in w.header.value  # the shown widget says what the gate said
+        applied = wb.apply(p.id, override="the sepal is visible in the new photos")
+    assert applied.merged and "sepal" in ws.ontology
+    assert "against the gate" in str(applied) and "the sepal is visible" in str(applied)
+    import subprocess
+
+    msg = subprocess.run(["git", "-C", str(ws.path), "show", "-s", "--format=%B", applied.commit],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Gate-override:" in msg and "the sepal is visible in the new photos" in msg and "inconclusive" in msg
+
+
+def test_the_review_widget_shows_the_evidence_image_and_the_touched_segments(ws):
+    seg = ws.store.segments()[0]
+    ws.store.set_label(seg.id, "petal", source="person", author="x")
+    image = ws.store.image(seg.image_id).path
+    from workbench.review.proposals import Evidence
+
+    p = ProposalStore(ws).save(make_proposal(
+        ws.ontology, [{"op": {"op": "rename", "old": "petal", "new": "ray"}, "rationale": "botany"}],
+        kind="person", author="person:t", title="ray", evidence=Evidence(image=image, segments=(seg.id,))))
+    w = ReviewWidget(ws, p.id, by="ana")
+    assert w.error.value == ""
+    assert "data:image/jpeg;base64," in w.evidence.value and f"segments {seg.id} outlined" in w.evidence.value
+    assert "edit 0 moves 1 labelled segment(s) of petal" in w.touched.value
+    assert w.touched.value.count("data:image/png;base64,") == 1
+
+
+def test_a_saved_review_shows_a_readable_picture_without_its_kernel(ws):
+    p = _proposal(ws)
+    bundle = ReviewWidget(ws, p.id, by="ana")._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    html = bundle["text/html"]
+    assert "wb-fallback" in html and "run the cell again" in html
+    assert "<script" not in html and "&lt;script&gt;" in html  # still escaped
+
+
+def test_a_shown_review_updates_its_saved_picture_when_decided(labelled_ws, monkeypatch):
+    """Displayed in a notebook, the widget's output (live view + saved stand-in) is sent again after the
+    decision, so a notebook saved later shows "accepted", not the "pending" of the moment the cell ran."""
+    import IPython.display
+
+    sent: list[tuple[str, dict]] = []
+
+    class Handle:
+        def update(self, data, metadata=None, raw=False):
+            sent.append(("update", data))
+
+    def fake_display(data, metadata=None, raw=False, display_id=False):
+        sent.append(("display", data))
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    p = _describe(labelled_ws)
+    w = ReviewWidget(labelled_ws, p.id, by="ana")
+    w._ipython_display_()
+    w.accept()
+    assert [k for k, _ in sent] == ["display", "update"]
+    assert "<b class='wb-status'>pending</b>" in sent[0][1]["text/html"]
+    assert "<b class='wb-status'>accepted</b>" in sent[1][1]["text/html"]
+    assert sent[1][1]["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+
+
+def test_a_refusal_shows_its_message_without_a_traceback(labelled_ws):
+    from workbench.jupyter.session import NotMerged
+    from workbench.review.gate import GateRejected
+
+    p = _sepal(labelled_ws)
+    with workbench.open(labelled_ws.path) as wb, pytest.raises(GateRejected) as e:
+        wb.apply(p.id)
+    assert isinstance(e.value, NotMerged)
+    lines = e.value._render_traceback_()  # what IPython shows in the cell's output
+    assert lines == [f"NotMerged: {e.value}"] and "session.py" not in "".join(lines)

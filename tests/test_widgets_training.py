@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from browser_utils import copy_workspace  # noqa: E402
 
-from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_widget  # noqa: E402
+from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_image, explain_widget  # noqa: E402
 from workbench.jupyter.widgets.graph import OntologyGraph, accuracy_colour, concept_info, graph_html  # noqa: E402
 from workbench.jupyter.widgets.labeler import Labeler  # noqa: E402
 from workbench.review.decisions import accept  # noqa: E402
@@ -59,15 +59,19 @@ def test_training_again_keeps_unchanged_models(trained):
     assert all(s.value.startswith("kept") for s in dash.status.values())
 
 
-def test_baseline_line_from_a_report(trained, tmp_path):
+def test_the_reports_test_figures_are_shown_as_such(trained, tmp_path):
     ws, dash, out = trained
     report = ws.path / "report.json"
-    report.write_text(json.dumps({"baseline": {"val_accuracy": 0.75, "balanced_accuracy": 0.7, "params": 993}}))
+    report.write_text(json.dumps({"hybrid": [{"mode": "segments", "balanced_accuracy": 0.8, "params": 2827}],
+                                  "baselines": {"cnn_per_net": {"balanced_accuracy": 0.7, "params": 993},
+                                                "cnn_total": {"balanced_accuracy": 0.75, "params": 2808}}}))
     try:
         html = dash.table_html(out)
     finally:
         report.unlink()
-    assert "same-budget CNN baseline" in html and "75.0%" in html and "993" in html
+    assert "CNN, per-net budget (64² input) (report.json)</td><td>70.0%</td><td>test</td><td>993" in html
+    assert "CNN, total budget" in html and "75.0%" in html and "this training</td>" in html
+    assert "same-budget" not in html
 
 
 def test_training_errors_show_in_the_dashboard(segmented_ws):
@@ -81,8 +85,15 @@ def test_explain_an_image(trained):
     ws, dash, _ = trained
     path = ws.store.images()[0].path
     w = explain_widget(ws, path)
-    assert "data:image/png;base64," in w.value and ws.ontology.root in w.value
-    assert re.search(r"daisy: p=\d\.\d\d", w.value)
+    assert "data:image/jpeg;base64," in w.value and ws.ontology.root in w.value
+    assert len(re.findall(r"daisy: p=\d\.\d\d", w.value)) == 1  # the scores are listed once
+    # every fired part with a segment gets a box with a readable HTML label (name and score), not pixels
+    _, ex, _ = explain_image(ws, path)
+    fired = [c for c in ex.concepts.values() if c.bbox is not None and c.score >= ex.threshold]
+    labels = re.findall(r"<span style='position:absolute;[^>]*font:12px[^>]*>([a-z_]+) (\d\.\d\d)</span>", w.value)
+    assert sorted(labels) == sorted((c.concept, f"{c.score:.2f}") for c in fired)
+    bundle = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "wb-fallback" in bundle["text/html"]
     dash.explain_box.value = "nope.png"
     dash.explain_button.click()
     assert "no image &#x27;nope.png&#x27; in the label store" in dash.error.value
@@ -204,3 +215,27 @@ def test_explain_an_array_segments_it_first(trained):
     _, ex2, _ = explain_image(ws, ws.store.images()[0].path)
     assert name == "array" and ex.root == "daisy"
     assert abs(ex.probability - ex2.probability) < 1e-6  # same segmenter, same segments, same answer
+
+
+def test_a_graph_shown_before_training_shows_the_new_models_after_wb_train(workspace_templates, tmp_path):
+    import workbench
+
+    ws_path = workspace_templates.copy("labelled", tmp_path)
+    with workbench.open(ws_path) as wb:
+        graph = wb.graph()
+        assert "untrained" in graph.frame.srcdoc and "bal. acc." not in graph.frame.srcdoc
+        stale_card = graph.card.value
+        dash = wb.train(max_epochs=1)
+        assert dash.outcome is not None
+        assert "untrained" not in graph.frame.srcdoc and "bal. acc." in graph.frame.srcdoc
+        assert graph.card.value != stale_card and "— (not trained)" not in graph.card.value
+        bundle = graph._repr_mimebundle_()
+        assert "data:image/svg+xml;base64," in bundle["text/html"] and "wb-fallback" in bundle["text/html"]
+
+
+def test_the_graph_page_fills_its_frame_without_a_scrollbar():
+    from workbench.ontology.graph import Ontology
+
+    page = graph_html(Ontology.load(Path(__file__).parents[1] / "ontologies" / "daisy.yaml"), {})
+    assert "html,body{margin:0;padding:0;overflow:hidden}" in page and "#mynetwork{height:100vh!important" in page
+    assert '"nodeSpacing": 190' in page  # room for two-line labels side by side

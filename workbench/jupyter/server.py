@@ -4,7 +4,12 @@ The JupyterLab front end (``workbench/jupyter/_frontend``, prebuilt into ``workb
 the workspace through these handlers; every one of them needs an authenticated Jupyter user.
 
 ==========================================  ==========================================================
-``GET  /workbench/api/workspaces?path=D``   workspaces at, above (up to the server root) or just below D
+``GET  /workbench/api/workspaces?path=D&kernel=K``  the workspace the notebook's kernel K opened (``workbench.open``
+                                            records it), then workspaces at or above D, below D, elsewhere under the root
+``GET  /workbench/api/state?workspace=W``   a stamp that changes when the ontology, proposals, history or
+                                            models change (the sidebar polls it to stay current)
+``GET  /workbench/api/concept?workspace=W&concept=C``  a concept's card: metrics and status, labelled segments,
+                                            six example crops, the change that introduced it
 ``GET  /workbench/api/ontology?workspace=W``  the ontology as concepts with kind, parts, implementation
                                             and the validation metrics of each trained model
 ``GET  /workbench/api/proposals?workspace=W``  proposal summaries (status, gate verdict, stale)
@@ -46,17 +51,22 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
+from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from workbench._redact import env_secrets
 from workbench.data.datasets import load_image
 from workbench.errors import ProposalError, WorkbenchError
+from workbench.evaluation.health import concept_status, facts_from_metrics
+from workbench.jupyter import _registry
+from workbench.jupyter.widgets._render import ImageCache, crop_view, png_data_url
 from workbench.models.store import ModelStore
 from workbench.review.decisions import preview
 from workbench.review.history import history, why
@@ -82,6 +92,9 @@ __all__ = [
     "resolve_workspace",
     "resolve_inside",
     "find_workspaces",
+    "kernel_workspace",
+    "workspace_state",
+    "concept_card",
     "parse_body",
     "settings_with",
     "ontology_tree",
@@ -195,37 +208,102 @@ def resolve_workspace(root: str | os.PathLike[str], rel: object) -> Path:
     return real
 
 
-def find_workspaces(root: str | os.PathLike[str], rel: object = "") -> list[str]:
-    """Workspaces near the folder ``rel``: it or its nearest ancestor inside ``root``, then its subfolders.
+#: Folders discovery never enters (besides hidden ones and symlinks): environments and build output.
+SKIP_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "env", "build", "dist"})
+#: How deep discovery looks below a folder, and how long it may take in all.
+DISCOVERY_DEPTH = 4
+DISCOVERY_SECONDS = 0.5
 
-    Paths are returned relative to ``root`` (POSIX), nearest first; subfolders that are symlinks are
-    skipped.
+
+def _workspaces_below(base: Path, start: Path, depth: int, deadline: float, skip: Path | None = None) -> list[Path]:
+    """Workspace folders below ``start`` (breadth first, at most ``depth`` levels, until ``deadline``);
+    never inside a workspace, a hidden folder, a symlink, :data:`SKIP_FOLDERS`, or ``skip``."""
+    found: list[Path] = []
+    level = [start]
+    for _ in range(depth):
+        nxt: list[Path] = []
+        for folder in level:
+            if time.monotonic() > deadline:
+                return found
+            try:
+                children = sorted(folder.iterdir())
+            except OSError:
+                continue
+            for child in children:
+                if (child.name.startswith(".") or child.name in SKIP_FOLDERS or child == skip
+                        or child.is_symlink() or not child.is_dir()):
+                    continue
+                if (child / MARKER_FILE).is_file():
+                    found.append(child)
+                else:
+                    nxt.append(child)
+        level = nxt
+    return found
+
+
+def _newest_first(paths: list[Path], base: Path) -> list[Path]:
+    """Shallowest first; among equally deep ones the most recently made (a tour run twice: the last run)."""
+    def key(p: Path) -> tuple[int, float]:
+        try:
+            made = (p / MARKER_FILE).stat().st_mtime
+        except OSError:
+            made = 0.0
+        return (len(p.relative_to(base).parts), -made)
+
+    return sorted(paths, key=key)
+
+
+def find_workspaces(root: str | os.PathLike[str], rel: object = "", *, depth: int = DISCOVERY_DEPTH,
+                    seconds: float = DISCOVERY_SECONDS) -> list[str]:
+    """Workspaces near the folder ``rel``, nearest first: it or its nearest ancestor inside ``root``,
+    then below it (up to ``depth`` levels), then anywhere else under ``root`` (same depth).
+
+    Paths are returned relative to ``root`` (POSIX). Hidden folders, symlinks, :data:`SKIP_FOLDERS`
+    and the insides of workspaces are never searched; the search stops after ``seconds``.
     """
     base = _real(root)
     start = resolve_inside(base, rel, what="folder")
     if not start.is_dir():
         start = start.parent
-    found: list[str] = []
+    deadline = time.monotonic() + seconds
+    found: list[Path] = []
     here = start
     while True:
         if (here / MARKER_FILE).is_file():
-            found.append(here.relative_to(base).as_posix())
+            found.append(here)
             break
         if here == base:
             break
         here = here.parent
-    try:
-        children = sorted(start.iterdir())
-    except OSError:
-        children = []
-    for child in children:
-        if child.name.startswith(".") or child.is_symlink() or not child.is_dir():
-            continue
-        if (child / MARKER_FILE).is_file():
-            p = child.relative_to(base).as_posix()
-            if p not in found:
-                found.append(p)
-    return ["" if p == "." else p for p in found]
+    if not (start / MARKER_FILE).is_file():
+        found += _newest_first(_workspaces_below(base, start, depth, deadline), base)
+    if start != base:
+        found += _newest_first(_workspaces_below(base, base, depth, deadline, skip=start), base)
+    out: list[str] = []
+    for p in found:
+        r = p.relative_to(base).as_posix()
+        r = "" if r == "." else r
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def kernel_workspace(root: str | os.PathLike[str], runtime_dir: str | os.PathLike[str], kernel: object) -> dict[str, Any]:
+    """The workspace the notebook kernel ``kernel`` opened with ``workbench.open``
+    (:mod:`workbench.jupyter._registry`): ``{"workspace": path relative to root}``, or
+    ``{"outside": folder name}`` when it lies outside the Jupyter root (never served), or ``{}``."""
+    if not isinstance(kernel, str) or not _registry.KERNEL_ID.match(kernel):
+        if kernel in (None, ""):
+            return {}
+        raise BadRequest(f"kernel id {str(kernel)[:40]!r} is malformed")
+    found = _registry.lookup(runtime_dir, kernel)
+    if found is None or not (found / MARKER_FILE).is_file():
+        return {}
+    base = _real(root)
+    if not _inside(found, base) or ".git" in found.relative_to(base).parts:
+        return {"outside": found.name, "outside_path": str(found)}
+    r = found.relative_to(base).as_posix()
+    return {"workspace": "" if r == "." else r}
 
 
 # ----------------------------------------------------------------------------------------- requests
@@ -398,6 +476,77 @@ def image_list(ws: Workspace, limit: int = 500) -> list[dict[str, Any]]:
     return out
 
 
+def workspace_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A stamp of what the sidebar shows, for the workspace ``folder`` (already resolved): it changes
+    when ``ontology.yaml``, a proposal file, a model's metrics or the git history (HEAD and branch refs)
+    change. Only names, sizes and modification times are read, and the workspace is not opened, so the
+    sidebar can poll it every few seconds for about a millisecond each."""
+    root = Path(folder)
+    entries = [root / "ontology.yaml", root / ".git" / "HEAD", root / ".git" / "packed-refs"]
+    for sub, pattern in (("proposals", "*.yaml"), ("models", "*.json"), (".git/refs/heads", "*")):
+        d = root / sub
+        if d.is_dir():
+            entries += sorted(d.glob(pattern))
+    h = hashlib.sha256()
+    for path in entries:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        h.update(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return {"stamp": h.hexdigest()[:24]}
+
+
+#: Example segments a concept card shows.
+CARD_EXAMPLES = 6
+
+
+def concept_card(ws: Workspace, concept: object, examples: int = CARD_EXAMPLES) -> dict[str, Any]:
+    """Everything the sidebar's concept card shows: the concept, its model's metrics and status (the
+    one concept metric: validation balanced accuracy), its labelled segments, ``examples`` of them as
+    small PNG data URLs, and which change introduced it (``workbench.review.history.why``)."""
+    if not isinstance(concept, str) or not _CONCEPT_ID.match(concept):
+        raise BadRequest(f"concept id {str(concept)[:40]!r} must look like petal or flower_head")
+    o = ws.ontology
+    if concept not in o.concepts:
+        raise BadRequest(f"no concept {concept!r} in the ontology ({', '.join(o.concepts)})", 404)
+    c = o.concepts[concept]
+    kind = o.kind(concept)
+    metrics = ModelStore(ws.models_dir).metrics(concept)
+    status, reason = (concept_status(facts_from_metrics(metrics), "segment" if kind == "part" else "image")
+                      if metrics is not None else (None, None))
+    store = ws.store
+    rows = store.labels(concept=concept)
+    shown: list[dict[str, Any]] = []
+    images = ImageCache(size=4)
+    try:
+        for row in rows[: examples * 3]:
+            if len(shown) >= examples:
+                break
+            try:
+                seg = store.segment(row.segment_id)
+                im = store.image(seg.image_id)
+                pixels = images.get(ws.image_path(im.path))
+                shown.append({"segment": seg.id, "image": im.path, "src": png_data_url(crop_view(pixels, seg, 64))})
+            except WorkbenchError:
+                continue  # a moved or unreadable image: leave that example out
+    finally:
+        images.close()
+    try:
+        traced = why(ws, concept)
+        introduced = _jsonable(traced.introduced) if traced.introduced is not None else None
+        summary = traced.summary()
+    except WorkbenchError as e:
+        introduced, summary = None, str(e)
+    return {
+        "id": c.id, "label": c.label, "description": c.description, "kind": kind,
+        "implementation": c.implementation, "rule": c.rule, "parts": list(o.parts(concept)),
+        "parents": list(o.parents(concept)), "metrics": _model_metrics(ws, concept), "status": status,
+        "status_reason": reason, "labelled": len(rows), "examples": shown, "introduced": introduced,
+        "why": summary,
+    }  # fmt: skip
+
+
 def _image_root(ws: Workspace) -> Path:
     return ws.dataset_root
 
@@ -535,9 +684,47 @@ class _Handler(APIHandler):
 
 
 class WorkspacesHandler(_Handler):
+    @property
+    def runtime_dir(self) -> str:
+        """Where the server's kernels keep their connection files (and workbench.open its records)."""
+        km = self.settings.get("kernel_manager")
+        folder = getattr(km, "connection_dir", None) or getattr(self.serverapp, "runtime_dir", None)
+        if not folder:
+            folder = jupyter_runtime_dir()
+        return str(folder)
+
     @tornado.web.authenticated
     async def get(self) -> None:
-        await self._run(lambda: {"workspaces": find_workspaces(self.root, self.get_query_argument("path", ""))})
+        path, kernel = self.get_query_argument("path", ""), self.get_query_argument("kernel", None)
+
+        def work() -> dict[str, Any]:
+            mine = kernel_workspace(self.root, self.runtime_dir, kernel)
+            found = find_workspaces(self.root, path)
+            if "workspace" in mine:
+                found = [mine["workspace"], *(w for w in found if w != mine["workspace"])]
+            return {"workspaces": found, "kernel": mine}
+
+        await self._run(work)
+
+
+class StateHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+
+        def work() -> dict[str, Any]:
+            if rel is None:
+                raise BadRequest("give the workspace folder as ?workspace=<path relative to the Jupyter root>")
+            return workspace_state(resolve_workspace(self.root, rel))
+
+        await self._run(work)
+
+
+class ConceptHandler(_Handler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        rel = self.get_query_argument("workspace", None)
+        await self._run(self._with_ws, rel, concept_card, self.get_query_argument("concept", None))
 
 
 class OntologyHandler(_Handler):
@@ -624,6 +811,8 @@ def _handlers(base_url: str) -> list[tuple[str, Any]]:
     api = url_path_join(base_url, API_PREFIX)
     return [
         (url_path_join(api, "workspaces"), WorkspacesHandler),
+        (url_path_join(api, "state"), StateHandler),
+        (url_path_join(api, "concept"), ConceptHandler),
         (url_path_join(api, "ontology"), OntologyHandler),
         (url_path_join(api, "proposals"), ProposalsHandler),
         (url_path_join(api, rf"proposals/([0-9]{{1,{MAX_ID_DIGITS}}})"), ProposalsHandler),

@@ -1,27 +1,50 @@
 """The notebook entry point: ``wb = workbench.open("my-workspace")``, then ``wb.label()``, ``wb.review()``,
-``wb.graph()``, ``wb.train()``, ``wb.explain(image)``.
+``wb.graph()``, ``wb.train()``, ``wb.explain(image)``, ``wb.apply(ref)``.
 
 :class:`Workbench` is a thin facade over a :class:`~workbench.workspace.folder.Workspace`: each method makes
-one widget (imported only when called, so ``import workbench`` stays light and the core never needs
-Jupyter) or calls one core function. Nothing is stored here that the workspace does not store.
+one widget or calls one core function (``workbench.open`` imports this module only when called, so
+``import workbench`` stays light and the core never needs Jupyter). Nothing is stored here that the
+workspace does not store; the handle remembers the widgets it made (weakly) so that a change made
+through it (apply, train, revert) redraws them, and in a kernel ``open`` tells the Workbench sidebar
+which workspace this notebook uses (:mod:`workbench.jupyter._registry`).
 """
 from __future__ import annotations
 
+import dataclasses
 import html
+import logging
 import os
+import weakref
 from typing import Any
 
+from workbench.errors import ProposalError, WorkbenchError
+from workbench.jupyter import _registry
 from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_widget
 from workbench.jupyter.widgets.graph import OntologyGraph
 from workbench.jupyter.widgets.labeler import Labeler, default_author
 from workbench.jupyter.widgets.review import ReviewWidget
+from workbench.review import decisions
 from workbench.review.cells import proposal_cells
-from workbench.review.gate import apply_proposal
+from workbench.review.gate import GateRejected, Verdict
 from workbench.review.gate import gate as run_gate
+from workbench.review.gate import override as gate_override
 from workbench.review.history import history, revert, why
+from workbench.review.proposals import Proposal
+from workbench.review.store import ProposalStore
 from workbench.workspace.folder import Workspace
 
-__all__ = ["Workbench", "open", "expect_output"]
+__all__ = ["Workbench", "Applied", "NotMerged", "open", "expect_output"]
+
+_log = logging.getLogger(__name__)
+
+
+class NotMerged(GateRejected):
+    """``wb.apply`` merged nothing: the gate said "reject" or "inconclusive" (a :class:`GateRejected`, so
+    ``except GateRejected`` catches it). A notebook shows its message alone, without a traceback through
+    the workbench's own code: the refusal is the answer, not a bug."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of the traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 class Workbench:
@@ -30,6 +53,7 @@ class Workbench:
     def __init__(self, workspace: Workspace, *, author: str | None = None):
         self.workspace = workspace
         self._author = author
+        self._widgets: weakref.WeakSet[Any] = weakref.WeakSet()  # shown widgets, refreshed after a change
 
     # -- the workspace ----------------------------------------------------------------------------------
     @property
@@ -56,24 +80,42 @@ class Workbench:
         self.close()
 
     # -- widgets ----------------------------------------------------------------------------------------
+    def _keep(self, widget: Any) -> Any:
+        """Remember a widget this handle made, so :meth:`refresh` (run after apply, train, revert) updates it."""
+        self._widgets.add(widget)
+        return widget
+
+    def refresh(self) -> None:
+        """Bring every widget made by this handle up to date with the workspace (the ontology, labels,
+        proposals and models as they are now). Runs by itself after :meth:`apply`, :meth:`train` and
+        :meth:`revert`; call it after changing the workspace some other way (the CLI, the sidebar)."""
+        for w in list(self._widgets):
+            refresh = getattr(w, "refresh", None)
+            if refresh is not None and not getattr(w, "_closed", False):
+                try:
+                    refresh()
+                except Exception as e:  # noqa: BLE001 - one stale widget must not break the others
+                    _log.warning("refreshing %s: %s", type(w).__name__, e)
+
     def label(self, **filters: Any) -> Any:
         """The segment labeler (keyboard first). Filters: ``unlabelled``, ``concept``, ``image_class``,
         ``suggested``, ``least_certain``; also ``author``, ``settings_hash``, ``prefetch``."""
         filters.setdefault("author", self._author)
-        return Labeler(self.workspace, **filters)
+        return self._keep(Labeler(self.workspace, **filters))
 
     def review(self, ref: str | int | None = None) -> Any:
         """Review a proposal (``ref``: "7", "0007", "proposals/0007.yaml"); None: the oldest pending one."""
-        return ReviewWidget(self.workspace, ref, by=self.author)
+        return self._keep(ReviewWidget(self.workspace, ref, by=self.author))
 
     def graph(self) -> Any:
         """The ontology as an interactive graph; select a concept to see its card."""
-        return OntologyGraph(self.workspace)
+        return self._keep(OntologyGraph(self.workspace))
 
     def train(self, *, max_epochs: int | None = None, force: bool = False, start: bool = True) -> Any:
         """Train (only what changed) with a live dashboard, shown at once in a notebook so the bars move;
-        ``start=False`` returns it with a Train button instead. Results: ``dash.outcome``."""
-        dash = TrainingDashboard(self.workspace, max_epochs=max_epochs, force=force)
+        ``start=False`` returns it with a Train button instead. Results: ``dash.outcome``. The graphs and
+        labelers this handle showed are refreshed afterwards (new accuracies, least-certain order)."""
+        dash = TrainingDashboard(self.workspace, max_epochs=max_epochs, force=force, on_done=self.refresh)
         return dash.show_and_run() if start else dash
 
     def explain(self, image: Any) -> Any:
@@ -82,15 +124,49 @@ class Workbench:
         return explain_widget(self.workspace, image)
 
     # -- the pull-request loop (workbench.review.gate, workbench.review.history, workbench.review.cells) ----------------------
-    def apply(self, ref: Any, accept: Any = None, *, gate: bool = True, override: str | None = None) -> Any:
-        """Run the merge gate on a proposal, then apply it (commit message: rationale, trailers, verdict).
+    def apply(self, ref: Any, accept: Any = None, *, gate: bool = True, override: str | None = None) -> Applied:
+        """Run the merge gate on a proposal, then merge it only when the gate says "merge".
 
-        A "reject" verdict refuses (:class:`workbench.review.gate.GateRejected`) unless ``override="why"``;
-        the override is recorded. ``gate=False`` applies without the gate. Returns the Verdict (or the
-        Proposal when ungated).
+        Returns an :class:`Applied` (shown in a notebook as one block: merged, the commit, the verdict).
+        A "reject" or "inconclusive" verdict merges nothing: the verdict is recorded in the proposal and
+        :class:`NotMerged` (a :class:`workbench.review.gate.GateRejected`) is raised, saying how to merge anyway:
+        ``override="why"`` merges against the gate and records who and why (``Gate-override:`` in the
+        commit message). ``gate=False`` applies without the gate. The widgets this handle showed are
+        refreshed afterwards.
         """
-        p, verdict = apply_proposal(self.workspace, ref, accept, by=self.author, gate=gate, override=override)
-        return verdict if verdict is not None else p
+        store = ProposalStore(self.workspace)
+        p = ref if isinstance(ref, Proposal) else store.load(ref)
+        if p.id is None:
+            p = store.save(p)
+        if p.status != "pending":
+            raise ProposalError(f"{p.ref} is already {p.status} (commit {(p.commit or 'none')[:12]}); to undo it: "
+                                f"wb.revert({p.id!r})")
+        if not gate:
+            if override:
+                raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")
+            done = decisions.accept(self.workspace, p, accept, by=self.author)
+            self.refresh()
+            return Applied(done, None)
+        verdict = run_gate(self.workspace, p, accept)
+        if verdict.decision == "merge":
+            done = decisions.accept(self.workspace, p, accept, by=self.author, gate=verdict.to_dict())
+        elif override:
+            done = gate_override(self.workspace, p, accept, by=self.author, reason=override, verdict=verdict)
+            verdict = Verdict.from_dict(done.gate) if done.gate else verdict
+        else:
+            try:
+                store.update(dataclasses.replace(p, gate=verdict.to_dict()),
+                             message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+            except WorkbenchError as e:  # the refusal matters more than recording it
+                recorded = f" (the verdict could not be recorded in the proposal: {e})"
+            else:
+                recorded = ""
+            self.refresh()
+            raise NotMerged(
+                f"proposal {p.id} not merged: {_verdict_text(verdict)}.{recorded} To merge it anyway, give the "
+                f"reason: wb.apply({p.id!r}, override=\"why\")", verdict)
+        self.refresh()
+        return Applied(done, verdict)
 
     def history(self, limit: int | None = None) -> list[Any]:
         """The changes to the ontology, newest first (:class:`workbench.review.history.Change`)."""
@@ -102,7 +178,9 @@ class Workbench:
 
     def revert(self, ref: Any, reason: str = "") -> Any:
         """Undo a change (proposal id or commit sha) as a new commit; refused if later changes conflict."""
-        return revert(self.workspace, ref, by=self.author, reason=reason)
+        change = revert(self.workspace, ref, by=self.author, reason=reason)
+        self.refresh()
+        return change
 
     def propose_cells(self, ref: Any, *, gate: bool = False) -> list[dict[str, Any]] | None:
         """A proposal as notebook cells. In a notebook kernel: shows the review Markdown and puts the
@@ -151,8 +229,64 @@ class Workbench:
 
 
 def open(path: str | os.PathLike[str], *, author: str | None = None) -> Workbench:  # noqa: A001 - workbench.open
-    """Open the workspace at ``path`` for the notebook (see :class:`Workbench`)."""
-    return Workbench(Workspace.open(path), author=author)
+    """Open the workspace at ``path`` for the notebook (see :class:`Workbench`).
+
+    In a Jupyter kernel this also tells the Workbench sidebar which workspace this notebook uses (a
+    small record in the Jupyter runtime folder, :mod:`workbench.jupyter._registry`), so the sidebar
+    shows it with no setting typed.
+    """
+    wb = Workbench(Workspace.open(path), author=author)
+    _registry.register(wb.workspace.path)
+    return wb
+
+
+def _verdict_text(v: Verdict) -> str:
+    """The verdict in one line, each number once: the gate's message already states the difference and
+    its interval (``Verdict.summary`` would repeat them), so only the decision and ``n`` go before it."""
+    if v.difference is None:
+        return v.summary()  # "Gate: inconclusive (label some segments as ... first)"
+    return f"Gate: {v.decision} (n={v.n}): {v.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """What :meth:`Workbench.apply` did: the decided ``proposal`` (status, ``commit``) and the gate's
+    ``verdict`` (None with ``gate=False``). A notebook shows it once, as one block."""
+
+    proposal: Any
+    verdict: Verdict | None
+
+    @property
+    def merged(self) -> bool:
+        return self.proposal.status == "accepted"
+
+    @property
+    def commit(self) -> str | None:
+        return self.proposal.commit
+
+    def lines(self) -> list[str]:
+        p = self.proposal
+        head = f"Merged proposal {p.id} ({p.title}) as commit {(p.commit or '?')[:12]}"
+        if self.verdict is None:
+            return [head + " without the gate (gate=False)."]
+        v = self.verdict
+        out = [head + (f", against the gate: overridden by {v.override.get('by', '?')}: {v.override.get('reason', '')}"
+                       if v.override else ".")]
+        out.append(_verdict_text(dataclasses.replace(v, override=None)))
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        colour = "#9a6700" if self.verdict is not None and self.verdict.override else "#1a7f37"
+        first, *rest = self.lines()
+        return (f"<div class='wb-applied'><b style='color:{colour}'>{e(first)}</b>"
+                + "".join(f"<br>{e(line)}" for line in rest) + "</div>")
 
 
 def _ipython() -> Any:

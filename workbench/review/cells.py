@@ -333,7 +333,7 @@ def proposal_cells(
           "source": "\n".join(out) + "\n"}
     code = {"cell_type": "code", "id": code_id, "metadata": {"workbench": {**meta, "role": "apply"}},
             "execution_count": None, "outputs": [],
-            "source": f"# Apply proposal {pid} (runs the merge gate first; refuses on a reject verdict)\n"
+            "source": f"# Apply proposal {pid} (runs the merge gate first; merges only on a 'merge' verdict)\n"
                       + apply_code(pid)}
     return [md, code]
 

@@ -20,7 +20,8 @@ from workbench.data.datasets import load_image
 if TYPE_CHECKING:
     from workbench.workspace.folder import Workspace
 
-__all__ = ["ImageCache", "image_file", "png_data_url", "jpeg_data_url", "context_view", "crop_view", "OUTLINE"]
+__all__ = ["ImageCache", "image_file", "png_data_url", "jpeg_data_url", "svg_data_url", "context_view", "crop_view",
+           "evidence_view", "OUTLINE", "fallback_html", "with_fallback", "FALLBACK_NOTE"]
 
 #: Colour of the outline drawn around the current segment (magenta shows on flowers, leaves and sky).
 OUTLINE = (255, 0, 200)
@@ -110,6 +111,43 @@ class ImageCache:
             while len(self._scaled) > 2 * self.size:
                 self._scaled.popitem(last=False)
         return out
+
+
+#: What a widget's static fallback says (shown when a saved notebook is reopened without its kernel).
+FALLBACK_NOTE = ("a still picture of this widget as it was last shown. The live widget needs its kernel: run "
+                 "the cell again (or Run › Run All Cells) to get it back")
+
+
+def fallback_html(title: str, body: str) -> str:
+    """A widget's static stand-in: ``body`` (HTML made here, every value escaped) under a line saying
+    what it is and how to get the live widget back. JupyterLab shows it, through the Workbench
+    extension, where it would otherwise say "Error displaying widget: model not found"; viewers that
+    cannot run widgets (GitHub, nbviewer) show it too."""
+    import html
+
+    return (f"<div class='wb-fallback' style='border:1px dashed #bbb;border-radius:6px;padding:6px 8px;"
+            f"max-width:860px'><div style='color:#555;margin-bottom:4px'><b>{html.escape(title)}</b>: "
+            f"{html.escape(FALLBACK_NOTE)}.</div>{body}</div>")
+
+
+def with_fallback(bundle: Any, title: str, body: Any) -> Any:
+    """A widget's MIME bundle with its static fallback added as ``text/html`` (``body``: HTML, or a
+    function making it; a failure leaves the bundle as it was: the live widget matters more). anywidget
+    returns ``(data, metadata)``; ipywidgets the data alone: both work."""
+    if isinstance(bundle, tuple) and len(bundle) == 2:
+        return with_fallback(bundle[0], title, body), bundle[1]
+    if not isinstance(bundle, dict) or "application/vnd.jupyter.widget-view+json" not in bundle:
+        return bundle
+    try:
+        html_body = body() if callable(body) else body
+    except Exception:  # noqa: BLE001 - the fallback is a convenience; the widget itself still shows
+        return bundle
+    return {**bundle, "text/html": fallback_html(title, html_body)}
+
+
+def svg_data_url(svg: str) -> str:
+    """A ``data:image/svg+xml;base64,...`` URL (an ``<img>`` shows it even where inline SVG is stripped)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
 def png_data_url(pixels: np.ndarray) -> str:
@@ -203,4 +241,16 @@ def crop_view(image: np.ndarray, segment: Any, size: int = 160, pad: float = 0.2
         sx, sy = out.shape[1] / rw, out.shape[0] / rh
         _outline(out, segment.crop_mask(), ((x0 - X0) * sx, (y0 - Y0) * sy, (x1 - X0) * sx, (y1 - Y0) * sy),
                  OUTLINE, width=2 if size >= 96 else 1)
+    return out
+
+
+def evidence_view(image: np.ndarray, segments: list[Any], max_edge: int = 256) -> np.ndarray:
+    """The whole image scaled so its long edge is ``max_edge``, every one of ``segments`` outlined."""
+    h, w = image.shape[:2]
+    scale = max_edge / max(h, w)
+    out = _resize(image, round(w * scale), round(h * scale))
+    sx, sy = out.shape[1] / w, out.shape[0] / h
+    for seg in segments:
+        x0, y0, x1, y1 = seg.bbox
+        _outline(out, seg.crop_mask(), (x0 * sx, y0 * sy, x1 * sx, y1 * sy), OUTLINE, width=2)
     return out

@@ -4,7 +4,9 @@
 :func:`workbench.models.train.train_hybrid` plans it; the training job of :mod:`workbench.models.job`)
 with a progress bar per concept that moves as each model trains, its validation loss and balanced accuracy as
 soon as it is fitted, then the final table (concept, balanced accuracy, status, parameters, examples), the hybrid's line
-and, when the workspace has a ``report.json`` (``workbench run``), the same-budget baseline's line.
+and, when the workspace has a ``report.json`` (``workbench run``), that report's methods on its test images (the
+hybrid, the CNN at both budgets, the part-blind baselines), labelled as such: this training's figures are
+validation figures, the report's are test figures.
 :func:`explain_widget` shows which concept fired on which segment of one image.
 """
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 
 from workbench.evaluation.pipeline import evaluate, train
-from workbench.evaluation.report import RED, render_explanation, status_text
-from workbench.models.inference import explain_image  # noqa: F401 - public here too (notebooks import it)
+from workbench.evaluation.report import RED, method_rows, status_text
+from workbench.jupyter.widgets._render import _resize, jpeg_data_url, with_fallback
+from workbench.models.inference import explain_image
 
 if TYPE_CHECKING:
     from workbench.workspace.folder import Workspace
@@ -49,7 +52,7 @@ def load_report(workspace: Workspace) -> dict[str, Any] | None:
             data = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and "baseline" in data:
+        if isinstance(data, dict) and "baselines" in data and "hybrid" in data:
             return data
     return None
 
@@ -76,10 +79,12 @@ def _pct(v: Any) -> str:
 class TrainingDashboard(ipywidgets.VBox):
     """Train with a live view: ``dash.run()`` (``wb.train()`` calls it), or the Train button."""
 
-    def __init__(self, workspace: Workspace, *, max_epochs: int | None = None, force: bool = False, **kwargs: Any):
+    def __init__(self, workspace: Workspace, *, max_epochs: int | None = None, force: bool = False,
+                 on_done: Any = None, **kwargs: Any):
         self.workspace = workspace
         self.max_epochs = max_epochs
         self.force = force
+        self.on_done = on_done  # called after a successful run (wb.train refreshes its other widgets)
         self.outcome: dict[str, Any] | None = None
         self.bars: dict[str, ipywidgets.FloatProgress] = {}
         self.status: dict[str, ipywidgets.HTML] = {}
@@ -95,6 +100,7 @@ class TrainingDashboard(ipywidgets.VBox):
         rows = self._rows()
         super().__init__([ipywidgets.HBox([self.button, self.note]), self.error, rows, self.table,
                           ipywidgets.HBox([self.explain_box, self.explain_button]), self.explanation], **kwargs)
+        self.add_class("wb-dashboard")
 
     def _rows(self) -> ipywidgets.VBox:
         o = self.workspace.ontology
@@ -112,18 +118,26 @@ class TrainingDashboard(ipywidgets.VBox):
 
         The returned dashboard does not display a second copy of itself; elsewhere this is just :meth:`run`.
         """
+        handle = None
         if _in_kernel():
             from IPython.display import display
 
-            display(self)
+            handle = display(self, display_id=True)
             self._displayed = True
         self.run()
+        if handle is not None:  # the same output again, its saved stand-in now showing the results
+            handle.update(self._bundle(), raw=True)
         return self
+
+    def _bundle(self, **kwargs: Any) -> Any:
+        """The widget view with its static stand-in (the table as it is now) for a saved notebook."""
+        return with_fallback(super()._repr_mimebundle_(**kwargs), "Workbench training dashboard",
+                             lambda: self.note.value + self.error.value + self.table.value + self.explanation.value)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if getattr(self, "_displayed", False):  # already on screen (show_and_run): say so in text only
             return {"text/plain": repr(self)}
-        return super()._repr_mimebundle_(**kwargs)
+        return self._bundle(**kwargs)
 
     def __repr__(self) -> str:
         if self.outcome is None:
@@ -164,6 +178,8 @@ class TrainingDashboard(ipywidgets.VBox):
         if problems:
             self.note.value += f"<br><span style='color:#a00'>{len(problems)} image(s) skipped: {html.escape(problems[0])}</span>"
         self.table.value = self.table_html(self.outcome)
+        if self.on_done is not None:
+            self.on_done()
         return self.outcome
 
     def table_html(self, outcome: dict[str, Any]) -> str:
@@ -177,18 +193,19 @@ class TrainingDashboard(ipywidgets.VBox):
             f"<td>{e(str(m['params']))}</td><td>{e(str(m.get('train_examples', '–')))}</td></tr>"
             for c, m in outcome["concepts"].items())
         h = outcome["hybrid"]
-        cls = [f"<tr><td>hybrid ({e(str(h.get('mode', 'segments')))}), this training</td><td>{_pct(h.get('val_accuracy'))}</td>"
-               f"<td>{_pct(h.get('balanced_accuracy'))}</td><td>{e(str(h.get('params')))}</td></tr>"]
+        cls = [f"<tr><td>hybrid ({e(str(h.get('mode', 'segments')))}), this training</td>"
+               f"<td>{_pct(h.get('val_balanced_accuracy'))}</td><td>validation</td><td>{e(str(h.get('params')))}</td></tr>"]
         report = load_report(self.workspace)
         if report:
-            b = report.get("baseline") or {}
-            cls.append(f"<tr><td>same-budget CNN baseline (report.json)</td><td>{_pct(b.get('val_accuracy'))}</td>"
-                       f"<td>{_pct(b.get('balanced_accuracy'))}</td><td>{e(str(b.get('params', '–')))}</td></tr>")
+            for r in method_rows(report):
+                cls.append(f"<tr><td>{e(r['name'])} (report.json)</td><td>{_pct(r['test'])}</td><td>test</td>"
+                           f"<td>{e(str(r['params']))}</td></tr>")
         else:
-            cls.append("<tr><td colspan='4'><i>no report.json: run `workbench run` for the baseline line</i></td></tr>")
+            cls.append("<tr><td colspan='4'><i>no report.json: `workbench run` measures the hybrid against the CNNs and "
+                       "part-blind baselines on test images</i></td></tr>")
         style = "<style>.wb-t td,.wb-t th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style>"
         return (style + f"<table class='wb-t'>{head}{body}</table><table class='wb-t'><tr><th>classifier</th>"
-                f"<th>val accuracy</th><th>balanced accuracy</th><th>parameters</th></tr>{''.join(cls)}</table>")
+                f"<th>balanced accuracy</th><th>on</th><th>parameters</th></tr>{''.join(cls)}</table>")
 
     def explain(self, image: Any) -> None:
         """Show :func:`explain_widget`'s view of ``image`` below the table."""
@@ -237,19 +254,48 @@ class TrainingDashboard(ipywidgets.VBox):
 
 
 # ----------------------------------------------------------------------------------------------- explain
-def explain_html(workspace: Workspace, image: Any) -> str:
-    import base64
+#: Colours of the boxes drawn around the parts that fired (one per part, in order).
+_BOX_COLOURS = ("#e8175d", "#0a64d6", "#16833a", "#d06000", "#7b3fc4", "#00838f")
 
+
+def explain_html(workspace: Workspace, image: Any, size: int = 384) -> str:
+    """The image with each fired part's winning segment boxed, its name and score in a readable label
+    (HTML over the picture, not pixels drawn into it), and every concept's score once, beside it."""
     pixels, ex, name = explain_image(workspace, image)
-    png = base64.b64encode(render_explanation(pixels, ex, size=320)).decode("ascii")
-    return (f"<div style='display:flex;gap:10px;align-items:flex-start'><img src='data:image/png;base64,{png}' "
-            f"alt='{html.escape(name)}'><div><b>{html.escape(name)}</b><pre>{html.escape(str(ex))}</pre></div></div>")
+    h, w = pixels.shape[:2]
+    scale = size / max(h, w)
+    shown = _resize(pixels, round(w * scale), round(h * scale))
+    e = html.escape
+    boxes = []
+    fired = sorted((c for c in ex.concepts.values() if c.bbox is not None and c.score >= ex.threshold),
+                   key=lambda c: c.concept)
+    for i, c in enumerate(fired):
+        x0, y0, x1, y1 = (v * scale for v in c.bbox)
+        col = _BOX_COLOURS[i % len(_BOX_COLOURS)]
+        label_top = "top:-19px" if y0 >= 19 else "bottom:-19px"
+        boxes.append(
+            f"<div style='position:absolute;left:{x0:.0f}px;top:{y0:.0f}px;width:{max(2, x1 - x0):.0f}px;"
+            f"height:{max(2, y1 - y0):.0f}px;border:2px solid {col};box-sizing:border-box'>"
+            f"<span style='position:absolute;left:-2px;{label_top};background:{col};color:#fff;font:12px/17px sans-serif;"
+            f"padding:0 4px;border-radius:3px;white-space:nowrap'>{e(c.concept)} {c.score:.2f}</span></div>")
+    picture = (f"<div style='position:relative;width:{shown.shape[1]}px;height:{shown.shape[0]}px;margin-top:20px;"
+               f"flex:none'><img src='{jpeg_data_url(shown)}' alt='{e(name)}' width='{shown.shape[1]}' "
+               f"height='{shown.shape[0]}' style='display:block'>{''.join(boxes)}</div>")
+    return (f"<div class='wb-explain' style='display:flex;gap:14px;align-items:flex-start;flex-wrap:wrap'>{picture}"
+            f"<div><b>{e(name)}</b><pre style='margin:4px 0'>{e(str(ex))}</pre></div></div>")
+
+
+class ExplanationView(ipywidgets.HTML):
+    """An HTML widget whose saved copy (a notebook reopened without its kernel) shows the same picture."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_fallback(super()._repr_mimebundle_(**kwargs), "Workbench explanation", lambda: self.value)
 
 
 def explain_widget(workspace: Workspace, image: Any) -> ipywidgets.HTML:
     """An HTML widget: the image with each fired part's segment boxed, and every concept's score."""
     try:
-        return ipywidgets.HTML(explain_html(workspace, image))
+        return ExplanationView(explain_html(workspace, image))
     except Exception as e:  # noqa: BLE001 - shown, not swallowed
         log.warning("explain: %s", e)
-        return ipywidgets.HTML(f"<div style='color:#a00'>{html.escape(type(e).__name__)}: {html.escape(str(e))}</div>")
+        return ExplanationView(f"<div style='color:#a00'>{html.escape(type(e).__name__)}: {html.escape(str(e))}</div>")

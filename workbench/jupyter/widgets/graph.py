@@ -34,11 +34,14 @@ from workbench.evaluation.report import (
     ontology_svg,
     status_text,
 )
+from workbench.jupyter.widgets._live import LiveDisplay
 from workbench.jupyter.widgets._render import (
     ImageCache,
     crop_view,
     image_file,
     png_data_url,
+    svg_data_url,
+    with_fallback,
 )
 from workbench.models.store import ModelStore
 from workbench.review.queries import proposals_touching
@@ -46,7 +49,7 @@ from workbench.review.queries import proposals_touching
 if TYPE_CHECKING:
     from workbench.workspace.folder import Workspace
 
-__all__ = ["OntologyGraph", "GraphFrame", "concept_info", "graph_html", "accuracy_colour"]
+__all__ = ["OntologyGraph", "GraphFrame", "concept_info", "graph_html", "accuracy_colour", "static_svg"]
 
 log = logging.getLogger(__name__)
 _STATIC = Path(__file__).parent / "_static"
@@ -77,6 +80,15 @@ def concept_info(workspace: Workspace) -> dict[str, dict[str, Any]]:
     return out
 
 
+def static_svg(ontology: Any, info: dict[str, dict[str, Any]]) -> str:
+    """The report's SVG of ``ontology`` (:func:`workbench.evaluation.report.ontology_svg`) with each
+    concept's parameters and balanced accuracy from ``info`` (:func:`concept_info`); a concept without a
+    model reads "untrained" rather than "? p · –"."""
+    svg = ontology_svg(ontology, {c: {**v, "params": v["params"] if v.get("params") is not None else "?"}
+                                  for c, v in info.items()})
+    return svg.replace(" · ? p · –", " · untrained")
+
+
 def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460) -> str:
     """A self-contained pyvis page of the ontology that posts ``{wbSelect: id}`` to its parent on a click."""
     from pyvis.network import Network
@@ -84,10 +96,10 @@ def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460
     net = Network(height=f"{height - 20}px", width="100%", directed=True, cdn_resources="in_line")
     net.set_options(json.dumps({
         "layout": {"hierarchical": {"enabled": True, "direction": "UD", "sortMethod": "directed",
-                                    "levelSeparation": 90, "nodeSpacing": 130}},
+                                    "levelSeparation": 110, "nodeSpacing": 190}},
         "physics": {"enabled": False},
         "interaction": {"hover": True},
-        "nodes": {"font": {"size": 14}},
+        "nodes": {"font": {"size": 14, "multi": False}, "widthConstraint": {"maximum": 170}},
         "edges": {"arrows": {"to": {"enabled": True, "scaleFactor": 0.6}}, "color": "#888"},
     }))
     for c in ontology.bottom_up()[::-1]:
@@ -96,8 +108,11 @@ def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460
         acc, params = i.get("val_balanced_accuracy"), i.get("params")
         rule = concept.implementation == "rule"
         bad = i.get("status") in ("weak", "dead")
-        sub = f"{'rule' if rule else 'net'} · {params if params is not None else '?'} p · " + (
-            f"bal. {acc:.0%}" if acc is not None else "no model") + (f" · {i['status']}" if bad else "")
+        impl = "rule" if rule else "net"
+        if acc is None:
+            sub = f"{impl} · untrained"
+        else:
+            sub = f"{impl} · {params} p\nbal. acc. {acc:.0%}" + (f" · {i['status']}" if bad else "")
         net.add_node(
             c, label=f"{concept.label}\n{sub}", shape="diamond" if rule else "dot",
             color={"background": concept_colour(i), "border": "#333"},
@@ -110,6 +125,10 @@ def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460
     page = net.generate_html()
     page = _REMOTE.sub("", page)  # pyvis links bootstrap from a CDN; the graph does not need it
     page = page.replace("<head>", f'<head><meta http-equiv="Content-Security-Policy" content="{_CSP}">', 1)
+    # the graph fills its frame exactly: no page margin, no border, so no scrollbar inside the notebook's
+    fit = ("<style>html,body{margin:0;padding:0;overflow:hidden}.card{border:0!important}"
+           "#mynetwork{height:100vh!important;width:100%!important;border:0!important;float:none!important}</style>")
+    page = page.replace("</head>", fit + "</head>", 1)
     hook = ("<script>if (typeof network !== 'undefined') { network.on('selectNode', function (p) {"
             " parent.postMessage({wbSelect: String(p.nodes[0])}, '*'); }); }</script>")
     return page.replace("</body>", hook + "</body>", 1)
@@ -124,7 +143,7 @@ class GraphFrame(anywidget.AnyWidget):
     height = traitlets.Int(460).tag(sync=True)
 
 
-class OntologyGraph(ipywidgets.VBox):
+class OntologyGraph(LiveDisplay, ipywidgets.VBox):
     """The workspace's ontology as a graph with a concept card. ``select(id)`` or click a node."""
 
     def __init__(self, workspace: Workspace, *, height: int = 460, examples: int = 6, **kwargs: Any):
@@ -136,6 +155,7 @@ class OntologyGraph(ipywidgets.VBox):
         self.card = ipywidgets.HTML()
         self.error = ipywidgets.HTML()
         super().__init__([self.error, ipywidgets.HBox([self.picker]), self.frame, self.card], **kwargs)
+        self.add_class("wb-graph")
         self.frame.observe(self._on_frame, names=["selected"])
         self.picker.observe(self._on_pick, names=["value"])
         self._guard(self.refresh)
@@ -148,7 +168,8 @@ class OntologyGraph(ipywidgets.VBox):
         self.frame.srcdoc = graph_html(o, self.info, self.frame.height)
         current = self.picker.value
         self.picker.options = [(f"{o.concepts[c].label} ({c})", c) for c in o.bottom_up()[::-1]]
-        self.select(current if current in o.concepts else o.root)
+        self.select(current if current in o.concepts else o.root)  # redraws the card: its metrics may be new
+        self.update_displays()
 
     def select(self, concept: str) -> None:
         """Show ``concept``'s card (what clicking its node does)."""
@@ -194,13 +215,24 @@ class OntologyGraph(ipywidgets.VBox):
             f"<div><b>proposals that touched it</b>{props}</div></div>"
         )
 
+    def static_svg(self) -> str:
+        """The graph as the report draws it (SVG), with the metrics of the saved models."""
+        return static_svg(self.workspace.ontology, concept_info(self.workspace))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_fallback(super()._repr_mimebundle_(**kwargs), "Workbench ontology graph",
+                             lambda: f"<img src='{svg_data_url(self.static_svg())}' alt='ontology graph' "
+                                     f"style='max-width:100%'>{self.card.value}")
+
+    def close(self) -> None:
+        self._images.close()
+        self._closed = True
+        super().close()
+
     def save_svg(self, path: str | Path) -> Path:
         """Write the static graph (``workbench.evaluation.report.ontology_svg``, as in the report) to ``path``."""
-        info = concept_info(self.workspace)
-        svg = ontology_svg(self.workspace.ontology, {c: {**v, "params": v["params"] if v["params"] is not None else "?"}
-                                                     for c, v in info.items()})
         path = Path(path)
-        atomic_write_text(path, svg)
+        atomic_write_text(path, self.static_svg())
         return path
 
     # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ Filters (combine ``image_class`` with any of the others):
 """
 from __future__ import annotations
 
+import html
 import logging
 import os
 import time
@@ -37,6 +38,7 @@ import traitlets
 
 from workbench.data.store import NONE
 from workbench.errors import ImageLoadError, WorkbenchError
+from workbench.jupyter.widgets._live import LiveDisplay
 from workbench.jupyter.widgets._render import (
     ImageCache,
     context_view,
@@ -44,6 +46,7 @@ from workbench.jupyter.widgets._render import (
     image_file,
     jpeg_data_url,
     png_data_url,
+    with_fallback,
 )
 from workbench.models.inference import least_certain_order
 from workbench.review.proposals import Evidence, make_proposal
@@ -104,7 +107,7 @@ def concept_keys(concepts: list[str], keep: dict[str, str] | None = None) -> dic
     return dict(sorted(out.items(), key=lambda kv: _CONCEPT_KEY_ORDER.index(kv[0])))
 
 
-class Labeler(anywidget.AnyWidget):
+class Labeler(LiveDisplay, anywidget.AnyWidget):
     """Label a workspace's segments with the keyboard. Make one with ``workbench.open(ws).label()``."""
 
     _esm = _STATIC / "labeler.js"
@@ -116,12 +119,14 @@ class Labeler(anywidget.AnyWidget):
     bindings = traitlets.List().tag(sync=True)  # [{key, action, concept, label}] one per button (`keys` is taken by ipywidgets)
     progress = traitlets.Dict().tag(sync=True)  # {labelled, total, counts: {concept: n}}
     filter_text = traitlets.Unicode("").tag(sync=True)  # the active filter, in words
+    filter_value = traitlets.Unicode("unlabelled").tag(sync=True)  # the filter menu's entry for it
     filter_options = traitlets.List().tag(sync=True)  # [{value, text}] for the filter menu
     composites = traitlets.List().tag(sync=True)  # [{id, label}] possible parents of a new concept
     error = traitlets.Unicode("").tag(sync=True)  # the last action's error (shown in red)
     notice = traitlets.Unicode("").tag(sync=True)  # a lasting remark about the filter (e.g. no models)
     message = traitlets.Unicode("").tag(sync=True)  # what the last action did
     skipped = traitlets.List().tag(sync=True)  # [{image, reason}] images that cannot be shown (skipped)
+    empty = traitlets.Unicode("").tag(sync=True)  # why nothing is shown (the filter has nothing left), else ""
 
     def __init__(
         self,
@@ -246,6 +251,37 @@ class Labeler(anywidget.AnyWidget):
             raise WorkbenchError(f"no segment {sid} here (filter: {self.filter_text})")
         self._show(sid)
 
+    def sync(self) -> None:
+        """Catch up with what changed in the store since this widget last looked (labels made in other
+        cells, by other people, from masks): the counts, and the current segment when it no longer
+        belongs to the filter. Cheap; the browser asks for it when the widget gets the focus."""
+        self._sync_ontology()
+        self._refresh_progress()
+        if self._cur is not None and not self._wanted(self._cur):
+            self._advance_from(self._cur)
+        elif self._cur is None:
+            first = self._candidates(after=None, n=1, inclusive=True)
+            if first:
+                self._show(first[0])
+
+    def refresh(self) -> None:
+        """Re-read everything (segments, the filter's order, keys, counts) and stay on the current segment
+        when it still belongs to the filter: what ``wb.apply`` and ``wb.train`` run on shown labelers."""
+        cur = self._cur
+        self._ontology_seen = self.workspace.ontology
+        self._index_segments()
+        self._build_order()
+        self._set_static()
+        self._refresh_progress()
+        self._views.clear()
+        if cur is not None and cur in self._seg_image and self._wanted(cur):
+            self._show(cur)
+        else:
+            found = self._candidates(after=cur, n=1) if cur is not None else []
+            found = found or self._candidates(after=None, n=1, inclusive=True)
+            self._show(found[0] if found else None)
+        self.update_displays()
+
     def next_image(self) -> None:
         self._jump_image(+1)
 
@@ -316,6 +352,7 @@ class Labeler(anywidget.AnyWidget):
         self._filters = {"unlabelled": bool(unlabelled), "concept": concept, "image_class": image_class,
                          "suggested": bool(suggested), "least_certain": bool(least_certain)}
         self.notice = ""
+        self.message = ""
         self._index_segments()
         self._build_order()
         self._set_static()
@@ -340,7 +377,8 @@ class Labeler(anywidget.AnyWidget):
             return
         kind = content.get("type")
         if kind == "key":
-            self._guard(self.press, str(content.get("key", "")))
+            with self.hold_sync():  # one message to the browser per key (the next segment, counts, message)
+                self._guard(self.press, str(content.get("key", "")))
         elif kind == "action" and content.get("action") in {"skip", "undo", "next_image", "prev_image", "accept"}:
             self._guard(getattr(self, content["action"]))
         elif kind == "label":
@@ -357,6 +395,8 @@ class Labeler(anywidget.AnyWidget):
             )
         elif kind == "dismiss":
             self.error = ""
+        elif kind == "sync":
+            self._guard(self.sync)
 
     def _guard(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run an action; an exception becomes the widget's ``error`` (and a log record), never a crash."""
@@ -409,8 +449,6 @@ class Labeler(anywidget.AnyWidget):
             self._order = [r.segment_id for r in self.store.labels(concept=f["concept"])]
         elif f["suggested"]:
             self._order = list(dict.fromkeys(s.segment_id for s in self.store.suggestions(pending_only=True)))
-            if not self._order:
-                self.notice = "No LLM suggestions await confirmation."
         elif f["least_certain"]:
             self._order = self._least_certain_order()
         if self._order is not None:
@@ -517,8 +555,9 @@ class Labeler(anywidget.AnyWidget):
             self._next = []
             self.upcoming = []
             self.current = {}
-            self.message = (self.message + " · " if self.message else "") + "All done for this filter."
+            self.empty = self._empty_text()
             return
+        self.empty = ""
         current = dict(self._view(sid) or {})
         current["label"] = (lambda r: r.concept if r else None)(self.store.label(sid))
         sugg = self.store.suggestions(pending_only=True, segment_id=sid)
@@ -586,6 +625,23 @@ class Labeler(anywidget.AnyWidget):
         self._views[sid] = view
         return view
 
+    def _empty_text(self) -> str:
+        """Why this filter shows nothing, and what to do next (one sentence for the person)."""
+        f = self._filters
+        cls = f" on images of class {f['image_class']}" if f.get("image_class") else ""
+        if not self._seg_image:
+            return "No segments in this workspace yet: segment the images first."
+        if f.get("concept") is not None:
+            return (f"No segment{cls} is labelled {f['concept']} yet. Pick another filter above, or label some "
+                    f"segments {f['concept']} first.")
+        if f.get("suggested"):
+            return f"No LLM suggestion{cls} awaits confirmation. Pick another filter above."
+        done, total = self.store.progress(self.settings_hash)
+        if f.get("least_certain") and self._order is None:
+            return "No trained models yet, so nothing to rank: train first (wb.train()), or pick “unlabelled”."
+        return (f"Nothing left to label{cls}: every segment has a label ({done} / {total}). Pick “labelled …” "
+                "above to check or correct labels, or add and segment more images.")
+
     # ------------------------------------------------------------------------------ static parts
     def _set_static(self) -> None:
         o = self.workspace.ontology
@@ -615,6 +671,9 @@ class Labeler(anywidget.AnyWidget):
         what = ("labelled " + f["concept"] if f["concept"] is not None else "LLM-suggested" if f["suggested"]
                 else "least certain" if f["least_certain"] else "unlabelled" if f["unlabelled"] else "all")
         self.filter_text = what + (f" · class {f['image_class']}" if f["image_class"] else "")
+        value = (f"concept:{f['concept']}" if f["concept"] is not None else "suggested" if f["suggested"]
+                 else "least_certain" if f["least_certain"] else "unlabelled")
+        self.filter_value = f"class:{f['image_class']}" if f["image_class"] and value == "unlabelled" else value
 
     def _sync_ontology(self) -> None:
         """When ``ontology.yaml`` changed (a proposal was accepted), refresh the keys, menus and counts:
@@ -647,7 +706,24 @@ class Labeler(anywidget.AnyWidget):
 
     def close(self) -> None:
         self._images.close()
+        self._closed = True
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_fallback(super()._repr_mimebundle_(**kwargs), "Workbench labeler", self._fallback_body)
+
+    def _fallback_body(self) -> str:
+        """The labeler as a still picture: the current segment on its image, the counts, the keys."""
+        e = html.escape
+        p = self.progress or {}
+        cur = self.current or {}
+        keys = " · ".join(f"{b['key']} {b['label']}" for b in self.bindings if not b.get("hidden"))
+        head = f"<div>{p.get('labelled', 0)} / {p.get('total', 0)} segments labelled · filter: {e(self.filter_text)}</div>"
+        if not cur:
+            return head + f"<div><i>{e(self.empty)}</i></div>"
+        return (head + f"<div style='display:flex;gap:8px;align-items:flex-start'><img src='{cur['context']}' "
+                f"width='256' alt='segment {cur['segment_id']}'><div>segment {cur['segment_id']} of {e(cur['image'])}"
+                f"<br><small>keys: {e(keys)}</small></div></div>")
 
     def __repr__(self) -> str:
         return f"Labeler({self.workspace!r}, filter={self.filter_text!r}, segment={self._cur})"

@@ -1,5 +1,5 @@
-"""Proposal review: a proposal's edits as a checklist, the diff, a before/after graph, the preview, and
-accept selected / edit / reject.
+"""Proposal review: a proposal's edits as a checklist, its evidence (the image, the segments an edit
+touches), the diff, a before/after graph, the preview, and accept selected / edit / reject.
 
 Everything a proposal carries is model (or person) text: titles, rationales, ops, lint warnings and
 problems are escaped before they are shown, and nothing in them is ever run. Invalid edits are shown
@@ -17,8 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
+from workbench.data.store import NONE
 from workbench.errors import EditError, WorkbenchError
-from workbench.evaluation.report import ontology_svg
+from workbench.jupyter.widgets._live import LiveDisplay
+from workbench.jupyter.widgets._render import (
+    ImageCache,
+    crop_view,
+    evidence_view,
+    image_file,
+    jpeg_data_url,
+    png_data_url,
+    svg_data_url,
+    with_fallback,
+)
+from workbench.jupyter.widgets.graph import concept_info, static_svg
 from workbench.ontology.edits import edit_from_dict
 from workbench.review.decisions import accept, preview, reject
 from workbench.review.store import ProposalStore
@@ -30,6 +42,8 @@ __all__ = ["ReviewWidget"]
 
 log = logging.getLogger(__name__)
 _e = html.escape
+#: Thumbnails shown per edit that moves labelled segments.
+TOUCHED_THUMBS = 6
 
 
 class _EditRow:
@@ -59,7 +73,9 @@ class _EditRow:
 
     def _text(self) -> str:
         pe = self.pe
-        parts = [f"<b>{self.index}.</b> <code>{_e(pe.summary())}</code> <small>({_e(pe.decision)})</small>"]
+        colour = {"accepted": "#1a7f37", "rejected": "#cf222e", "not accepted": "#9a6700"}.get(pe.decision, "#555")
+        parts = [(f"<b>{self.index}.</b> <code>{_e(pe.summary())}</code> "
+                  f"<small class='wb-decision' style='color:{colour}'>({_e(pe.decision)})</small>")]
         if pe.rationale:
             parts.append(f"<div style='color:#333;margin-left:1em'>{_e(pe.rationale)}</div>")
         for w in pe.lint:
@@ -92,7 +108,7 @@ class _EditRow:
         self.editor_note.value = "<span style='color:#070'>✔ valid op (will be used instead)</span>"
 
 
-class ReviewWidget(ipywidgets.VBox):
+class ReviewWidget(LiveDisplay, ipywidgets.VBox):
     """Review one proposal of a workspace (``ref`` None: the oldest pending one)."""
 
     def __init__(self, workspace: Workspace, ref: Any = None, *, by: str, **kwargs: Any):
@@ -100,8 +116,13 @@ class ReviewWidget(ipywidgets.VBox):
         self.by = by
         self.proposal: Any = None
         self.rows: list[_EditRow] = []
+        self._images = ImageCache(size=4)
+        self._svgs: tuple[str, str] = ("", "")
+        self._ref: Any = ref
         self.error = ipywidgets.HTML()
         self.header = ipywidgets.HTML()
+        self.evidence = ipywidgets.HTML()
+        self.touched = ipywidgets.HTML()
         self.checklist = ipywidgets.VBox()
         self.preview_html = ipywidgets.HTML()
         self.diff_html = ipywidgets.HTML()
@@ -112,9 +133,10 @@ class ReviewWidget(ipywidgets.VBox):
         self.result = ipywidgets.HTML()
         self.accept_button.on_click(lambda _b: self._guard(self.accept))
         self.reject_button.on_click(lambda _b: self._guard(self.reject))
-        super().__init__([self.error, self.header, self.checklist,
+        super().__init__([self.error, self.header, self.evidence, self.checklist,
                           ipywidgets.HBox([self.accept_button, self.reject_button, self.note]), self.result,
-                          self.preview_html, self.diff_html, self.graphs], **kwargs)
+                          self.preview_html, self.touched, self.diff_html, self.graphs], **kwargs)
+        self.add_class("wb-review")
         self._guard(self.load, ref)
 
     # -------------------------------------------------------------------------------------------
@@ -127,18 +149,31 @@ class ReviewWidget(ipywidgets.VBox):
                 self.proposal = None
                 self.header.value = "<i>No pending proposals.</i>"
                 self.checklist.children = ()
+                self.evidence.value = self.touched.value = ""
+                self.preview_html.value = self.diff_html.value = self.graphs.value = ""
                 self._set_buttons(False)
                 return
             self.proposal = pending[0]
         else:
             self.proposal = store.load(ref)
         p = self.proposal
+        self._show_rows(p)
+        self.header.value = self._header_html(p)
+        self.evidence.value = self._evidence_html(p)
+        self._set_buttons(p.status == "pending")
+        self.result.value = self._status_html(p) if p.status != "pending" else ""
+        self._changed()
+
+    def refresh(self) -> None:
+        """Read the proposal again (``wb.apply`` or another cell may have decided it) and redraw: its
+        status, each edit's decision, the buttons. What ``wb.apply`` runs on the review widgets it showed."""
+        ref = self.proposal.id if self.proposal is not None and self.proposal.id else self._ref
+        self._guard(self.load, ref)
+        self.update_displays()
+
+    def _show_rows(self, p: Any) -> None:
         self.rows = [_EditRow(i, pe, self._changed) for i, pe in enumerate(p.edits)]
         self.checklist.children = tuple(r.box for r in self.rows)
-        self.header.value = self._header_html(p)
-        self._set_buttons(p.status == "pending")
-        self.result.value = ""
-        self._changed()
 
     def selected(self) -> list[int]:
         """Indices of the checked edits."""
@@ -154,6 +189,10 @@ class ReviewWidget(ipywidgets.VBox):
         p = self.proposal
         if p is None:
             return
+        if p.status != "pending":  # decided: the diff is in its commit; a preview would compare with the new ontology
+            self.preview_html.value = ""
+            self.diff_html.value = self.graphs.value = self.touched.value = ""
+            return
         bad = [r for r in self.rows if r.edit_problem and r.check.value]
         if bad:
             self.preview_html.value = (f"<div style='color:#a00'>edit {bad[0].index}: its JSON is not a valid op; "
@@ -161,13 +200,13 @@ class ReviewWidget(ipywidgets.VBox):
             return
         if not self.selected():
             self.preview_html.value = "<i>no edit selected</i>"
-            self.diff_html.value = self.graphs.value = ""
+            self.diff_html.value = self.graphs.value = self.touched.value = ""
             return
         try:
             pv = preview(self.workspace, p, self.selected(), self.edited())
         except WorkbenchError as err:
             self.preview_html.value = f"<div style='color:#a00'>{_e(str(err))}</div>"
-            self.diff_html.value = self.graphs.value = ""
+            self.diff_html.value = self.graphs.value = self.touched.value = ""
             return
         touched = ", ".join(f"edit {i}: {n}" for i, n in sorted(pv.labels_touched.items()) if n) or "none"
         self.preview_html.value = (
@@ -181,12 +220,15 @@ class ReviewWidget(ipywidgets.VBox):
         )
         self.diff_html.value = (f"<pre style='background:#f7f7f7;padding:6px;max-height:320px;overflow:auto'>"
                                 f"{_e(pv.diff) or '(no change)'}</pre>")
-        before = ontology_svg(self.workspace.ontology, {})
-        after = ontology_svg(pv.after, {})
+        self.touched.value = self._touched_html(p, pv.labels_touched)
+        info = concept_info(self.workspace)
+        self._svgs = (static_svg(self.workspace.ontology, info), static_svg(pv.after, info))
+        before, after = self._svgs
+        # at their own size (12 px text), one under the other when the notebook is narrow; never shrunk
         self.graphs.value = (
-            "<div style='display:flex;gap:8px;flex-wrap:wrap'>"
-            f"<div><b>before</b><div style='zoom:0.6'>{before}</div></div>"
-            f"<div><b>after</b><div style='zoom:0.6'>{after}</div></div></div>"
+            "<div style='display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start'>"
+            f"<div style='max-width:100%;overflow-x:auto'><b>before</b><br>{before}</div>"
+            f"<div style='max-width:100%;overflow-x:auto'><b>after</b><br>{after}</div></div>"
         )
 
     def accept(self, note: str | None = None) -> Any:
@@ -214,11 +256,77 @@ class ReviewWidget(ipywidgets.VBox):
     def _decided(self, p: Any, what: str) -> None:
         self.proposal = p
         self.header.value = self._header_html(p)
-        for r in self.rows:
-            r.check.disabled = True
-            r.edit_button.disabled = True
+        self._show_rows(p)  # each edit now says accepted / not accepted / rejected, never "(pending)"
         self._set_buttons(False)
+        self._changed()
         self.result.value = f"<div style='color:#070'>Proposal {_e(p.id or '')} {_e(what)} (status: {_e(p.status)})</div>"
+        self.update_displays()
+
+    @staticmethod
+    def _status_html(p: Any) -> str:
+        colour = {"accepted": "#1a7f37", "rejected": "#cf222e"}.get(p.status, "#9a6700")
+        commit = f" as commit {_e(p.commit[:12])}" if p.commit else ""
+        return f"<div style='color:{colour}'>Proposal {_e(p.id or '')} is {_e(p.status)}{commit}</div>"
+
+    # ----------------------------------------------------------------------------------- evidence
+    def _evidence_html(self, p: Any) -> str:
+        """The image the proposal was made from, with the evidence segments outlined (if it can be read)."""
+        ev = p.evidence
+        if not ev.image:
+            return (f"<div class='wb-evidence'><small>evidence: segments {_e(', '.join(str(s) for s in ev.segments))}"
+                    "</small></div>") if ev.segments else ""
+        try:
+            pixels = self._images.get(image_file(self.workspace, ev.image))
+            segs = []
+            for sid in ev.segments:
+                try:
+                    segs.append(self.workspace.store.segment(int(sid)))
+                except (WorkbenchError, KeyError, ValueError):
+                    continue
+            url = jpeg_data_url(evidence_view(pixels, segs, 256))
+        except WorkbenchError as err:  # the image moved or is unreadable: say so, keep reviewing
+            return f"<div class='wb-evidence'><small>evidence image {_e(ev.image)}: {_e(str(err))}</small></div>"
+        what = f"segments {', '.join(str(s) for s in ev.segments)} outlined" if segs else "the whole image"
+        return (f"<div class='wb-evidence' style='margin:4px 0'><img src='{url}' alt='evidence {_e(ev.image)}' "
+                f"style='max-width:256px;border:1px solid #ddd'><br><small>evidence: {_e(ev.image)} ({_e(what)})"
+                "</small></div>")
+
+    def _touched_html(self, p: Any, touched: dict[int, int]) -> str:
+        """Per edit that moves labelled segments: how many, and a few of them as thumbnails."""
+        store = self.workspace.store
+        known = set(self.workspace.ontology.concepts) | {NONE}
+        blocks = []
+        for i, n in sorted(touched.items()):
+            if not n or i >= len(p.edits):
+                continue
+            concepts = sorted(_concepts_in(p.edits[i].op) & known)
+            thumbs = []
+            for c in concepts:
+                for row in store.labels(concept=c)[:TOUCHED_THUMBS]:
+                    if len(thumbs) >= TOUCHED_THUMBS:
+                        break
+                    try:
+                        seg = store.segment(row.segment_id)
+                        pixels = self._images.get(image_file(self.workspace, store.image(seg.image_id).path))
+                        thumbs.append(f"<img src='{png_data_url(crop_view(pixels, seg, 64))}' width='64' height='64' "
+                                      f"title='segment {seg.id}: {_e(c)}' style='margin:2px;background:#111'>")
+                    except WorkbenchError as err:
+                        log.info("review thumbnails: %s", err)
+            blocks.append(f"<div><small>edit {i} moves {n} labelled segment(s) of {_e(', '.join(concepts) or '?')}"
+                          f"</small><br>{''.join(thumbs)}</div>")
+        return "<div class='wb-touched'>" + "".join(blocks) + "</div>" if blocks else ""
+
+    # ----------------------------------------------------------------------------------- display
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_fallback(super()._repr_mimebundle_(**kwargs), "Workbench proposal review", self._fallback_body)
+
+    def _fallback_body(self) -> str:
+        rows = "".join(r.text.value for r in self.rows)
+        graphs = ""
+        if self.proposal is not None and self.proposal.status == "pending" and self.graphs.value:
+            graphs = "".join(f"<div><b>{what}</b><br><img src='{svg_data_url(svg)}' alt='ontology {what}' "
+                             "style='max-width:100%'></div>" for what, svg in zip(("before", "after"), self._svgs))
+        return self.header.value + self.evidence.value + rows + self.result.value + self.preview_html.value + graphs
 
     def _set_buttons(self, on: bool) -> None:
         self.accept_button.disabled = not on
@@ -229,14 +337,17 @@ class ReviewWidget(ipywidgets.VBox):
 
     @staticmethod
     def _header_html(p: Any) -> str:
-        ev = p.evidence
-        evidence = ""
-        if ev.image or ev.segments:
-            evidence = (f"<br><small>evidence: {_e(ev.image or '')}"
-                        + (f", segments {_e(', '.join(str(s) for s in ev.segments))}" if ev.segments else "") + "</small>")
+        gate = (p.gate or {}).get("summary")
+        gate_line = f"<br><small>Gate: {_e(str(gate))}</small>" if gate else ""
         return (f"<div><h4 style='margin:2px 0'>Proposal {_e(p.id or '(unsaved)')}: {_e(p.title)}</h4>"
-                f"<small>{_e(p.kind)} by {_e(p.author)} · {_e(p.created)} · status <b>{_e(p.status)}</b></small>"
-                f"<div style='margin:4px 0'>{_e(p.rationale)}</div>{evidence}</div>")
+                f"<small>{_e(p.kind)} by {_e(p.author)} · {_e(p.created)} · status "
+                f"<b class='wb-status'>{_e(p.status)}</b></small>{gate_line}"
+                f"<div style='margin:4px 0'>{_e(p.rationale)}</div></div>")
+
+    def close(self) -> None:
+        self._images.close()
+        self._closed = True
+        super().close()
 
     def _guard(self, fn: Any, *args: Any) -> Any:
         self.error.value = ""
@@ -247,3 +358,19 @@ class ReviewWidget(ipywidgets.VBox):
             self.error.value = (f"<div style='color:#a00;white-space:pre-wrap'>{_e(type(err).__name__)}: "
                                 f"{_e(str(err))}</div>")
             return None
+
+
+def _concepts_in(op: Any) -> set[str]:
+    """Every text value of an op (and of the lists in it): the concept ids it names, among other words."""
+    out: set[str] = set()
+    if isinstance(op, dict):
+        for k, v in op.items():
+            if k in ("op", "description", "label", "rule"):
+                continue
+            out |= _concepts_in(v)
+    elif isinstance(op, (list, tuple)):
+        for v in op:
+            out |= _concepts_in(v)
+    elif isinstance(op, str):
+        out.add(op)
+    return out

@@ -143,8 +143,54 @@ export async function requestAPI<T>(
   return data as T;
 }
 
-export function findWorkspaces(path: string): Promise<{ workspaces: string[] }> {
-  return requestAPI('workspaces', { path });
+/** What the server knows about the notebook kernel's workspace (recorded by workbench.open). */
+export interface IKernelWorkspace {
+  /** The workspace the kernel opened, relative to the Jupyter root. */
+  workspace?: string;
+  /** The folder name, when the kernel opened a workspace outside the Jupyter root (never served). */
+  outside?: string;
+  outside_path?: string;
+}
+
+/**
+ * Workspaces for a notebook folder, nearest first; with `kernel` (the notebook's kernel id) the one that
+ * kernel opened with workbench.open comes first.
+ */
+export function findWorkspaces(
+  path: string,
+  kernel?: string | null
+): Promise<{ workspaces: string[]; kernel?: IKernelWorkspace }> {
+  const query: { [key: string]: string } = { path };
+  if (kernel) {
+    query.kernel = kernel;
+  }
+  return requestAPI('workspaces', query);
+}
+
+/** A stamp that changes whenever the ontology, proposals, models or history change. */
+export function getState(workspace: string): Promise<{ stamp: string }> {
+  return requestAPI('state', { workspace });
+}
+
+/** One example segment of a concept: a small PNG data URL made by the server. */
+export interface IExample {
+  segment: number;
+  image: string;
+  src: string;
+}
+
+/** Everything the concept card shows. */
+export interface IConceptCard extends IConcept {
+  status: string | null;
+  status_reason: string | null;
+  labelled: number;
+  examples: IExample[];
+  introduced: IHistoryEntry | null;
+  why: string;
+}
+
+export function getConcept(workspace: string, concept: string): Promise<IConceptCard> {
+  return requestAPI('concept', { workspace, concept });
 }
 
 export function getOntology(workspace: string): Promise<IOntology> {

@@ -10,6 +10,7 @@ import {
   Notification,
   showErrorMessage
 } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { MarkdownCell } from '@jupyterlab/cells';
 
@@ -37,6 +38,7 @@ export namespace CommandIDs {
   export const refactor = 'workbench:refactor';
   export const gate = 'workbench:gate';
   export const showHistory = 'workbench:show-history';
+  export const labelConcept = 'workbench:label-concept';
 }
 
 /** The palette category of the commands. */
@@ -127,6 +129,36 @@ export function insertProposalCells(
   return { index: at, inserted: true };
 }
 
+/** Insert one code cell below the active cell of `panel` (or first in an empty notebook) and select it. */
+export function insertCodeCell(panel: NotebookPanel, source: string): number {
+  const notebook = panel.content;
+  const model = notebook.model;
+  if (!model) {
+    throw new Error('the notebook is not loaded yet');
+  }
+  const at = model.cells.length ? notebook.activeCellIndex + 1 : 0;
+  model.sharedModel.insertCells(at, [
+    { cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null } as any
+  ]);
+  notebook.activeCellIndex = at;
+  void notebook.scrollToItem(at);
+  return at;
+}
+
+/**
+ * The code of a cell that opens the labeler on the segments labelled `concept`: `wb.label(...)` when the
+ * notebook opened that workspace (its `wb`), else it opens the workspace first, by its path from the
+ * notebook's folder.
+ */
+export function labelCellSource(concept: string, workspace: string, notebookPath: string, opened: boolean): string {
+  const call = `wb.label(concept=${JSON.stringify(concept)})  # the segments labelled ${concept}: check or correct them`;
+  if (opened) {
+    return call;
+  }
+  const rel = PathExt.relative(PathExt.dirname(notebookPath), workspace) || '.';
+  return `import workbench\n\nwb = workbench.open(${JSON.stringify(rel)})\n${call}`;
+}
+
 async function requireWorkspace(ctx: ICommandContext): Promise<string> {
   const ws = await ctx.workspace();
   if (ws === null) {
@@ -204,12 +236,15 @@ export function registerCommands(ctx: ICommandContext): void {
     execute: () => panel.refresh()
   });
 
+  // Always listed and enabled: without an open notebook it says what to do instead of vanishing.
   commands.addCommand(CommandIDs.insertProposal, {
     label: args => (args.id ? `Insert Proposal ${args.id} as Cells` : 'Insert Proposal as Cells'),
     caption: 'Insert a proposal below the active cell: its rationale and diff, and a cell that applies it',
-    isEnabled: () => tracker.currentWidget !== null,
     execute: args =>
       report('Insert proposal', async () => {
+        if (!tracker.currentWidget) {
+          throw new Error('Open a notebook first: the proposal is inserted below its active cell.');
+        }
         const id = await pickPending(args, 'Insert proposal as cells');
         if (id) {
           await insert(id);
@@ -291,6 +326,37 @@ export function registerCommands(ctx: ICommandContext): void {
         const { gate } = await postGate(workspace, id, ctx.overrides());
         await panel.refresh();
         Notification.info(`Proposal ${id}: ${formatGate(gate)}`, { autoClose: 8000 });
+      })
+  });
+
+  commands.addCommand(CommandIDs.labelConcept, {
+    label: args => (args.concept ? `Label ${args.concept} in the Notebook` : 'Label a Concept in the Notebook'),
+    caption: 'Insert a cell that opens the labeler on the segments of one concept',
+    execute: args =>
+      report('Label a concept', async () => {
+        const nb = tracker.currentWidget;
+        if (!nb) {
+          throw new Error('Open a notebook first: the labeler cell is inserted below its active cell.');
+        }
+        let concept = typeof args.concept === 'string' ? args.concept : '';
+        let workspace = typeof args.workspace === 'string' ? args.workspace : null;
+        let opened = args.opened === true;
+        if (workspace === null) {
+          workspace = await requireWorkspace(ctx);
+          opened = false;
+        }
+        if (!concept) {
+          const parts = (await getOntology(workspace)).concepts.filter(c => c.kind === 'part').map(c => c.id);
+          const pick = await InputDialog.getItem({ title: 'Label which concept?', items: parts });
+          if (!pick.button.accept || !pick.value) {
+            return;
+          }
+          concept = pick.value;
+        }
+        await nb.context.ready;
+        insertCodeCell(nb, labelCellSource(concept, workspace, nb.context.path, opened));
+        shell.activateById(nb.id);
+        Notification.info(`Run the new cell (Shift+Enter) to label ${concept}.`, { autoClose: 4000 });
       })
   });
 

@@ -17,7 +17,8 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ISettingsOverrides, findWorkspaces } from './api';
 import { CommandIDs, registerCommands } from './commands';
-import { WorkbenchPanel } from './panel';
+import { watchWidgetFallbacks } from './fallback';
+import { IWorkspaceChoice, WorkbenchPanel } from './panel';
 
 /** The plugin id: the npm package name and the settings schema file name (schema/plugin.json). */
 export const PLUGIN_ID = 'constructability-workbench:plugin';
@@ -66,15 +67,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     let settings: IUserSettings = { ...DEFAULTS };
 
-    const workspace = async (): Promise<string | null> => {
+    // Which workspace: the setting when one is typed; else the one the active notebook's kernel opened
+    // (workbench.open records it for the server); else the nearest one to the notebook's folder.
+    const choose = async (): Promise<IWorkspaceChoice> => {
       if (settings.workspace.trim()) {
-        return settings.workspace.trim();
+        return { path: settings.workspace.trim(), source: 'setting' };
       }
       const nb = tracker.currentWidget;
       const dir = nb ? PathExt.dirname(nb.context.path) : '';
-      const { workspaces } = await findWorkspaces(dir);
-      return workspaces.length ? workspaces[0] : null;
+      const kernel = nb?.sessionContext.session?.kernel?.id ?? null;
+      const found = await findWorkspaces(dir, kernel);
+      const mine = found.kernel ?? {};
+      if (typeof mine.workspace === 'string') {
+        return { path: mine.workspace, source: 'notebook' };
+      }
+      const note = mine.outside
+        ? `This notebook opened the workspace "${mine.outside}", which lies outside the folder Jupyter ` +
+          'serves, so the sidebar cannot show it. Keep workspaces below the Jupyter root to browse them here.'
+        : undefined;
+      if (found.workspaces.length) {
+        return { path: found.workspaces[0], source: 'nearby', note };
+      }
+      return { path: null, source: 'none', note };
     };
+    const workspace = async (): Promise<string | null> => (await choose()).path;
 
     const overrides = (): ISettingsOverrides => ({
       claude_model: settings.claudeModel || null,
@@ -89,7 +105,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       gateProposal: async id => {
         await app.commands.execute(CommandIDs.gate, { id });
       },
-      resolveWorkspace: workspace
+      resolveWorkspace: choose,
+      labelConcept: (concept, choice) =>
+        void app.commands.execute(CommandIDs.labelConcept, {
+          concept,
+          workspace: choice.path ?? '',
+          opened: choice.source === 'notebook'
+        })
     });
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 850 });
@@ -98,12 +120,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     registerCommands({ app, palette, tracker, panel, workspace, overrides });
+    watchWidgetFallbacks(tracker);
 
-    // Follow the active notebook: another folder may hold another workspace.
-    tracker.currentChanged.connect(() => {
+    // Follow the active notebook: another folder, or another kernel, may hold another workspace.
+    tracker.currentChanged.connect((_sender, nb) => {
       if (panel.isVisible) {
         void panel.refresh();
       }
+      nb?.sessionContext.kernelChanged.connect(() => {
+        if (panel.isVisible && tracker.currentWidget === nb) {
+          void panel.refresh();
+        }
+      });
     });
 
     // After a cell runs (e.g. wb.apply), show what changed: re-read the workspace, at most twice a second.

@@ -1,6 +1,7 @@
 /**
- * The sidebar panel: the workspace's ontology as a tree (each concept's accuracy and implementation),
- * pending proposals with their gate verdicts, and recent history.
+ * The sidebar panel: the workspace's ontology as a tree (each concept's accuracy and implementation; a
+ * click opens its card), proposals with their gate verdicts, and recent history. It follows the active
+ * notebook (the workspace its kernel opened) and stays current by polling a cheap stamp.
  *
  * Everything shown comes from the server as data, and model-written text (labels, titles,
  * rationales) is only ever set with textContent: never parsed as HTML or Markdown.
@@ -9,15 +10,20 @@ import { Widget } from '@lumino/widgets';
 
 import {
   IConcept,
+  IConceptCard,
   IGate,
   IHistoryEntry,
   IOntology,
   IProposalSummary,
+  getConcept,
   getHistory,
   getOntology,
   getProposals,
-  getWhy
+  getState
 } from './api';
+
+/** How often the panel checks whether the workspace changed (while it is visible), in ms. */
+export const POLL_MS = 2000;
 
 /** Make an element with a class and (text) content. */
 export function el<K extends keyof HTMLElementTagNameMap>(
@@ -65,13 +71,25 @@ function pick(entry: IHistoryEntry, ...keys: string[]): string {
   return '';
 }
 
+/** Which workspace the panel shows, and why that one. */
+export interface IWorkspaceChoice {
+  /** Relative to the Jupyter root ('' is the root itself); null when there is none to show. */
+  path: string | null;
+  /** 'setting': the Settings Editor; 'notebook': the active notebook's kernel opened it; 'nearby': found near the notebook. */
+  source: 'setting' | 'notebook' | 'nearby' | 'none';
+  /** A sentence for the person (e.g. why none is shown). */
+  note?: string;
+}
+
 export interface IPanelCallbacks {
   /** Insert a proposal as cells in the active notebook. */
   insertProposal(id: string): void;
   /** Run the merge gate on a pending proposal (records its verdict). */
   gateProposal(id: string): Promise<void>;
-  /** The workspace path (relative to the Jupyter root) to show, or null when none is found. */
-  resolveWorkspace(): Promise<string | null>;
+  /** The workspace to show. */
+  resolveWorkspace(): Promise<IWorkspaceChoice>;
+  /** Insert a cell that opens the labeler filtered to `concept` in the active notebook. */
+  labelConcept(concept: string, choice: IWorkspaceChoice): void;
 }
 
 /** The Workbench sidebar. */
@@ -82,17 +100,26 @@ export class WorkbenchPanel extends Widget {
     this.addClass('jp-WorkbenchPanel');
     this.title.caption = 'Constructability Workbench';
     const header = el('div', 'jp-Workbench-header');
-    this._workspaceLabel = el('span', 'jp-Workbench-workspace', '');
     const refresh = el('button', 'jp-Button jp-mod-minimal jp-Workbench-refresh', 'Refresh');
-    refresh.title = 'Read the workspace again';
+    refresh.title = 'Read the workspace again (it also updates by itself every few seconds)';
     refresh.addEventListener('click', () => void this.refresh());
-    header.append(el('span', 'jp-Workbench-title', 'Workbench'), this._workspaceLabel, refresh);
+    header.append(el('span', 'jp-Workbench-title', 'Workbench'), refresh);
+    this._workspaceLabel = el('div', 'jp-Workbench-workspace', '');
+    this._workspaceSource = el('div', 'jp-Workbench-workspaceSource', '');
     this._status = el('div', 'jp-Workbench-status');
     this._ontology = this._section('ontology', 'Ontology');
     this._proposals = this._section('proposals', 'Proposals');
     this._history = this._section('history', 'History');
+    this._pendingOnly = el('input', 'jp-Workbench-pendingOnly') as HTMLInputElement;
+    this._pendingOnly.type = 'checkbox';
+    this._pendingOnly.addEventListener('change', () => this._renderProposals(this._proposalData));
+    const filter = el('label', 'jp-Workbench-filter');
+    filter.append(this._pendingOnly, ' pending only');
+    this._proposals.parentElement!.insertBefore(filter, this._proposals);
     this.node.append(
       header,
+      this._workspaceLabel,
+      this._workspaceSource,
       this._status,
       this._ontology.parentElement!,
       this._proposals.parentElement!,
@@ -115,6 +142,11 @@ export class WorkbenchPanel extends Widget {
     return this._proposalData;
   }
 
+  /** Where the shown workspace came from. */
+  get choice(): IWorkspaceChoice {
+    return this._choice;
+  }
+
   /** Open one section and scroll it into view. */
   showSection(name: 'ontology' | 'proposals' | 'history'): void {
     const details = this.node.querySelector(
@@ -131,9 +163,9 @@ export class WorkbenchPanel extends Widget {
     const seq = ++this._seq;
     this._status.textContent = 'Reading the workspace…';
     this._status.classList.remove('jp-mod-error');
-    let workspace: string | null;
+    let choice: IWorkspaceChoice;
     try {
-      workspace = await this.callbacks.resolveWorkspace();
+      choice = await this.callbacks.resolveWorkspace();
     } catch (error) {
       this._fail(seq, error);
       return;
@@ -141,28 +173,41 @@ export class WorkbenchPanel extends Widget {
     if (seq !== this._seq) {
       return;
     }
+    this._choice = choice;
+    const workspace = choice.path;
     this._workspace = workspace;
     if (workspace === null) {
       this._workspaceLabel.textContent = '';
+      this._workspaceSource.textContent = '';
+      this._stamp = null;
       this._status.textContent =
-        'No workspace here. Open a notebook next to a workspace folder, or set ' +
-        '"Workspace folder" in Settings › Constructability Workbench.';
+        choice.note ??
+        'No workspace here. Run workbench.open("…") in a notebook, or set "Workspace folder" in ' +
+          'Settings › Constructability Workbench.';
       for (const list of [this._ontology, this._proposals, this._history]) {
         list.replaceChildren();
       }
       return;
     }
     this._workspaceLabel.textContent = workspace || '(Jupyter root)';
-    this._workspaceLabel.title = `Workspace: ${workspace || '.'}`;
+    this._workspaceLabel.title = `Workspace: ${workspace || '.'} (relative to the Jupyter root)`;
+    this._workspaceSource.textContent =
+      choice.source === 'notebook'
+        ? 'opened by this notebook'
+        : choice.source === 'setting'
+          ? 'from Settings › Constructability Workbench'
+          : 'found near this notebook';
     try {
-      const [ontology, proposals, history] = await Promise.all([
+      const [ontology, proposals, history, state] = await Promise.all([
         getOntology(workspace),
         getProposals(workspace).catch(error => ({ proposals: [], error })),
-        getHistory(workspace)
+        getHistory(workspace),
+        getState(workspace).catch(() => ({ stamp: null }))
       ]);
       if (seq !== this._seq) {
         return;
       }
+      this._stamp = state.stamp;
       this._ontologyData = ontology;
       this._proposalData = proposals.proposals;
       this._renderOntology(ontology);
@@ -170,13 +215,67 @@ export class WorkbenchPanel extends Widget {
       this._renderHistory(history.history);
       const problem = (proposals as { error?: Error }).error;
       this._status.textContent = problem ? `Proposals: ${problem.message}` : '';
+      if (choice.note) {
+        this._status.textContent = choice.note;
+      }
     } catch (error) {
       this._fail(seq, error);
     }
   }
 
+  /**
+   * Check the workspace's stamp and refresh when it changed (a proposal saved by the labeler, a merge,
+   * new models). Cheap: the server compares file names, sizes and times.
+   */
+  async poll(): Promise<boolean> {
+    const workspace = this._workspace;
+    if (workspace === null || this._polling) {
+      return false;
+    }
+    this._polling = true;
+    try {
+      const { stamp } = await getState(workspace);
+      if (workspace === this._workspace && stamp !== this._stamp) {
+        await this.refresh();
+        return true;
+      }
+    } catch {
+      // the next poll or a Refresh tries again; errors show on refresh
+    } finally {
+      this._polling = false;
+    }
+    return false;
+  }
+
   protected onAfterShow(): void {
     void this.refresh();
+    this._startPolling();
+  }
+
+  protected onAfterHide(): void {
+    this._stopPolling();
+  }
+
+  protected onBeforeDetach(): void {
+    this._stopPolling();
+  }
+
+  private _startPolling(): void {
+    if (this._timer !== null) {
+      return;
+    }
+    this._timer = setInterval(() => {
+      if (this.isVisible && document.visibilityState === 'visible') {
+        void this.poll();
+      }
+    }, POLL_MS);
+  }
+
+  private _stopPolling(): void {
+    if (this._timer !== null) {
+      clearInterval(this._timer);
+      this._timer = null;
+    }
   }
 
   private _fail(seq: number, error: unknown): void {
@@ -223,8 +322,8 @@ export class WorkbenchPanel extends Widget {
         ? `validation balanced accuracy ${formatAccuracy(acc)} on ${c.metrics.val_examples ?? '?'} examples`
         : 'no trained model yet';
       row.append(name, el('span', 'jp-Workbench-conceptId', c.id), impl, accuracy);
-      row.title = 'Click: which change introduced this concept, and why';
-      row.addEventListener('click', () => void this._toggleWhy(li, c.id));
+      row.title = 'Click: the concept card (accuracy, examples, where it came from)';
+      row.addEventListener('click', () => void this._toggleCard(li, c.id));
       li.append(row);
       parent.append(li);
       if (seen.has(c.id) || depth > 32) {
@@ -252,29 +351,80 @@ export class WorkbenchPanel extends Widget {
     );
   }
 
-  /** Show (or hide) under a concept which change introduced it and which last changed it. */
-  private async _toggleWhy(li: HTMLElement, concept: string): Promise<void> {
-    const existing = li.querySelector(':scope > .jp-Workbench-why');
+  /** Show (or hide) a concept's card under it: accuracy and status, parameters, implementation,
+   * example segments, the change that introduced it, and a button that opens the labeler on it. */
+  private async _toggleCard(li: HTMLElement, concept: string): Promise<void> {
+    const existing = li.querySelector(':scope > .jp-Workbench-card');
     if (existing) {
       existing.remove();
       return;
     }
-    const box = el('div', 'jp-Workbench-why', 'Reading the history…');
+    const box = el('div', 'jp-Workbench-card', 'Reading the concept…');
     li.insertBefore(box, li.children[1] ?? null);
     if (this._workspace === null) {
       box.textContent = 'No workspace.';
       return;
     }
     try {
-      box.textContent = (await getWhy(this._workspace, concept)).summary;
+      this._fillCard(box, await getConcept(this._workspace, concept));
     } catch (error) {
-      box.textContent = `Could not trace ${concept}: ${(error as Error).message}`;
+      box.textContent = `Could not read ${concept}: ${(error as Error).message}`;
     }
+  }
+
+  private _fillCard(box: HTMLElement, c: IConceptCard): void {
+    const rows: [string, string][] = [];
+    const m = c.metrics;
+    const acc = m ? `${formatAccuracy(m.val_balanced_accuracy)} on ${m.val_examples ?? '?'} validation examples` : 'not trained yet';
+    rows.push(['balanced accuracy', acc]);
+    rows.push(['status', c.status ? c.status + (c.status_reason ? `: ${c.status_reason}` : '') : '–']);
+    rows.push(['parameters', m && typeof m.n_params === 'number' ? String(m.n_params) : '–']);
+    rows.push(['implementation', c.implementation === 'rule' ? `rule ${c.rule ?? ''}`.trim() : 'net']);
+    rows.push(['kind', c.kind + (c.parts.length ? ` of ${c.parts.join(', ')}` : '')]);
+    rows.push(['labelled segments', String(c.labelled)]);
+    const intro = c.introduced;
+    if (intro) {
+      const by = pick(intro, 'proposal') ? `proposal ${pick(intro, 'proposal')}` : pick(intro, 'sha').slice(0, 7);
+      rows.push(['introduced by', `${by}: ${pick(intro, 'title')}`]);
+    }
+    const table = el('table', 'jp-Workbench-cardTable');
+    for (const [k, v] of rows) {
+      const tr = el('tr');
+      tr.append(el('th', '', k), el('td', k === 'status' && (c.status === 'weak' || c.status === 'dead') ? 'jp-mod-warn' : '', v));
+      table.append(tr);
+    }
+    const head = el('div', 'jp-Workbench-cardHead');
+    head.append(el('b', '', c.label), ' ', el('code', '', c.id));
+    const parts: HTMLElement[] = [head];
+    if (c.description) {
+      parts.push(el('div', 'jp-Workbench-cardDesc', c.description));
+    }
+    parts.push(table);
+    const examples = el('div', 'jp-Workbench-examples');
+    for (const ex of c.examples) {
+      const img = el('img', 'jp-Workbench-example') as HTMLImageElement;
+      img.src = ex.src;
+      img.alt = `segment ${ex.segment}`;
+      img.title = `segment ${ex.segment} of ${ex.image}`;
+      examples.append(img);
+    }
+    if (!c.examples.length) {
+      examples.append(el('span', 'jp-Workbench-caption', c.kind === 'part' ? 'no labelled segments yet' : 'composites are not labelled directly'));
+    }
+    parts.push(examples);
+    parts.push(el('div', 'jp-Workbench-why', c.why));
+    if (c.kind === 'part') {
+      const label = el('button', 'jp-Button jp-mod-styled jp-Workbench-labelConcept', `Label ${c.id} in the notebook`);
+      label.title = `Insert a cell below the active one that opens the labeler on the segments labelled ${c.id}`;
+      label.addEventListener('click', () => this.callbacks.labelConcept(c.id, this._choice));
+      parts.push(label);
+    }
+    box.replaceChildren(...parts);
   }
 
   private _renderProposals(items: IProposalSummary[]): void {
     const pending = items.filter(p => p.status === 'pending');
-    const rest = items.filter(p => p.status !== 'pending').slice(0, 10);
+    const rest = this._pendingOnly.checked ? [] : items.filter(p => p.status !== 'pending').slice(0, 10);
     const list = el('ul', 'jp-Workbench-proposalList');
     for (const p of [...pending, ...rest]) {
       const li = el('li', `jp-Workbench-proposal jp-mod-${p.status}`);
@@ -321,9 +471,12 @@ export class WorkbenchPanel extends Widget {
       }
       list.append(li);
     }
-    this._proposals.replaceChildren(
-      items.length ? list : el('div', 'jp-Workbench-caption', 'No proposals yet.')
-    );
+    const empty = !items.length
+      ? 'No proposals yet.'
+      : !pending.length && this._pendingOnly.checked
+        ? 'No pending proposals.'
+        : '';
+    this._proposals.replaceChildren(empty ? el('div', 'jp-Workbench-caption', empty) : list);
   }
 
   private _renderHistory(entries: IHistoryEntry[]): void {
@@ -350,6 +503,12 @@ export class WorkbenchPanel extends Widget {
   }
 
   private _seq = 0;
+  private _stamp: string | null = null;
+  private _polling = false;
+  private _timer: ReturnType<typeof setInterval> | null = null;
+  private _choice: IWorkspaceChoice = { path: null, source: 'none' };
+  private _pendingOnly: HTMLInputElement;
+  private _workspaceSource: HTMLElement;
   private _workspace: string | null = null;
   private _ontologyData: IOntology | null = null;
   private _proposalData: IProposalSummary[] = [];

@@ -45,6 +45,7 @@ function render({ model, el }) {
   const cropImg = h("img", { class: "wb-crop", alt: "segment crop" });
   const facts = h("div", { class: "wb-facts" });
   const main = h("div", { class: "wb-main" }, ctxImg, h("div", { class: "wb-side" }, cropImg, facts));
+  const emptyBox = h("div", { class: "wb-empty" });
   const keysBox = h("div", { class: "wb-keys" });
   const strip = h("div", { class: "wb-strip" });
   const counts = h("div", { class: "wb-counts" });
@@ -63,7 +64,8 @@ function render({ model, el }) {
   const form = h("details", { class: "wb-create" }, h("summary", {}, "New concept… (becomes a proposal to review)"),
     h("div", {}, fId, " ", fLabel, " part of ", fParent), h("div", {}, fDesc), h("div", {}, fWhy, " ", fGo));
 
-  root.append(header, errorBox, skippedBox, noticeBox, messageBox, main, keysBox, h("div", { class: "wb-upnext" }, "Up next"), strip, counts, form);
+  const upnext = h("div", { class: "wb-upnext" }, "Up next");
+  root.append(header, errorBox, skippedBox, noticeBox, messageBox, emptyBox, main, keysBox, upnext, strip, counts, form);
 
   const send = (key) => model.send({ type: "key", key });
 
@@ -82,8 +84,7 @@ function render({ model, el }) {
     filterSel.replaceChildren();
     for (const o of model.get("filter_options") || []) filterSel.append(h("option", { value: o.value }, o.text));
     filterSel.title = "showing: " + model.get("filter_text");
-    const cur = [...filterSel.options].find((o) => o.textContent === model.get("filter_text"));
-    if (cur) filterSel.value = cur.value;
+    filterSel.value = model.get("filter_value") || "unlabelled";
     fParent.replaceChildren();
     for (const c of model.get("composites") || []) fParent.append(h("option", { value: c.id }, c.label + " (" + c.id + ")"));
   }
@@ -92,10 +93,15 @@ function render({ model, el }) {
   function drawCurrent() {
     const cur = model.get("current") || {};
     root.classList.remove("wb-pending");
-    if (!cur.segment_id) {
+    const empty = !cur.segment_id;
+    // Nothing to show: one clear sentence instead of empty picture frames.
+    main.style.display = empty ? "none" : "";
+    emptyBox.style.display = empty ? "" : "none";
+    emptyBox.textContent = empty ? (model.get("empty") || "Nothing left for this filter: pick another one above.") : "";
+    if (empty) {
       ctxImg.removeAttribute("src");
       cropImg.removeAttribute("src");
-      facts.replaceChildren(h("b", {}, "Nothing left for this filter."));
+      facts.replaceChildren();
       return;
     }
     ctxImg.src = cur.context;
@@ -114,6 +120,9 @@ function render({ model, el }) {
 
   function drawStrip() {
     strip.replaceChildren();
+    const none = !(model.get("upcoming") || []).length;
+    upnext.style.display = none ? "none" : "";
+    strip.style.display = none ? "none" : "";
     for (const u of model.get("upcoming") || []) {
       const img = h("img", { class: "wb-thumb", src: u.thumb, title: "segment " + u.segment_id + " · " + u.image });
       img.addEventListener("click", () => { model.send({ type: "goto", segment_id: u.segment_id }); root.focus(); });
@@ -159,6 +168,15 @@ function render({ model, el }) {
     }
     send(key);
   });
+  // Catch up with labels made elsewhere (other cells, other people) when the person comes back.
+  let lastSync = 0;
+  root.addEventListener("focusin", () => {
+    const now = Date.now();
+    if (now - lastSync > 1000) {
+      lastSync = now;
+      model.send({ type: "sync" });
+    }
+  });
   root.addEventListener("click", (e) => {
     const t = e.target;
     if (!(t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.tagName === "SUMMARY"))) root.focus();
@@ -169,8 +187,10 @@ function render({ model, el }) {
   on("bindings", drawKeys);
   on("filter_options", drawFilter);
   on("filter_text", drawFilter);
+  on("filter_value", drawFilter);
   on("composites", drawFilter);
   on("current", drawCurrent);
+  on("empty", drawCurrent);
   on("upcoming", drawStrip);
   on("progress", drawProgress);
   on("error", drawText);
