@@ -10,11 +10,15 @@ once and saved. Then a few of one leaf's segment labels change (``--flip`` of th
 - *incremental*: :func:`workbench.models.train.train_hybrid` against the saved models, which retrains only
   the concepts whose fingerprint changed (the leaf and its ancestors) and loads the others.
 
-Each incremental repeat starts from a fresh copy of the saved models (copying is not timed).
+Each repeat of either side starts from a fresh copy of the saved models and of the per-segment score
+cache as the first training left it (``train_hybrid(score_cache=...)``, as ``workbench train`` keeps it
+in the workspace's ``cache/scores``); copying is not timed. The full side reads the scores of parts
+whose retrained model comes out identical (same data, same seed) from that cache too.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -37,30 +41,35 @@ def run(per_class: int = 40, size: int = 256, repeats: int = 3, epochs: int = 12
     p = Prepared(work, per_class, size)
     try:
         config = TrainConfig(max_epochs=epochs)
-        saved = work / "models-base"
-        if saved.exists():
-            shutil.rmtree(saved)
-        train_hybrid(p.ontology, p.images, p.segments, config, models_dir=saved, settings_hash=p.shash)
+        saved, scores = work / "models-base", work / "scores-base"
+        for d in (saved, scores):
+            if d.exists():
+                shutil.rmtree(d)
+        train_hybrid(p.ontology, p.images, p.segments, config, models_dir=saved, settings_hash=p.shash,
+                     score_cache=scores)
         labels = list(p.segments.labels)
         rows = [i for i, lab in enumerate(labels) if lab == leaf][:flip]
         for r in rows:
             labels[r] = "none"
         s = p.segments
         changed = SegmentTable(s.segment_ids, s.image_index, s.bboxes, labels, s.crops)
-        scratch = work / "models-scratch"
+        scratch, scratch_scores = work / "models-scratch", work / "scores-scratch"
         retrained: list[list[str]] = []
 
         def setup(side: str, i: int) -> None:
-            if scratch.exists():
-                shutil.rmtree(scratch)
-            shutil.copytree(saved, scratch)
+            for src, dst in ((saved, scratch), (scores, scratch_scores)):
+                if dst.exists():
+                    shutil.rmtree(dst)
+                shutil.copytree(src, dst)
 
         def incremental() -> None:
-            res = train_hybrid(p.ontology, p.images, changed, config, models_dir=scratch, settings_hash=p.shash)
+            res = train_hybrid(p.ontology, p.images, changed, config, models_dir=scratch, settings_hash=p.shash,
+                               score_cache=scratch_scores)
             retrained.append(res.retrained)
 
         def full() -> None:
-            train_hybrid(p.ontology, p.images, changed, config, models_dir=scratch, settings_hash=p.shash, force=True)
+            train_hybrid(p.ontology, p.images, changed, config, models_dir=scratch, settings_hash=p.shash, force=True,
+                         score_cache=scratch_scores)
 
         stats = interleave({"full": full, "incremental": incremental}, repeats=repeats, setup=setup)
         ratios = [f / i for f, i in zip(stats["full"]["values"], stats["incremental"]["values"]) if i > 0]
@@ -69,6 +78,7 @@ def run(per_class: int = 40, size: int = 256, repeats: int = 3, epochs: int = 12
             "data": {"per_class": per_class, "size": size, "images": len(p.images), "segments": len(p.segments)},
             "change": f"{len(rows)} segment labels of '{leaf}' set to 'none'",
             "epochs": epochs,
+            "load_average": [round(v, 2) for v in os.getloadavg()],
             "full_s": stats["full"],
             "incremental_s": stats["incremental"],
             "ratio": summarize(ratios, 2),

@@ -27,6 +27,7 @@ from workbench.errors import ModelError
 from workbench.ontology.graph import Ontology
 
 __all__ = ["ScoringModel", "HybridClassifier", "ConceptFiring", "Explanation", "part_scores", "score_images",
+           "explanations",
            "near_pairs", "relation_name", "relation_pairs", "relation_scores", "NEAR"]
 
 #: Two segments are *near* when the distance between their box centres is at most NEAR times the sum
@@ -102,16 +103,20 @@ class Explanation:
 
 
 def part_scores(
-    ontology: Ontology, models: Mapping[str, ScoringModel], crops: np.ndarray, image_index: np.ndarray, n_images: int
+    ontology: Ontology, models: Mapping[str, ScoringModel], crops: np.ndarray, image_index: np.ndarray, n_images: int,
+    known: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Score every segment crop with every part model and keep each image's best segment per part.
 
-    ``crops`` (N×S×S×3) are the segments of ``n_images`` images, ``image_index`` (N,) says whose.
+    ``crops`` (N×S×S×3) are the segments of ``n_images`` images, ``image_index`` (N,) says whose;
+    ``known``: per-segment scores of some parts already computed (N,), used as they are.
     Returns ``(scores, best, seg_scores)``: per part, the image-level score (n_images,), the row of
     the winning segment (-1 for an image without segments, which scores 0), and every segment's score.
     """
+    known = known or {}
     seg_scores = {
-        leaf: np.asarray(models[leaf].predict_proba(crops), dtype=np.float64).reshape(-1) if len(crops) else np.zeros(0)
+        leaf: np.asarray(known[leaf], dtype=np.float64).reshape(-1) if leaf in known else
+        np.asarray(models[leaf].predict_proba(crops), dtype=np.float64).reshape(-1) if len(crops) else np.zeros(0)
         for leaf in ontology.leaves()
     }
     scores: dict[str, np.ndarray] = {}
@@ -222,6 +227,41 @@ def score_images(
     return scores, best, seg_scores
 
 
+def explanations(
+    ontology: Ontology, models: Mapping[str, ScoringModel], scores: Mapping[str, np.ndarray],
+    best: Mapping[str, np.ndarray], bboxes: np.ndarray | None, start: np.ndarray,
+) -> list[Explanation]:
+    """An :class:`Explanation` per image from :func:`score_images`' ``scores`` and ``best`` over many
+    images, whose segments are rows ``start[i]:start[i+1]`` (segment numbers in the explanations are
+    each image's own, from 0; boxes from ``bboxes`` when given)."""
+    o = ontology
+    order = list(o.bottom_up())
+    kinds = {c: o.kind(c) for c in order}
+    rels = {c: [(relation_name(a, b), f"{c}:{relation_name(a, b)}") for a, b in getattr(models[c], "relations", ()) or ()]
+            for c in order}
+    col = {c: np.asarray(scores[c]).tolist() for c in order}
+    won = {c: np.asarray(best[c]).tolist() for c in order if c in best}
+    box_rows = np.asarray(bboxes, dtype=np.int64).reshape(-1, 4).tolist() if bboxes is not None else None
+    rel_cols = {key: (np.asarray(scores[key]).tolist(), np.asarray(best[key]).tolist())
+                for c in order for _, key in rels[c]}
+    out = []
+    for i in range(len(start) - 1):
+        first = int(start[i])
+        firing: dict[str, ConceptFiring] = {}
+        for c in order:
+            row = won[c][i] if c in won else -1
+            idx = row - first if row >= 0 else None
+            box = tuple(box_rows[row]) if (idx is not None and box_rows is not None) else None
+            rel = {}
+            for name, key in rels[c]:
+                v, pairs = rel_cols[key]
+                pair = pairs[i]
+                rel[name] = (float(v[i]), (pair[0] - first, pair[1] - first) if pair[0] >= 0 else None)
+            firing[c] = ConceptFiring(c, float(col[c][i]), kinds[c], idx, box, rel)  # type: ignore[arg-type]
+        out.append(Explanation(o.root, float(col[o.root][i]), firing))
+    return out
+
+
 class HybridClassifier:
     """Compose fitted concept models along an ontology.
 
@@ -260,15 +300,4 @@ class HybridClassifier:
         with relations each relation's value and the two segments that made it."""
         boxes = np.asarray(bboxes, dtype=np.int64).reshape(-1, 4) if bboxes is not None else None
         scores, best, _ = score_images(self.ontology, self.models, crops, np.zeros(len(crops), np.int64), 1, boxes)
-        o = self.ontology
-        firing: dict[str, ConceptFiring] = {}
-        for c in o.bottom_up():
-            idx = int(best[c][0]) if c in best and best[c][0] >= 0 else None
-            box = tuple(int(v) for v in bboxes[idx]) if (idx is not None and bboxes is not None) else None
-            rel = {}
-            for a, b in getattr(self.models[c], "relations", ()) or ():
-                key = f"{c}:{relation_name(a, b)}"
-                pair = tuple(int(v) for v in best[key][0])
-                rel[relation_name(a, b)] = (float(scores[key][0]), pair if pair[0] >= 0 else None)
-            firing[c] = ConceptFiring(c, float(scores[c][0]), o.kind(c), idx, box, rel)  # type: ignore[arg-type]
-        return Explanation(o.root, float(scores[o.root][0]), firing)
+        return explanations(self.ontology, self.models, scores, best, boxes, np.array([0, len(crops)]))[0]
