@@ -214,12 +214,14 @@ def pct(v: float | None) -> str:
 
 # --------------------------------------------------------------------------------- the demo data
 class Prepared:
-    """The generated demo set segmented into a label store and labelled from its masks, as tables.
+    """A generated demo set (``scene``) segmented into a label store and labelled from its masks, as tables.
 
-    ``images.split`` is the fixed class-balanced validation split (seed 0) every benchmark measures on.
+    ``images.split`` is the fixed class-stratified split (seed 0) every benchmark uses: 20% of the
+    smaller class's images for validation and 20% for test, as many of each class (the workspace's
+    defaults, :func:`workbench.models.train.split_images`).
     """
 
-    def __init__(self, work: Path, n_per_class: int, size: int, workers: int = 1) -> None:
+    def __init__(self, work: Path, n_per_class: int, size: int, workers: int = 1, scene: str = "daisy") -> None:
         from workbench.data.datasets import ImageFolder, generate_demo
         from workbench.data.labelers import label_from_masks
         from workbench.data.segment import (
@@ -230,16 +232,19 @@ class Prepared:
         from workbench.data.store import LabelStore
         from workbench.models.train import collect, split_images
         from workbench.ontology.graph import Ontology
+        from workbench.evaluation.pipeline import DEMO_ONTOLOGIES
         from workbench.ontology.shipped import shipped_ontology
 
         self.work = Path(work)
-        self.data = self.work / f"data-{n_per_class}x{size}-seed0"
+        self.scene = scene
+        self.data = self.work / (f"data-{n_per_class}x{size}-seed0" if scene == "daisy"
+                                 else f"data-{scene}-{n_per_class}x{size}-seed0")
         t = time.perf_counter()
         if not (self.data / "parts.json").exists():
-            generate_demo(self.data, n_per_class=n_per_class, size=size, seed=0)
+            generate_demo(self.data, n_per_class=n_per_class, size=size, seed=0, scene=scene)
         self.folder = ImageFolder(self.data)
         self.generate_s = time.perf_counter() - t
-        self.ontology = Ontology.load(shipped_ontology("daisy"))
+        self.ontology = Ontology.load(shipped_ontology(DEMO_ONTOLOGIES[scene]))
         self.segmenter = WeightFreeSegmenter()
         self.shash = settings_hash(self.segmenter)
         self.cache = self.work / "cache"
@@ -250,7 +255,7 @@ class Prepared:
         self.segment_s = time.perf_counter() - t
         label_from_masks(self.store, self.folder, self.ontology, settings_hash=self.shash)
         self.images, self.segments = collect(self.store, self.shash, 32, image_root=self.data, cache_dir=self.cache)
-        self.images.split = split_images(self.images, 0.3, 0)
+        self.images.split = split_images(self.images, 0.2, 0, test_fraction=0.2)
         self._pixels: list | None = None
 
     @property

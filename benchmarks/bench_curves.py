@@ -1,23 +1,31 @@
-"""Label-count curves: the hybrid (both composition modes) against the same-budget baseline.
+"""Honest numbers on two generated domains: label-count curves on a held-out test split, over seeds.
 
-    python benchmarks/bench_curves.py [--per-class 150] [--sizes 10,30,100,all] [--seeds 0,1,2]
-                                      [--epochs 12] [--json benchmarks/results/curves.json]
+    python benchmarks/bench_curves.py [--scenes parts,house] [--per-class 150] [--sizes 10,30,all]
+                                      [--seeds 0,1,2] [--epochs 12] [--json benchmarks/results/curves.json]
 
-On the generated daisy / not-daisy set (``--per-class`` images per class, segmented by the default
-weight-free segmenter, segment labels from the ground-truth masks), one fixed class-balanced
-validation set (30% of the smaller class, the same for every point). For each number ``k`` of
-labelled training images per class and each seed, ``k`` training images per class are drawn with
-that seed and three classifiers are trained on exactly those images, in an order that rotates
-from point to point (the sides interleaved):
+For each scene (``parts``: daisies among look-alikes that differ by a part, ``ontologies/daisy.yaml``;
+``house``: houses among look-alike buildings, ``ontologies/house.yaml``), ``--per-class`` images per
+class are generated, segmented by the default weight-free segmenter and labelled from the ground-truth
+part masks, then split once by image, class-stratified, into train / validation / test (20% of the
+smaller class each for validation and test, as many of each class: the workspace defaults). For each
+number ``k`` of labelled training images per class and each seed, ``k`` training images per class are
+drawn with that seed and every method is trained on exactly those images, its choices made on the
+validation images (early stopping, thresholds, regularisation), and scored on the test images, which
+nothing else reads:
 
-- ``hybrid_segments``: part nets / rules on the segments of those images, composites bottom-up;
-- ``hybrid_prototype``: the source study's convolutional composition on the same labels;
-- ``baseline``: the same-budget end-to-end CNN on the same images' class labels.
+- ``hybrid_segments``: part nets / rules on the segments of those images, composites bottom-up
+  (supervision: segment labels and image labels);
+- ``cnn_per_net``: the end-to-end CNN with one part net's budget (< 1000 parameters; 64² images; image labels);
+- ``cnn_total``: the same CNN widened to the hybrid's total parameter count, on 128² images
+  (image labels);
+- ``colour_histogram``, ``colour_layout``: part-blind baselines (image labels), which say whether the
+  data set can be solved without parts;
+- ``hybrid_prototype`` (only with ``--methods``): the source study's convolutional composition.
 
-Each point gives the balanced accuracy on the validation set (median and range over the seeds), the
-training time, and the human labelling time it would take under stated assumptions
-(:data:`LABEL_SECONDS`). Inference images/s and parameter counts are measured once at the largest
-size, interleaved. Early stopping of every model looks at the validation set, for all three alike.
+Each point gives the test balanced accuracy (median and range over the seeds) and a paired bootstrap
+interval of hybrid − CNN (total budget) on the test images, seeds averaged per image; the labelling time
+under stated assumptions (:data:`LABEL_SECONDS`). With all labels, for every seed: the ablation of every
+concept and the shuffled-labels control (rules refitted); for the first seed, the swap of every net.
 """
 from __future__ import annotations
 
@@ -36,8 +44,6 @@ from _common import (  # noqa: E402
     SEEDS,
     Prepared,
     finish,
-    fmt_stat,
-    interleave,
     md_table,
     pct,
     summarize,
@@ -47,7 +53,9 @@ from workbench.errors import WorkbenchError  # noqa: E402
 
 __all__ = ["LABEL_SECONDS", "measured_segment_seconds", "run", "table"]
 
-METHODS = ("hybrid_segments", "hybrid_prototype", "baseline")
+METHODS = ("hybrid_segments", "cnn_per_net", "cnn_total", "colour_histogram", "colour_layout")
+OPTIONAL_METHODS = ("hybrid_prototype",)
+SCENES = ("parts", "house")
 
 #: Seconds per labelling action: stated assumptions, with where they come from. The labeler records
 #: real timings (``LabelStore.set_label(..., elapsed_ms=)``), so a user can put in their own.
@@ -62,7 +70,7 @@ LABEL_SECONDS: dict[str, Any] = {
         "concept choice, taken as one point annotation (2.4 s)."
     ),
     "counted": (
-        "training images only (the validation set is labelled alike for every method). Hybrid, "
+        "training images only (validation and test images are labelled alike for every method). Hybrid, "
         "'every segment': each labelled segment (concept or 'none') costs one segment action, plus "
         "one image label; 'parts only': only segments labelled with a concept cost an action, the "
         "rest of the image is marked 'none' in one action. Baseline: one image label per image."
@@ -128,187 +136,210 @@ def measured_segment_seconds(workspace: str | Path) -> tuple[float, int]:
     return float(np.median(ms)) / 1000.0, len(ms)
 
 
-def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epochs: int) -> dict[str, Any]:
-    from workbench.evaluation.evaluate import baseline_metrics, hybrid_metrics
+def _train_one(method: str, p: Prepared, train_rows: np.ndarray, seed: int, epochs: int,
+               budget: int | None = None, keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``method`` on ``train_rows`` (choices on validation) and score the test images. The result's
+    ``scores`` are per image row of the whole table (NaN outside the test images)."""
+    from workbench.evaluation.evaluate import baseline_metrics, blind_metrics, hybrid_metrics
+    from workbench.evaluation.studies import with_part_scores
     from workbench.models.prototype import PrototypeConfig, train_prototype
     from workbench.models.train import TrainConfig, train_hybrid
 
-    val_rows = np.flatnonzero(p.images.mask("val"))
-    images, segments, pixels = _subset(p, np.concatenate([train_rows, val_rows]))
+    held = np.flatnonzero(np.isin(p.images.split, ("val", "test")))
+    keep_rows = np.sort(np.concatenate([train_rows, held]))
+    images, segments, pixels = _subset(p, keep_rows)
     config = TrainConfig(max_epochs=epochs, random_state=seed)
     t, cpu = time.perf_counter(), time.process_time()
     if method == "hybrid_segments":
         res = train_hybrid(p.ontology, images, segments, config)
-        m = hybrid_metrics(p.ontology, res.models, images, segments)
+        m = hybrid_metrics(p.ontology, with_part_scores(p.ontology, res.models, segments), images, segments)
+        if keep is not None:
+            keep.update(models=res.models, images=images, segments=segments, config=config)
     elif method == "hybrid_prototype":
         m = train_prototype(p.ontology, images, segments, pixels, config, PrototypeConfig(max_epochs=max(4, epochs * 2 // 3)))
-    else:
-        m = baseline_metrics(p.ontology, images, pixels, config, max_epochs=epochs * 5 // 2)
+    elif method in ("cnn_per_net", "cnn_total"):
+        m = baseline_metrics(p.ontology, images, pixels, config, max_epochs=epochs * 5 // 2,
+                             budget=budget if method == "cnn_total" else None)
         m.pop("_model", None)
-    return {"balanced_accuracy": m["balanced_accuracy"], "params": m["params"], "train_s": time.perf_counter() - t,
-            "train_cpu_s": time.process_time() - cpu, "val_images": int(images.mask("val").sum())}
+    else:
+        m = blind_metrics(p.ontology, images, pixels, method, seed=seed)
+    scores = np.full(len(p.images), np.nan)
+    if m.get("_scores") is not None:
+        sub = np.asarray(m["_scores"], dtype=np.float64)
+        test = images.mask("test")
+        scores[keep_rows[test]] = sub[test]
+    return {"balanced_accuracy": m.get("balanced_accuracy"), "val_balanced_accuracy": m.get("val_balanced_accuracy"),
+            "params": m.get("params"), "on": m.get("on"), "train_s": time.perf_counter() - t,
+            "train_cpu_s": time.process_time() - cpu, "test_images": int(images.mask("test").sum()),
+            "scores": scores, **({"error": m["error"]} if m.get("error") else {})}
 
 
-def _inference(p: Prepared, epochs: int) -> dict[str, Any]:
-    """Images/s of each classifier on the validation images, interleaved; models trained on all data."""
-    from workbench.evaluation.evaluate import baseline_metrics
-    from workbench.models.baseline import resize_images
-    from workbench.models.hybrid import score_images
-    from workbench.models.prototype import PrototypeConfig, _pad_to
-    from workbench.models.prototype_nets import PrototypeLeafNet, PrototypeParentNet
-    from workbench.models.train import TrainConfig, train_hybrid
+def _studies(p: Prepared, kept: dict[str, Any], seed: int, swap_too: bool) -> dict[str, Any]:
+    """With all labels: the ablation of every concept, the control, and (``swap_too``) the swap of every net."""
+    from workbench.evaluation.evaluate import shuffled_control
+    from workbench.evaluation.studies import ablation, swap, with_part_scores
 
-    config = TrainConfig(max_epochs=min(epochs, 3), random_state=0)
-    res = train_hybrid(p.ontology, p.images, p.segments, config)
-    base = baseline_metrics(p.ontology, p.images, p.pixels, config, max_epochs=2)["_model"]
-    val = np.flatnonzero(p.images.mask("val"))
-    vpix = [p.pixels[i] for i in val]
-    rows = np.flatnonzero(np.isin(p.segments.image_index, val))
-    remap = np.full(len(p.images), -1, np.int64)
-    remap[val] = np.arange(len(val))
-    crops, index = p.segments.crops[rows], remap[p.segments.image_index[rows]]
-    boxes = p.segments.bboxes[rows]
-
-    # the prototype: inference cost does not depend on the weights, so nets fitted one epoch stand in
-    pc = PrototypeConfig()
-    o = p.ontology
-    leaves = {c: PrototypeLeafNet(c, input_size=pc.input_size, pool=pc.pool, max_epochs=1).fit(
-        resize_images(list(crops[:64]), pc.input_size), (np.arange(min(64, len(crops))) % 2)) for c in o.leaves()}
-    parents: dict[str, Any] = {}
-
-    def prototype(images: list) -> None:
-        """Leaves slid over whole images, each parent over its children's maps (fitted on first use)."""
-        whole = resize_images(images, pc.image_size)
-        maps = {c: n.feature_map(whole) for c, n in leaves.items()}
-        for c in o.bottom_up():
-            if c in maps:
-                continue
-            kids = o.parts(c)
-            side = max(maps[k].shape[-1] for k in kids)
-            X = np.stack([_pad_to(maps[k], side) for k in kids], axis=1)
-            if c not in parents:
-                parents[c] = PrototypeParentNet(c, n_children=len(kids), max_epochs=1).fit(X, np.arange(len(X)) % 2)
-            maps[c] = parents[c].predict_proba(X) if c == o.root else parents[c].feature_map(X)
-
-    prototype(vpix[:2])
-    sides = {
-        "hybrid_segments (cached segments)": lambda: score_images(o, res.models, crops, index, len(val), boxes),
-        "hybrid_prototype": lambda: prototype(vpix),
-        "baseline": lambda: base.predict_proba(resize_images(vpix, base.image_size)),
-    }
-    stats = interleave(sides, repeats=5)
-    out = {}
-    for name, s in stats.items():
-        ips = summarize([len(val) / v for v in s["values"]], 1)
-        out[name] = {"images_per_s": ips, "seconds": s, "images": len(val)}
+    onto, images, segments, config = p.ontology, kept["images"], kept["segments"], kept["config"]
+    scored = with_part_scores(onto, kept["models"], segments)
+    out: dict[str, Any] = {"ablation": ablation(onto, scored, images, segments, random_state=seed)}
+    ctl = shuffled_control(onto, images, segments, config)
+    ctl.pop("_scores", None)
+    out["control"] = ctl
+    if swap_too:
+        out["swap"] = swap(onto, scored, images, segments, config)
     return out
 
 
-def run(per_class: int = 150, sizes: tuple[int | None, ...] = (10, 30, 100, None), seeds: tuple[int, ...] = SEEDS,
+def _domain(p: Prepared, sizes: tuple[int | None, ...], seeds: tuple[int, ...], epochs: int,
+            methods: tuple[str, ...], log: Any) -> dict[str, Any]:
+    from workbench.evaluation.studies import paired_difference
+
+    n_train = {c: int(np.sum(p.images.mask("train") & (np.array(p.images.classes) == c)))
+               for c in sorted({str(c) for c in p.images.classes})}
+    y = p.images.targets(p.ontology.root)
+    test_rows = np.flatnonzero(p.images.mask("test"))
+    points, studies = [], []
+    for k in sizes:
+        raw: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+        label_time = None
+        for seed in seeds:
+            rows = draw_training_images(p, k, seed)
+            label_time = label_time or _label_time(p, rows)
+            kept: dict[str, Any] = {}
+            budget = None
+            for m in methods:  # the hybrid first: the total-budget CNN gets its parameter count
+                try:
+                    r = _train_one(m, p, rows, seed, epochs, budget, kept if k is None else None)
+                except WorkbenchError as e:  # e.g. too few labels for a leaf: a point, not a crash
+                    r = {"balanced_accuracy": None, "params": None, "train_s": None, "train_cpu_s": None,
+                         "scores": np.full(len(p.images), np.nan), "error": str(e)}
+                if m == "hybrid_segments":
+                    budget = r["params"]
+                raw[m].append(r)
+                log(f"  [{p.scene}] k={k or 'all'} seed={seed} {m}: test balanced accuracy {r['balanced_accuracy']}, "
+                    f"train {r['train_s'] or 0:.1f} s" + (f" ({r['error']})" if "error" in r else ""))
+            if k is None and kept:
+                t = time.perf_counter()
+                studies.append({"seed": seed, **_studies(p, kept, seed, swap_too=seed == seeds[0])})
+                log(f"  [{p.scene}] seed={seed} ablation, control{', swap' if seed == seeds[0] else ''} in "
+                    f"{time.perf_counter() - t:.0f} s")
+        paired = {}
+        for other in ("cnn_total", "cnn_per_net", "colour_layout"):
+            if other in raw and "hybrid_segments" in raw:
+                paired[f"hybrid_minus_{other}"] = paired_difference(
+                    y, np.stack([r["scores"] for r in raw[other]]), np.stack([r["scores"] for r in raw["hybrid_segments"]]),
+                    test_rows, random_state=seeds[0])
+        points.append({
+            "per_class": k if k is not None else "all",
+            "train_images_per_class": min(k, min(n_train.values())) if k is not None else min(n_train.values()),
+            "labelling": label_time,
+            "paired": paired,
+            **{m: {"balanced_accuracy": summarize([r["balanced_accuracy"] for r in raw[m]]),
+                   "val_balanced_accuracy": summarize([r.get("val_balanced_accuracy") for r in raw[m]]),
+                   "train_s": summarize([r["train_s"] for r in raw[m]], 2),
+                   "params": next((r["params"] for r in raw[m] if r["params"]), None),
+                   "errors": [r["error"] for r in raw[m] if "error" in r]} for m in methods},
+        })
+        for m in methods:  # accuracies: the median and range matter; "noisy" is for timings
+            points[-1][m]["balanced_accuracy"].pop("noisy", None)
+            points[-1][m]["val_balanced_accuracy"].pop("noisy", None)
+    return {"data": {"scene": p.scene, "ontology": p.ontology.name, "per_class": len(p.images) // 2,
+                     "images": len(p.images), "segments": len(p.segments),
+                     "splits": {s: int(p.images.mask(s).sum()) for s in ("train", "val", "test")},
+                     "train_images": n_train, "segmenter_settings_hash": p.shash},
+            "points": points, "studies": studies}
+
+
+def run(per_class: int = 150, sizes: tuple[int | None, ...] = (10, 30, None), seeds: tuple[int, ...] = SEEDS,
         epochs: int = 12, size: int = 256, work: Path | None = None, workers: int = 1,
-        log: Any = print) -> dict[str, Any]:
-    """Run the benchmark; return the JSON-ready result."""
+        scenes: tuple[str, ...] = SCENES, methods: tuple[str, ...] = METHODS, log: Any = print) -> dict[str, Any]:
+    """Run the benchmark on every scene; return the JSON-ready result."""
     work = Path(work or tempfile.mkdtemp(prefix="wb-bench-curves-"))
     t0 = time.perf_counter()
-    p = Prepared(work, per_class, size, workers=workers)
-    try:
-        n_train = {c: int(np.sum(p.images.mask("train") & (np.array(p.images.classes) == c)))
-                   for c in sorted({str(c) for c in p.images.classes})}
-        log(f"curves: {len(p.images)} images ({n_train} for training), {len(p.segments)} segments, "
-            f"{int(p.images.mask('val').sum())} validation images; prepared in {time.perf_counter() - t0:.0f} s")
-        points = []
-        turn = 0
-        for k in sizes:
-            raw: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
-            label_time = None
-            for seed in seeds:
-                rows = draw_training_images(p, k, seed)
-                label_time = label_time or _label_time(p, rows)
-                order = METHODS[turn % 3:] + METHODS[:turn % 3]
-                turn += 1
-                for m in order:
-                    try:
-                        r = _train_one(m, p, rows, seed, epochs)
-                    except WorkbenchError as e:  # e.g. too few labels for a leaf: a point, not a crash
-                        r = {"balanced_accuracy": None, "params": None, "train_s": None, "train_cpu_s": None,
-                             "error": str(e)}
-                    raw[m].append(r)
-                    log(f"  k={k or 'all'} seed={seed} {m}: balanced accuracy {r['balanced_accuracy']}, "
-                        f"train {r['train_s'] or 0:.1f} s" + (f" ({r['error']})" if "error" in r else ""))
-            points.append({
-                "per_class": k if k is not None else "all",
-                "train_images_per_class": min(k, min(n_train.values())) if k is not None else min(n_train.values()),
-                "labelling": label_time,
-                **{m: {"balanced_accuracy": summarize([r["balanced_accuracy"] for r in raw[m]]),
-                       "train_s": summarize([r["train_s"] for r in raw[m]], 2),
-                       "train_cpu_s": summarize([r.get("train_cpu_s") for r in raw[m]], 2),
-                       "params": next((r["params"] for r in raw[m] if r["params"]), None),
-                       "errors": [r["error"] for r in raw[m] if "error" in r]} for m in METHODS},
-            })
-        for pt in points:  # accuracies: the median and range matter; "noisy" is for timings
-            for m in METHODS:
-                pt[m]["balanced_accuracy"].pop("noisy", None)
-        inference = _inference(p, epochs)
-        return {
-            "benchmark": "curves",
-            "data": {"per_class": per_class, "size": size, "images": len(p.images), "segments": len(p.segments),
-                     "val_images": int(p.images.mask("val").sum()), "train_images": n_train,
-                     "segmenter_settings_hash": p.shash},
-            "settings": {"seeds": list(seeds), "epochs": epochs, "prototype_epochs": max(4, epochs * 2 // 3),
-                         "baseline_epochs": epochs * 5 // 2, "crop_size": 32,
-                         "interleaving": "the three methods in an order that rotates every (size, seed) point"},
-            "label_seconds": LABEL_SECONDS,
-            "points": points,
-            "inference": inference,
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-    finally:
-        p.close()
+    domains = {}
+    for scene in scenes:
+        t = time.perf_counter()
+        p = Prepared(work / scene, per_class, size, workers=workers, scene=scene)
+        try:
+            log(f"curves [{scene}]: {len(p.images)} images, {len(p.segments)} segments; split "
+                f"{ {s: int(p.images.mask(s).sum()) for s in ('train', 'val', 'test')} }; prepared in "
+                f"{time.perf_counter() - t:.0f} s")
+            domains[scene] = _domain(p, sizes, seeds, epochs, methods, log)
+            domains[scene]["seconds"] = round(time.perf_counter() - t, 1)
+        finally:
+            p.close()
+    return {
+        "benchmark": "curves",
+        "protocol": ("split once by image, class-stratified: train / validation (every choice) / test (only "
+                     "scored); k training images per class drawn per seed; test balanced accuracy, median "
+                     "and range over seeds; paired class-stratified bootstrap (2000 resamples, 95%) of "
+                     "hybrid − baseline on the test images, seeds averaged per image"),
+        "settings": {"seeds": list(seeds), "epochs": epochs, "prototype_epochs": max(4, epochs * 2 // 3),
+                     "cnn_epochs": epochs * 5 // 2, "crop_size": 32, "size": size, "methods": list(methods)},
+        "label_seconds": LABEL_SECONDS,
+        "domains": domains,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+NAMES = {"hybrid_segments": "hybrid", "hybrid_prototype": "hybrid (prototype)", "cnn_per_net": "CNN per-net budget (64²)",
+         "cnn_total": "CNN total budget (128²)", "colour_histogram": "colour histogram (part-blind)",
+         "colour_layout": "colour layout (part-blind)"}
 
 
 def table(res: dict[str, Any]) -> str:
-    """README-ready Markdown: accuracy and labelling time per number of labelled images per class."""
+    """README-ready Markdown per domain: test balanced accuracy per number of labelled images per class,
+    hybrid − CNN (total budget) with its interval, labelling time; then the ablation and the control."""
+    out = []
+    methods = res["settings"]["methods"]
+    for scene, d in res["domains"].items():
+        data = d["data"]
+        out.append(f"**{scene}** ({data['ontology']} ontology; {data['splits']['train']} train / "
+                   f"{data['splits']['val']} validation / {data['splits']['test']} test images; "
+                   f"seeds {', '.join(map(str, res['settings']['seeds']))})")
+        out.append("")
+        rows = []
+        for pt in d["points"]:
+            lt = pt["labelling"]
+            diff = pt["paired"].get("hybrid_minus_cnn_total") or {}
+            rows.append([
+                f"{pt['per_class']} ({pt['train_images_per_class']})",
+                *(fmt_acc(pt[m]["balanced_accuracy"]) for m in methods),
+                (f"{diff['difference']:+.1%} [{diff['ci_low']:+.1%}, {diff['ci_high']:+.1%}]"
+                 if diff.get("difference") is not None else "–"),
+                f"{lt['hybrid_parts_only_s'] / 60:.0f} / {lt['baseline_s'] / 60:.1f} min",
+            ])
+        head = ["labelled images per class", *(NAMES[m] for m in methods), "hybrid − CNN total [95%]",
+                "labelling: hybrid (parts only) / CNN"]
+        out.append(md_table(head, rows, "l" + "r" * (len(head) - 1)))
+        params = {m: d["points"][-1][m]["params"] for m in methods}
+        out.append("")
+        out.append("Parameters: " + ", ".join(f"{NAMES[m]} {params[m]}" for m in methods if params[m]) + ".")
+        if d["studies"]:
+            out.append("")
+            out.append(_studies_table(d["studies"]))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def _studies_table(studies: list[dict[str, Any]]) -> str:
+    """Ablation per concept (Δ root test balanced accuracy, median and range over seeds), the control, the swap."""
+    concepts = list(studies[0]["ablation"])
     rows = []
-    for pt in res["points"]:
-        lt = pt["labelling"]
-        rows.append([
-            f"{pt['per_class']} ({pt['train_images_per_class']})",
-            *(fmt_acc(pt[m]["balanced_accuracy"]) for m in METHODS),
-            f"{lt['hybrid_every_segment_s'] / 60:.0f} / {lt['hybrid_parts_only_s'] / 60:.0f} min",
-            f"{lt['baseline_s'] / 60:.1f} min",
-        ])
-    head = ["labelled images per class", "hybrid (segments)", "hybrid (prototype)", "same-budget CNN",
-            "hybrid labelling (every segment / parts only)", "CNN labelling"]
-    out = [md_table(head, rows, "lrrrrr")]
-    out += ["", _equal_time(res)]
-    pt = res["points"][-1]
-    inf = res["inference"]
-    out.append("")
-    out.append(md_table(
-        ["classifier", "parameters", "inference images/s"],
-        [["hybrid (segments), segments cached", pt["hybrid_segments"]["params"],
-          fmt_stat(inf["hybrid_segments (cached segments)"]["images_per_s"], "", 0)],
-         ["hybrid (prototype)", pt["hybrid_prototype"]["params"], fmt_stat(inf["hybrid_prototype"]["images_per_s"], "", 0)],
-         ["same-budget CNN", pt["baseline"]["params"], fmt_stat(inf["baseline"]["images_per_s"], "", 0)]],
-        "lrr"))
-    return "\n".join(out)
-
-
-def _equal_time(res: dict[str, Any]) -> str:
-    """One sentence comparing the two at equal estimated labelling time (hybrid counted 'parts only')."""
-    pts = res["points"]
-    cnn = [(p["labelling"]["baseline_s"], p["baseline"]["balanced_accuracy"]["median"]) for p in pts]
-    hyb = [(p["labelling"]["hybrid_parts_only_s"], p["hybrid_segments"]["balanced_accuracy"]["median"]) for p in pts]
-    s = res["label_seconds"]
-    basis = (f"{s['segment_label_s']} s per segment label, {s['image_label_s']} s per image label "
-             f"({s['source'].split(',')[0]} et al. 2016; the hybrid counted 'parts only')")
-    cheapest = min(hyb, key=lambda h: h[0])
-    afford = [c for c in cnn if c[0] <= cheapest[0] and c[1] is not None]
-    if not afford or cheapest[1] is None:
-        return f"Estimated labelling time: {basis}."
-    best = max(afford, key=lambda c: c[1])
-    return (f"Estimated labelling time, {basis}: for the hybrid's cheapest point (~{cheapest[0] / 60:.0f} min, "
-            f"{pct(cheapest[1])}) the CNN can have ~{best[0] / 60:.1f} min of image labels and reaches {pct(best[1])}.")
+    for c in concepts:
+        ds = [s["ablation"][c]["difference"] for s in studies if s["ablation"][c].get("difference") is not None]
+        used = sum(1 for s in studies if (s["ablation"][c].get("ci_high") or 0) < 0)
+        sw = (studies[0].get("swap") or {}).get(c)
+        rows.append([c, f"{np.median(ds):+.1%} ({min(ds):+.1%} to {max(ds):+.1%})" if ds else "–",
+                     f"{used} of {len(studies)}",
+                     f"{sw['difference']:+.1%} [{sw['ci_low']:+.1%}, {sw['ci_high']:+.1%}]" if sw and sw.get("difference") is not None else "–"])
+    ctl = [s["control"].get("balanced_accuracy") for s in studies if s["control"].get("balanced_accuracy") is not None]
+    out = md_table(["concept", "ablation: Δ root (median, range)", "seeds where the interval is below 0",
+                    f"swap (seed {studies[0]['seed']}): Δ root [95%]"], rows, "lrrr")
+    if ctl:
+        out += (f"\n\nShuffled-labels control (rules refitted): test balanced accuracy {pct(float(np.median(ctl)))} "
+                f"({pct(min(ctl))}–{pct(max(ctl))}).")
+    return out
 
 
 def fmt_acc(s: dict[str, Any]) -> str:
@@ -324,9 +355,12 @@ def _sizes(text: str) -> tuple[int | None, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", type=lambda s: tuple(s.split(",")), default=SCENES, help="parts,house (default)")
+    ap.add_argument("--methods", type=lambda s: tuple(s.split(",")), default=METHODS,
+                    help=f"default {','.join(METHODS)}; also {','.join(OPTIONAL_METHODS)}")
     ap.add_argument("--per-class", type=int, default=150, help="generated images per class (150: the full demo's)")
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--sizes", type=_sizes, default=(10, 30, 100, None), help="labelled images per class, 'all'")
+    ap.add_argument("--sizes", type=_sizes, default=(10, 30, None), help="labelled images per class, 'all'")
     ap.add_argument("--seeds", type=lambda s: tuple(int(x) for x in s.split(",")), default=SEEDS)
     ap.add_argument("--epochs", type=int, default=12, help="part nets' max epochs (the quick demo's 12)")
     ap.add_argument("--workdir", type=Path, default=None)
@@ -344,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         LABEL_SECONDS.update(segment_label_s=args.segment_seconds or LABEL_SECONDS["segment_label_s"],
                              image_label_s=args.image_seconds or LABEL_SECONDS["image_label_s"],
                              source="given on the command line")
-    return finish(run(args.per_class, args.sizes, args.seeds, args.epochs, args.size, args.workdir), table, args.json)
+    methods = tuple(m for m in ("hybrid_segments", *args.methods) if m in METHODS + OPTIONAL_METHODS)
+    methods = tuple(dict.fromkeys(methods))  # the hybrid first, once
+    return finish(run(args.per_class, args.sizes, args.seeds, args.epochs, args.size, args.workdir,
+                      scenes=args.scenes, methods=methods), table, args.json)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def incremental_ratio(workspace: Path, dataset: Path) -> dict[str, float]:
     shash = settings_hash(make_segmenter(ws.settings.segmenter, **dict(ws.settings.segmenter_options)))
     config = TrainConfig(max_epochs=12)
     images, segments = collect(ws.store, shash, 32, image_root=dataset, cache_dir=ws.cache_dir)
-    images.split = split_images(images, config.val_fraction, 0)
+    images.split = split_images(images, config.val_fraction, 0, config.test_fraction, ws.store.image_splits())
     with tempfile.TemporaryDirectory() as models:
         t = time.perf_counter()
         train_hybrid(ws.ontology, images, segments, config, models_dir=models)
@@ -83,7 +83,7 @@ def main() -> int:
         print(f"demo failed with exit code {code}", file=sys.stderr)
         return 1
     report = json.loads((out / "report.json").read_text())
-    inc = incremental_ratio(out / "workspace", Path(report["dataset"]))
+    inc = incremental_ratio(Path(report["workspace"]), Path(report["dataset"]))
     figures = {
         "load_average_at_start": round(load, 2),
         "demo_quick_wall_s": round(wall, 1),

@@ -37,7 +37,7 @@ from workbench.workspace.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 DAISY_YAML = REPO / "ontologies" / "daisy.yaml"
 #: The generated data set of the session's workspaces: (images per class, size in pixels, seed).
-DEMO_SET = (3, 96, 1)
+DEMO_SET = (5, 96, 1)
 #: Part-net epochs of ``trained_ws``.
 FAST_EPOCHS = 2
 KINDS = ("bare", "segmented", "labelled", "trained")
@@ -92,14 +92,12 @@ def train_fast(ws: Workspace) -> TrainedTables:
     """Train ``ws``'s concept models as ``workbench train --max-epochs 2`` does (only what changed: on
     a trained workspace, it loads the saved models)."""
     # here, not at the top: it imports torch, which every test run would pay for at start-up
-    from workbench.models.train import TrainConfig, collect, split_images, train_hybrid
+    from workbench.models.job import collect_workspace, training_config
+    from workbench.models.train import train_hybrid
 
     shash = settings_hash(WeightFreeSegmenter())
-    config = TrainConfig(crop_size=ws.settings.crop_size, random_state=ws.settings.random_state,
-                         max_epochs=FAST_EPOCHS)
-    images, segments = collect(ws.store, shash, config.crop_size, image_root=ws.dataset_root,
-                               cache_dir=ws.cache_dir)
-    images.split = split_images(images, config.val_fraction, config.random_state)
+    config = training_config(ws.settings, max_epochs=FAST_EPOCHS)
+    images, segments = collect_workspace(ws, config, shash)  # the workspace's stored split, test included
     result = train_hybrid(ws.ontology, images, segments, config, models_dir=ws.models_dir, settings_hash=shash)
     return TrainedTables(ws, config, images, segments, result)
 

@@ -55,14 +55,19 @@ def test_incremental(tmp_path):
 
 def test_curves(tmp_path):
     r = _run(tmp_path, "curves")["result"]
-    assert [p["per_class"] for p in r["points"]] == [2, "all"]
-    for p in r["points"]:
-        for m in ("hybrid_segments", "hybrid_prototype", "baseline"):
-            acc = p[m]["balanced_accuracy"]
-            assert acc["n"] + len(p[m]["errors"]) == 1
-            assert acc["median"] is None or 0.0 <= acc["median"] <= 1.0
-        assert p["labelling"]["hybrid_every_segment_s"] > p["labelling"]["baseline_s"] > 0
-    assert r["label_seconds"]["source"] and r["inference"]["baseline"]["images_per_s"]["median"] > 0
+    assert set(r["domains"]) == {"parts", "house"} and "test" in r["protocol"]
+    for d in r["domains"].values():
+        assert d["data"]["splits"]["test"] > 0
+        assert [p["per_class"] for p in d["points"]] == [2, "all"]
+        for p in d["points"]:
+            for m in ("hybrid_segments", "cnn_per_net", "cnn_total", "colour_histogram", "colour_layout"):
+                acc = p[m]["balanced_accuracy"]
+                assert acc["n"] + len(p[m]["errors"]) == 1
+                assert acc["median"] is None or 0.0 <= acc["median"] <= 1.0
+            assert p["labelling"]["hybrid_every_segment_s"] > p["labelling"]["baseline_s"] > 0
+        if d["points"][-1]["hybrid_segments"]["balanced_accuracy"]["n"]:  # all labels trained: the studies ran
+            assert d["studies"] and set(d["studies"][0]["ablation"]) and "swap" in d["studies"][0]
+    assert r["label_seconds"]["source"]
 
 
 @pytest.mark.slow  # a whole `workbench run --quick` in a subprocess: ~10 s idle, 30 s on a busy machine

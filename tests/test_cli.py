@@ -75,14 +75,17 @@ def test_init_segment_label_train_headless(tmp_path, capsys):
     assert main(["label", "--workspace", str(ws), "--from-masks"]) == 0
     assert main(["train", "--workspace", str(ws), "--max-epochs", "2"]) == 0
     out = capsys.readouterr().out
-    assert "trained petal" in out and "hybrid: val accuracy" in out
+    assert "trained petal" in out and "hybrid: validation balanced accuracy" in out
+    assert "Split the images by class into 8 train, 2 validation, 2 test" in out  # said once ...
+    assert "test images are kept for the report" in out
     header = next(ln for ln in out.splitlines() if ln.strip().startswith("concept "))
     assert header.split()[:3] == ["concept", "kind", "params"]
     assert "val balanced accuracy" in header and header.rstrip().endswith("status") and "val accuracy" not in header
     petal = next(ln for ln in out.splitlines() if ln.strip().startswith("petal ") and "%" in ln)
     assert petal.split()[4] in ("ok", "weak", "weak:", "dead", "dead:")  # every row carries a status
     assert main(["train", "--workspace", str(ws), "--max-epochs", "2"]) == 0
-    assert "kept    petal" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "kept    petal" in again and "Split the images" not in again  # ... and not again
 
 
 def test_not_a_workspace(tmp_path, capsys):
@@ -229,7 +232,7 @@ def test_every_command_module_imports_and_has_its_handlers():
             if isinstance(action, argparse._SubParsersAction):
                 stack.extend(action.choices.values())
     modules = {m for m, _ in seen}
-    assert modules == {"ontology", "dataset", "workspace", "loop", "proposals", "pull_requests"}
+    assert modules == {"ontology", "dataset", "workspace", "loop", "score", "proposals", "pull_requests"}
     for m in modules:  # and every handler a module exports is reachable from the parser
         exported = {n for n in importlib.import_module(f"workbench.cli.{m}").__all__ if n.startswith("cmd_")}
         assert exported == {n for mod, n in seen if mod == m}, m

@@ -123,4 +123,4 @@ def test_the_graph_paints_weak_and_dead_concepts_red_and_says_why():
     assert nodes["stem"]["color"]["background"] == RED and "dead" in nodes["stem"]["label"]
     assert "predicts" in nodes["stem"]["title"]
     assert nodes["petal"]["color"]["background"] == accuracy_colour(0.95) != RED
-    assert "bal. 95%" in nodes["petal"]["label"]
+    assert "bal. acc. 95%" in nodes["petal"]["label"]

@@ -541,3 +541,17 @@ def test_prototype_parent_learns_and_from_maps() -> None:
     assert m.feature_map(Xt[:5]).shape == (5, 2, 2)
     with pytest.raises(ModelError, match=r"2 children's maps"):
         m.predict_proba(Xt[:, :1])
+
+
+def test_early_stopping_waits_until_a_net_has_beaten_chance():
+    """A net still at chance on validation (here: labels that carry no signal) is not stopped by its
+    patience: some part nets sit on a first plateau for several epochs before they start to learn."""
+    from workbench.models.fitting import CHANCE_LOSS
+    from workbench.models.nets import PartNet
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (64, 16, 16, 3), dtype=np.uint8)
+    y, yv = rng.integers(0, 2, 64), rng.integers(0, 2, 64)
+    net = PartNet("noise", crop_size=16, max_epochs=8, patience=1, random_state=0).fit(X, y, X[::-1].copy(), yv)
+    assert net.metrics_["val_balanced_loss"] >= CHANCE_LOSS  # it never learned (there is nothing to learn) ...
+    assert net.metrics_["epochs"] == 8  # ... so patience never stopped it

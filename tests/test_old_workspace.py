@@ -70,19 +70,30 @@ def test_the_old_workspace_opens_and_everything_in_it_reads(old):
             assert info, c
 
 
-def test_the_old_workspace_trains_with_the_current_code_and_keeps_its_models(old, capsys):
+def test_the_old_workspace_gets_a_test_split_once_then_retrains_only_what_changes(old, capsys):
     _move_dataset(old)
     ws_path = old / "ws"
-    saved = {p.name: p.read_bytes() for p in (ws_path / "models").iterdir()}
     assert main(["train", "--workspace", str(ws_path), "--max-epochs", "2"]) == 0  # as the old release trained it
+    out = capsys.readouterr().out
+    # the old release had no test split: the first train assigns one, says so once, and retrains every
+    # concept (some of its training images are test images now)
+    assert "This workspace now keeps 2 test images aside" in out and "every concept retrains once" in out
+    lines = {ln.split()[1]: ln.split()[0] for ln in out.splitlines() if ln.startswith("  ") and ln.split()[0] in (
+        "kept", "trained")}
+    assert set(lines) == CONCEPTS and set(lines.values()) == {"trained"}, out
+    with Workspace.open(ws_path) as ws:
+        sides = ws.store.image_splits()
+    assert len(sides) == IMAGES and sorted(sides.values()).count("test") == 2
+    saved = {p.name: p.read_bytes() for p in (ws_path / "models").iterdir()}
+    assert main(["train", "--workspace", str(ws_path), "--max-epochs", "2"]) == 0
     out = capsys.readouterr().out
     lines = {ln.split()[1]: ln.split()[0] for ln in out.splitlines() if ln.startswith("  ") and ln.split()[0] in (
         "kept", "trained")}
-    assert set(lines) == CONCEPTS, out
     retrained = sorted(c for c, verb in lines.items() if verb == "trained")
-    assert retrained == [], f"the current code retrained {retrained} of an unchanged old workspace:\n{out}"
+    assert retrained == [] and "test images aside" not in out, out  # said once; nothing changed, nothing retrains
     assert {p.name: p.read_bytes() for p in (ws_path / "models").iterdir()} == saved
-    assert "hybrid: val accuracy" in out
+    with Workspace.open(ws_path) as ws:
+        assert ws.store.image_splits() == sides  # no image moved
 
     # and it trains what did change: a relabelled part retrains, with its parents
     with Workspace.open(ws_path) as ws:

@@ -46,15 +46,27 @@ def _report() -> dict:
         "root": ONTO.root,
         "dataset": Path("/data/set"),
         "labels_source": f"masks {EVIL}",
-        "split": {"train": 4, "val": np.int64(2)},
+        "splits": {"train": 4, "val": np.int64(2), "test": 2,
+                   "images": {"train": ["a.png"], "val": ["b.png"], "test": [f"c{EVIL}.png"]}},
+        "seeds": {"seeds": [0, 1], "median_and_range": {"hybrid": {"median": 0.8, "min": 0.75, "max": 0.85}},
+                  "paired": {"hybrid_minus_cnn_total": {"difference": 0.15, "ci_low": -0.05, "ci_high": 0.3, "n": 2}}},
         "concepts": concepts,
-        "hybrid": [{"mode": "segments", "val_accuracy": np.float64(0.875), "balanced_accuracy": 0.8, "params": 120}],
-        "baseline": {"val_accuracy": 0.7, "balanced_accuracy": 0.65, "params": 990},
-        "control": {"val_accuracy": 0.5, "balanced_accuracy": 0.5},
-        "swap": {"concept": f"petal{EVIL}", "how": "another seed", "val_accuracy_before": 0.875,
-                 "val_accuracy_after": 0.75},
-        "rules": {"disk": {"rule": f"yellow_disk{EVIL}", "rule_val_accuracy": 0.9, "net_val_accuracy": 0.8,
-                           "rule_params": 0, "net_params": 955}},
+        "hybrid": [{"mode": "segments", "val_balanced_accuracy": np.float64(0.875), "balanced_accuracy": 0.8,
+                    "params": 120, "supervision": {"kind": "segment labels and image labels", "segment_labels": 40,
+                                                   "train_images": 4, "val_images": 2}}],
+        "baselines": {"cnn_per_net": {"val_balanced_accuracy": 0.7, "balanced_accuracy": 0.65, "params": 990,
+                                      "supervision": {"kind": "image labels", "train_images": 4, "val_images": 2}},
+                      "cnn_total": {"val_balanced_accuracy": 0.72, "balanced_accuracy": 0.66, "params": 118},
+                      "colour_histogram": {"val_balanced_accuracy": 0.6, "balanced_accuracy": 0.77, "params": 65}},
+        "control": {"val_balanced_accuracy": 0.5, "balanced_accuracy": 0.5, "method": f"shuffled {EVIL}"},
+        "ablation": {"stem": {"constant": 0.2, "balanced_accuracy_before": 0.8, "balanced_accuracy_after": 0.8,
+                              "difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 2, "verdict": "no difference"}},
+        "swap": {f"petal{EVIL}": {"how": "another seed", "balanced_accuracy_before": 0.875,
+                                  "balanced_accuracy_after": 0.75, "difference": -0.125, "ci_low": -0.3,
+                                  "ci_high": 0.1, "n": 2, "verdict": "swappable"}},
+        "rules": {"disk": {"rule": f"yellow_disk{EVIL}", "rule_val_balanced_accuracy": 0.9,
+                           "net_val_balanced_accuracy": 0.8, "rule_params": 0, "net_params": 955}},
+        "warnings": [f"The part-blind baseline colour_histogram is close {EVIL}"],
         "scores": np.array([0.25, 0.5]),
         "timings": {"total": 1.5},
     }
@@ -88,8 +100,8 @@ def test_report_json_holds_the_given_keys_as_plain_json(tmp_path):
     assert (jpath, hpath) == (tmp_path / "out" / "report.json", tmp_path / "out" / "report.html")
     back = json.loads(jpath.read_text())
     assert list(back) == list(report)  # every key, in order
-    assert back["dataset"] == "/data/set" and back["split"] == {"train": 4, "val": 2}
-    assert back["hybrid"][0]["val_accuracy"] == 0.875 and back["scores"] == [0.25, 0.5]
+    assert back["dataset"] == "/data/set" and back["splits"]["val"] == 2
+    assert back["hybrid"][0]["val_balanced_accuracy"] == 0.875 and back["scores"] == [0.25, 0.5]
     assert back["concepts"]["petal"]["train_examples"] == 3 * ONTO.bottom_up().index("petal")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "report.json"]  # no temp files
 
@@ -156,11 +168,18 @@ def test_the_graph_colours_concepts_by_accuracy_and_dashes_rules():
 def test_the_summary_table_has_a_row_per_concept_and_classifier():
     md = summary_table(_report())
     lines = md.splitlines()
-    assert lines[0].startswith("| concept |")
+    assert lines[0].startswith("WARNING: The part-blind baseline")
     assert any(ln.startswith("| petal | part | net | ") for ln in lines)
-    assert "| hybrid (segments) | 87.5% | 80.0% | 120 |" in lines
-    assert "| same-budget CNN baseline | 70.0% | 65.0% | 990 |" in lines
-    assert "| control: shuffled segment labels | 50.0% | 50.0% | – |" in lines
+    sup = "segment labels and image labels, 40 segment labels, 4 train + 2 validation images"
+    assert f"| hybrid (segments) | 80.0% | 80.0% (75.0%–85.0%) | 87.5% | 120 | {sup} |" in lines
+    assert ("| CNN, per-net budget (64² input) | 65.0% | – | 70.0% | 990 | image labels, 4 train + 2 validation images |"
+            in lines)
+    assert any(ln.startswith("| CNN, total budget (≈ the hybrid's parameters, 128² input) | 66.0% |") for ln in lines)
+    assert any(ln.startswith("| part-blind: colour histogram | 77.0% |") for ln in lines)
+    assert "| control: hybrid on shuffled segment labels | 50.0% | – | 50.0% | – | as the hybrid, labels shuffled |" in lines
+    assert ("hybrid − CNN, total budget (≈ the hybrid's parameters, 128² input): +15.0% balanced accuracy, 95% interval "
+            "[-5.0%, +30.0%] on 2 test images (2 seeds)") in lines
+    assert any(ln.startswith("| stem (constant 0.2) | 80.0% → 80.0% | +0.0% [+0.0%, +0.0%] |") for ln in lines)
 
 
 def _rows(page: str, table_after: str) -> list[list[tuple[str, str]]]:
@@ -213,6 +232,7 @@ def test_concept_table_shows_balanced_accuracy_and_dead_concepts_in_red(tmp_path
 
 def test_the_summary_table_shows_balanced_accuracy_and_status():
     lines = summary_table(_report()).splitlines()
-    assert lines[0].startswith("| concept | kind | implementation | val balanced accuracy | status |")
+    head = next(ln for ln in lines if ln.startswith("| concept |"))
+    assert head.startswith("| concept | kind | implementation | val balanced accuracy | test balanced accuracy | status |")
     stem = next(ln for ln in lines if ln.startswith("| stem |"))
-    assert "| 50.0% | dead: predicts 'no'" in stem and "88.5%" not in stem
+    assert "| 50.0% | – | dead: predicts 'no'" in stem and "88.5%" not in stem

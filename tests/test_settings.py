@@ -8,7 +8,7 @@ import pytest
 
 from workbench.data.segment import SEGMENTERS
 from workbench.errors import SettingsError
-from workbench.evaluation.pipeline import run
+from workbench.evaluation.pipeline import compare, run
 from workbench.workspace.settings import COMPOSITION_MODES, SEGMENTER_NAMES, Settings
 
 
@@ -152,9 +152,11 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
 
 def test_segmenter_and_composition_names_match_the_modules():
     assert set(SEGMENTER_NAMES) == set(SEGMENTERS)
-    # the composition modes are the ones the main job trains and reports (`run(modes=...)`); the name each
-    # reports under is checked in test_evaluate.py ("segments") and test_prototype.py ("prototype")
-    assert set(COMPOSITION_MODES) == set(inspect.signature(run).parameters["modes"].default)
+    # the composition modes are the ones the main job trains and reports (`run(modes=...)`, default both
+    # but in --quick runs); the name each reports under is checked in test_evaluate.py ("segments") and
+    # test_prototype.py ("prototype")
+    assert inspect.signature(run).parameters["modes"].default is None
+    assert set(COMPOSITION_MODES) == set(inspect.signature(compare).parameters["modes"].default)
 
 
 def test_composition_relations_is_a_boolean_setting():

@@ -56,9 +56,11 @@ def _fraction(text: str) -> float:
     return x
 
 
-def _handler(q: argparse.ArgumentParser, module: str, name: str) -> None:
-    """The command ``q`` runs ``workbench.cli.<module>.<name>(args)``."""
-    q.set_defaults(handler=(module, name))
+def _handler(q: argparse.ArgumentParser, module: str, name: str, precheck: str | None = None) -> None:
+    """The command ``q`` runs ``workbench.cli.<module>.<name>(args)``; ``precheck`` (a function of
+    ``workbench.cli.dataset``) runs first, before the command's module is imported: the quick checks
+    of paths and names that should fail in a second, not after torch has loaded."""
+    q.set_defaults(handler=(module, name), precheck=precheck)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -116,23 +118,62 @@ def _ontology_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _dataset_commands(sub: argparse._SubParsersAction) -> None:
-    pd = _command(sub, "dataset", help="generate the demo data set or check an image folder")
+    pd = _command(sub, "dataset", help="generate the demo data set, check an image folder, import or export part "
+                                       "annotations (COCO, LabelMe, masks)")
     sd = pd.add_subparsers(dest="dataset_command", metavar="ACTION",
                          help="`workbench dataset ACTION --help` lists its options")
     sd.required = True
-    g = _command(sd, "generate", help="write the generated daisy / not-daisy demo set with part masks")
+    g = _command(sd, "generate", help="write a generated demo set with part masks (default: daisies among look-alikes)")
     g.add_argument("out", type=Path, metavar="DIR", help="folder to write <DIR>/<class>/<image>.png into")
     g.add_argument("--n-per-class", type=int, default=60, metavar="N", help="images per class (default 60)")
     g.add_argument("--size", type=int, default=256, metavar="PX", help="image side in pixels (default 256)")
     g.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed; the same seed gives the same files (default 0)")
-    g.add_argument("--scene", choices=DEMO_SCENE_NAMES, default="daisy",
-                   help="daisy (default; colour alone separates its classes), parts (daisy look-alikes in the "
-                        "daisy's colours that differ by one part) or house (with ontologies/house.yaml)")
+    g.add_argument("--scene", choices=DEMO_SCENE_NAMES, default="parts",
+                   help="parts (default: daisies among look-alikes in the daisy's colours that differ by one part; "
+                        "ontologies/daisy.yaml), daisy (the first demo set: colour alone separates its classes) or "
+                        "house (houses among look-alike buildings; ontologies/house.yaml)")
     _handler(g, "dataset", "cmd_generate")
     c = _command(sd, "check", help="load every image of DIR/<class>/<image> and report problems")
     c.add_argument("root", type=Path, metavar="DIR", help="the image folder to check")
+    c.add_argument("--ontology", type=Path, metavar="FILE",
+                   help="first check that the data set fits this ontology (class folder of the root, parts.json ids, "
+                        "rules; names only, before any image is loaded)")
     _handler(c, "dataset", "cmd_check")
+    im = _command(sd, "import", help="write part annotations from COCO, LabelMe or mask files as a data set "
+                                     "(<class>/<image>, <image>.parts.png, parts.json)")
+    im.add_argument("src", type=Path, metavar="SRC",
+                    help="coco: the annotation JSON file; labelme: the folder of LabelMe JSON files; masks: the image "
+                         "folder")
+    im.add_argument("--format", required=True, choices=["coco", "labelme", "masks"], help="the source's format")
+    im.add_argument("--out", type=Path, required=True, metavar="DIR", help="the new data set (absent or empty)")
+    im.add_argument("--images", type=Path, metavar="DIR",
+                    help="coco: the folder file_name is relative to (default: the JSON file's folder); a file not "
+                         "there is looked up by name below it")
+    im.add_argument("--masks", type=Path, metavar="DIR", help="masks: <DIR>/<image's relative path>.png per image")
+    im.add_argument("--legend", type=Path, metavar="FILE",
+                    help="masks: YAML/JSON mapping mask value or colour to a part name ({1: head} or "
+                         "{'#ff0000': head}; null for background)")
+    im.add_argument("--class-from", metavar="HOW",
+                    help="supercategory (coco default) or category of the image's annotations, folder (the folder "
+                         "holding the image or JSON; labelme and masks default), or a fixed class NAME")
+    im.add_argument("--unannotated-class", metavar="NAME",
+                    help="coco with --class-from supercategory|category: the class of images without annotations "
+                         "(default: leave them out)")
+    im.add_argument("--map", type=Path, metavar="FILE",
+                    help="YAML mapping source names to concept ids (null: leave out); default: a slug of the name, "
+                         "'Quadruped Head' -> quadruped_head")
+    im.add_argument("--copy", action="store_true", help="copy the images (default: hard-link them where possible)")
+    im.add_argument("--keep-going", action="store_true",
+                    help="leave out (and list) images with problems instead of stopping")
+    _handler(im, "dataset", "cmd_import")
+    ex = _command(sd, "export", help="write part annotations as a COCO JSON file (run-length masks)")
+    ex.add_argument("--format", required=True, choices=["coco"], help="the file's format")
+    src = ex.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workspace", type=Path, metavar="WS", help="the workspace's labelled segments (not 'none')")
+    src.add_argument("--dataset", type=Path, metavar="DIR", help="a data set's part masks and parts.json")
+    ex.add_argument("--out", type=Path, required=True, metavar="FILE", help="the COCO JSON file to write")
+    _handler(ex, "dataset", "cmd_export")
 
 
 def _loop_commands(sub: argparse._SubParsersAction) -> None:
@@ -158,7 +199,7 @@ def _loop_commands(sub: argparse._SubParsersAction) -> None:
     sg.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
     sg.add_argument("--dataset", type=Path, metavar="DIR", help="default: the workspace's data set")
     loop_opts(sg)
-    _handler(sg, "loop", "cmd_segment")
+    _handler(sg, "loop", "cmd_segment", precheck="precheck_segment")
 
     lb = _command(sub, "label", help="label stored segments headless (from ground-truth part masks)")
     lb.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
@@ -175,6 +216,15 @@ def _loop_commands(sub: argparse._SubParsersAction) -> None:
     loop_opts(tr, segmenting=False)
     _handler(tr, "loop", "cmd_train")
 
+    sc = _command(sub, "score", help="score a folder of images with the workspace's trained models: predictions "
+                                     "and the concepts that fired, as CSV and JSON")
+    sc.add_argument("dir", type=Path, metavar="DIR", help="the images (any depth; *.parts.png masks are left out)")
+    sc.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+    sc.add_argument("--out", type=Path, default=Path("scores.csv"), metavar="FILE",
+                    help="write FILE.csv and FILE.json (default: scores.csv and scores.json here)")
+    loop_opts(sc)
+    _handler(sc, "score", "cmd_score")
+
     rn = _command(sub, "run", help="the whole loop headless: workspace, segment, label, train, evaluate, report")
     rn.add_argument("--dataset", type=Path, required=True, metavar="DIR",
                     help="image folder <DIR>/<class>/<image> with ground-truth part masks (parts.json)")
@@ -183,16 +233,30 @@ def _loop_commands(sub: argparse._SubParsersAction) -> None:
     rn.add_argument("--segmenter", default="weightfree", choices=["weightfree", "sam"],
                     help="weightfree (default; no model download) or sam (segment-anything)")
     rn.add_argument("--quick", action="store_true", help="fewer epochs: a first look in a few minutes")
+    rn.add_argument("--seed", type=int, default=0, metavar="N",
+                    help="seeds the split (when images are first assigned) and the models (default 0)")
+    rn.add_argument("--seeds", type=int, default=1, metavar="K",
+                    help="measure every figure with K model seeds (N, N+1, ...; the split stays) and report "
+                         "median, range and the paired interval of hybrid − CNN (default 1; each seed adds a run)")
     rn.add_argument("--workers", type=int, default=1, metavar="N",
                     help="worker processes for segmenting and training (default 1)")
     rn.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786")
     rn.add_argument("--no-progress", action="store_true", help="no progress bars on standard error")
-    _handler(rn, "loop", "cmd_run")
+    _handler(rn, "loop", "cmd_run", precheck="precheck_run")
 
-    dm = _command(sub, "demo", help="`run` on the generated daisy data set with ontologies/daisy.yaml")
+    dm = _command(sub, "demo", help="`run` on a generated data set whose class needs its parts (daisies and "
+                                    "look-alikes) with ontologies/daisy.yaml")
     dm.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
                     help="data set, workspace and report go here (default: ./demo-out)")
     dm.add_argument("--quick", action="store_true", help=f"80 images and fewer epochs ({DEMO_QUICK_TIME})")
+    dm.add_argument("--scene", choices=DEMO_SCENE_NAMES, default="parts",
+                    help="parts (default: daisies among look-alikes that differ by a part), daisy (the first demo "
+                         "set: colour alone reads it) or house (houses among look-alike buildings, "
+                         "ontologies/house.yaml)")
+    dm.add_argument("--seed", type=int, default=0, metavar="N",
+                    help="seeds the generated images, the split and the models (default 0)")
+    dm.add_argument("--seeds", type=int, default=1, metavar="K",
+                    help="measure every figure with K model seeds and report median and range (default 1)")
     dm.add_argument("--workers", type=int, default=1, metavar="N",
                     help="worker processes for segmenting and training (default 1)")
     dm.add_argument("--no-progress", action="store_true", help="no progress bars on standard error")
@@ -314,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         module, name = args.handler
+        if getattr(args, "precheck", None):
+            getattr(importlib.import_module(f"{__name__}.dataset"), args.precheck)(args)
         # The one lazy import of the command line: only the chosen command's module, so `--help`, a
         # wrong argument and the light commands (`ontology`, `dataset`, `init`) never import torch.
         handler = getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -23,7 +23,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     try:
         if not (args.dataset or ws.settings.dataset):
             raise WorkbenchError("no data set: pass --dataset DIR (an image folder <DIR>/<class>/<image>)")
-        dataset = Path(args.dataset) if args.dataset else ws.dataset_root
+        dataset = Path(args.dataset) if args.dataset else ws.dataset_root  # checked against the ontology already
         if ws.dataset_root.resolve() != dataset.resolve():
             ws.save_settings(ws.settings.replace(dataset=str(dataset.resolve())))
         folder = ImageFolder(dataset)
@@ -63,6 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trained = pipeline.train(ws, max_epochs=args.max_epochs, force=args.force,
                                  segmenter=workspace_segmenter(ws, args.segmenter, args.sam_checkpoint),
                                  on_problem=lambda p, r: error(f"{p}: {r} (skipped)"))
+        for note in trained.notes:
+            say(note)
         say(trained.result.summary())
         pipeline.evaluate(trained)
         say(f"  {'concept':<16} {'kind':<9} {'params':>6}  {'val balanced accuracy':>21}  status")
@@ -71,18 +73,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             status = cm["status"] + (f": {cm['status_reason']}" if cm["status"] != "ok" and cm["status_reason"] else "")
             say(f"  {c:<16} {cm['kind']:<9} {cm['params']:>6}  {'–' if acc is None else f'{acc:.1%}':>21}  {status}")
         m = trained.hybrid
-        say(f"hybrid: val accuracy {m['val_accuracy']}, balanced {m['balanced_accuracy']} on {m['val_images']} images")
+        bal = m["val_balanced_accuracy"]
+        say(f"hybrid: validation balanced accuracy {'–' if bal is None else f'{bal:.1%}'} on {m['val_images']} images "
+            "(test images are kept for the report: `workbench run`)")
         return EXIT_OK
     finally:
         ws.close()
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:  # the data set was checked against the ontology already
     pipeline.run(args.dataset, args.ontology, args.out, segmenter=args.segmenter, quick=args.quick,
-                 workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+                 workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress,
+                 random_state=args.seed, seeds=args.seeds)
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    pipeline.demo(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress)
+    pipeline.demo(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress,
+                  scene=args.scene, seed=args.seed, seeds=args.seeds)
     return EXIT_OK

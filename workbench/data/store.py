@@ -23,8 +23,10 @@ Concurrency: a ``LabelStore`` owns one SQLite connection, guarded by a lock so t
 may share it. Each *process* must open its own ``LabelStore`` (never pass one through ``fork`` or a
 process pool); SQLite's locking and ``busy_timeout`` let several processes write the same file.
 
-Masks are stored compactly: the bbox-cropped boolean mask, ``np.packbits`` then ``zlib``; the full-image
-mask is rebuilt exactly by :meth:`SegmentRow.mask`.
+Masks are stored compactly: the bbox-cropped boolean mask, ``np.packbits`` then ``zlib``, boxes in the
+original image's pixels. :meth:`SegmentRow.crop_mask` reads it back inside the box and
+:meth:`SegmentRow.segment` as a :class:`~workbench.data.segments.Segment`; the full-image mask
+(:meth:`SegmentRow.mask`) is rebuilt exactly on request, but nothing in the workbench asks for it.
 
 >>> import tempfile, os, numpy as np
 >>> tmp = tempfile.mkdtemp()
@@ -53,7 +55,7 @@ import sqlite3
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -63,11 +65,13 @@ from typing import Any
 import numpy as np
 
 from workbench._io import atomic_write_text, default_file_mode
+from workbench.data.segments import Segment
 from workbench.errors import StoreError
 
 __all__ = [
     "SCHEMA_VERSION",
     "SOURCES",
+    "SPLIT_NAMES",
     "NONE",
     "SegmentData",
     "ImageRow",
@@ -170,10 +174,30 @@ CREATE TABLE concept_event_labels (
 );
 """
 
+#: Tables added after schema version 1 was released, created when a store without them is opened
+#: (additive: a store that has them still opens in a workbench that does not know them).
+_ADDED_TABLES = {
+    # Which side of the train / validation / test split each image is on, stored when the image is first
+    # assigned and never changed after: a test image stays a test image (see workbench.models.train).
+    "image_splits": """
+CREATE TABLE image_splits (
+    image_id INTEGER PRIMARY KEY REFERENCES images(id),
+    split TEXT NOT NULL CHECK (split IN ('train', 'val', 'test')),
+    seed INTEGER NOT NULL,
+    assigned_at TEXT NOT NULL
+);
+""",
+}
+
+#: The sides of the split.
+SPLIT_NAMES = ("train", "val", "test")
+
 
 @dataclass(frozen=True)
 class SegmentData:
-    """A segment to store: anything with these three attributes works (the segmenter's ``Segment`` does)."""
+    """A segment to store, with a full-image mask. The segmenter's compact
+    :class:`~workbench.data.segments.Segment` (box, area, shape and the mask inside the box) is stored
+    as it is, without ever building the full mask; this form is kept for callers that have one."""
 
     bbox: tuple[int, int, int, int]  # (x0, y0, x1, y1), max exclusive
     area: int  # pixels in the mask
@@ -206,8 +230,14 @@ class SegmentRow:
         x0, y0, x1, y1 = self.bbox
         return _unpack_mask(self.packed, y1 - y0, x1 - x0)
 
+    def segment(self) -> Segment:
+        """This row as a compact :class:`~workbench.data.segments.Segment` (what :meth:`Segment.crop`
+        cuts a part net's input from)."""
+        return Segment.from_crop(self.crop_mask(), self.bbox, self.shape, self.area)
+
     def mask(self) -> np.ndarray:
-        """The full-image boolean mask, exactly as it was stored."""
+        """The full-image boolean mask, exactly as it was stored (a byte per pixel of the whole image:
+        prefer :meth:`crop_mask` with :attr:`bbox`)."""
         x0, y0, x1, y1 = self.bbox
         full = np.zeros(self.shape, dtype=bool)
         full[y0:y1, x0:x1] = self.crop_mask()
@@ -306,7 +336,7 @@ class LabelStore:
         with self.transaction():
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables:
-                for statement in _split_sql(_SCHEMA):
+                for statement in _split_sql(_SCHEMA) + [*_ADDED_TABLES.values()]:
                     self._conn.execute(statement)
                 self._conn.execute(
                     "INSERT INTO schema_version (version, written_at) VALUES (?, ?)", (SCHEMA_VERSION, _now())
@@ -326,6 +356,9 @@ class LabelStore:
                     f"(this one reads up to {SCHEMA_VERSION}); upgrade: pip install -U constructability-workbench"
                 )
             # version < SCHEMA_VERSION: migrations go here when there is a version 2.
+            for name, sql in _ADDED_TABLES.items():
+                if name not in tables:
+                    self._conn.execute(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -495,6 +528,31 @@ class LabelStore:
                 raise StoreError(f"{self.path}: no image with id {image_id}") from None
             return ImageLabelRow(int(cur.lastrowid), int(image_id), class_label, source, author, now)
 
+    # -- the split --------------------------------------------------------------------------------------
+
+    def image_splits(self) -> dict[int, str]:
+        """Image id → "train" | "val" | "test" for every image assigned so far (see :meth:`assign_splits`)."""
+        return {int(i): str(side) for i, side in self._read("SELECT image_id, split FROM image_splits")}
+
+    def assign_splits(self, sides: Mapping[int, str], *, seed: int) -> int:
+        """Record the split of images not yet assigned; an image already assigned keeps its side (there
+        is no way to move it: a test image stays a test image). Returns how many were newly recorded."""
+        bad = sorted({str(v) for v in sides.values()} - set(SPLIT_NAMES))
+        if bad:
+            raise StoreError(f"{self.path}: split sides are {', '.join(SPLIT_NAMES)}, got {', '.join(bad)}")
+        now = _now()
+        with self.transaction():
+            before = self._conn.total_changes
+            try:
+                self._conn.executemany(
+                    "INSERT INTO image_splits (image_id, split, seed, assigned_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (image_id) DO NOTHING",
+                    [(int(i), str(v), int(seed), now) for i, v in sides.items()],
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"{self.path}: a split was given for an image that is not in the store") from None
+            return self._conn.total_changes - before
+
     def image_label_history(self, image_id: int) -> list[ImageLabelRow]:
         rows = self._read(
             "SELECT id, image_id, class_label, source, author, created_at FROM image_labels WHERE image_id = ? ORDER BY id",
@@ -507,8 +565,9 @@ class LabelStore:
     def add_segments(self, image_id: int, settings_hash: str, segments: Iterable[Any]) -> list[int]:
         """Store an image's segments for one segmenter configuration; returns their ids in order.
 
-        Segments are any objects with ``.bbox`` (x0, y0, x1, y1; max exclusive), ``.area`` and ``.mask``
-        (bool, full image). Storing the same segments again returns the existing ids. Different segments
+        Segments are compact :class:`~workbench.data.segments.Segment` objects (box, area, image shape
+        and the mask inside the box: stored without building a full-image mask), or any objects with
+        ``.bbox`` (x0, y0, x1, y1; max exclusive), ``.area`` and ``.mask`` (bool, full image). Storing the same segments again returns the existing ids. Different segments
         for the same (image, settings_hash) replace the old ones only if none of those has a label or a
         suggestion; otherwise StoreError (labels are never deleted silently).
         """
@@ -1004,6 +1063,14 @@ def _segment_row(r: Sequence[Any]) -> SegmentRow:
 
 def _encode_segment(image_id: int, index: int, seg: Any) -> tuple:
     where = f"image {image_id}, segment {index}"
+    if isinstance(seg, Segment):  # compact: box, area, shape and the packed mask inside the box, as stored
+        x0, y0, x1, y1 = seg.bbox
+        h, w = seg.shape
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise StoreError(f"{where}: bbox {(x0, y0, x1, y1)} is empty or outside the {w}x{h} image")
+        if isinstance(seg.area, bool) or seg.area < 0:
+            raise StoreError(f"{where}: area must be a non-negative integer, got {seg.area!r}")
+        return (x0, y0, x1, y1, int(seg.area), h, w, zlib.compress(seg.bits.tobytes(), 6))
     try:
         bbox, area, mask = seg.bbox, seg.area, seg.mask
     except AttributeError as e:

@@ -135,8 +135,9 @@ class TorchConceptModel(ConceptModel):
 
     One epoch visits every training example once in a seeded random order; each example's loss is
     weighted so positives and negatives count the same (balanced). With ``X_val``, training stops
-    after ``patience`` epochs without a better (balanced) validation loss and keeps the best epoch;
-    without it, it runs ``max_epochs``.
+    after ``patience`` epochs without a better (balanced) validation loss, once that loss has beaten
+    chance (:data:`CHANCE_LOSS`: before, a net on its first plateau keeps training), and keeps the best
+    epoch; without it, it runs ``max_epochs``.
     """
 
     max_epochs: int
@@ -265,6 +266,11 @@ def run_batches(
     return torch.cat(outs).numpy()
 
 
+#: The class-balanced log loss of a constant answer (ln 2, a little below): a net whose best validation
+#: loss is above it has not learned anything yet, so early stopping waits.
+CHANCE_LOSS = math.log(2) - 0.01
+
+
 def _train_loop(
     model: TorchConceptModel,
     module: nn.Module,
@@ -303,7 +309,9 @@ def _train_loop(
         if vloss < best_loss - 1e-4:
             best_loss, best_epoch = vloss, epoch
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        elif epoch - best_epoch >= model.patience:
+        elif epoch - best_epoch >= model.patience and best_loss < CHANCE_LOSS:
+            # patience counts only once the net has beaten chance: a net still on its first plateau
+            # (some part nets sit there for several epochs before they start to learn) keeps training
             break
     if best_state is not None:
         module.load_state_dict(best_state)

@@ -28,6 +28,7 @@ from workbench.data.segment import make_segmenter
 from workbench.data.segments import Segmenter, settings_hash
 from workbench.errors import WorkbenchError
 from workbench.models.contract import ConceptModel
+from workbench.models.store import ModelStore
 from workbench.models.train import (
     ImageTable,
     SegmentTable,
@@ -47,12 +48,14 @@ __all__ = [
     "training_config",
     "workspace_segmenter",
     "collect_workspace",
+    "split_note",
     "TrainingRun",
     "train_workspace",
 ]
 
 #: The :class:`TrainConfig` fields that are workspace settings of the same name.
-SETTINGS_IN_CONFIG: tuple[str, ...] = ("crop_size", "random_state", "torch_threads", "composition_relations")
+SETTINGS_IN_CONFIG: tuple[str, ...] = ("crop_size", "random_state", "torch_threads", "composition_relations",
+                                       "val_fraction", "test_fraction")
 
 
 def training_config(settings: Settings, **overrides: Any) -> TrainConfig:
@@ -77,11 +80,13 @@ def training_config(settings: Settings, **overrides: Any) -> TrainConfig:
 def workspace_segmenter(ws: Workspace, name: str | None = None, sam_checkpoint: str | Path | None = None) -> Segmenter:
     """The segmenter ``workbench segment`` builds from the workspace settings (``segmenter``,
     ``segmenter_options``, and for SAM ``sam_checkpoint``); ``name`` and ``sam_checkpoint`` override
-    the settings, as the command line's ``--segmenter`` and ``--sam-checkpoint`` do. Its settings hash
-    picks the workspace's segments."""
+    the settings, as the command line's ``--segmenter`` and ``--sam-checkpoint`` do; the ``working_size``
+    setting, when set, is the segmenter's ``working_size``. Its settings hash picks the workspace's segments."""
     s = ws.settings
     name = name or s.segmenter
     opts = dict(s.segmenter_options)
+    if s.working_size is not None:
+        opts.setdefault("working_size", s.working_size)
     if name == "sam":
         ckpt = sam_checkpoint or s.sam_checkpoint
         if ckpt:
@@ -96,15 +101,46 @@ def collect_workspace(
     *,
     on_problem: Callable[[str, str], None] | None = None,
     split_seed: int | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[ImageTable, SegmentTable]:
     """The workspace's images and the segments made with ``segments_hash``, with their current labels
-    and crops (cached under the workspace's cache), split into train and validation images with
-    ``split_seed`` (default: ``config.random_state``)."""
+    and crops (cached under the workspace's cache), split into train, validation and test images.
+
+    The split is the workspace's stored one (:meth:`workbench.data.store.LabelStore.image_splits`):
+    images assigned before keep their side; new images are assigned with ``split_seed`` (default:
+    ``config.random_state``) and ``config.val_fraction``/``test_fraction``, and recorded. ``notes``
+    receives one sentence when images were newly assigned (said once: the next call finds them stored).
+    """
     images, segments = collect(ws.store, segments_hash, config.crop_size, image_root=ws.dataset_root,
                                cache_dir=ws.cache_dir, on_problem=on_problem)
     seed = config.random_state if split_seed is None else split_seed
-    images.split = split_images(images, config.val_fraction, seed)
+    stored = ws.store.image_splits()
+    images.split = split_images(images, config.val_fraction, seed, config.test_fraction, stored)
+    fresh = {int(i): str(side) for i, side in zip(images.image_ids, images.split) if int(i) not in stored}
+    if fresh:
+        ws.store.assign_splits(fresh, seed=seed)
+        if notes is not None:
+            notes.append(split_note(fresh, first=not stored, trained_before=ModelStore(ws.models_dir).any_saved()))
     return images, segments
+
+
+def split_note(fresh: dict[int, str], *, first: bool, trained_before: bool) -> str:
+    """The sentence said once when images are newly assigned to the split.
+
+    >>> split_note({1: "train", 2: "test", 3: "val"}, first=True, trained_before=True)  # doctest: +ELLIPSIS
+    'This workspace now keeps 1 test image aside ...'
+    """
+    counts = {side: sum(1 for v in fresh.values() if v == side) for side in ("train", "val", "test")}
+    sides = f"{counts['train']} train, {counts['val']} validation, {counts['test']} test"
+    if first and trained_before:
+        return (f"This workspace now keeps {counts['test']} test image{'s' if counts['test'] != 1 else ''} aside "
+                f"({sides}; stored in the label store, they never move): nothing is trained, stopped or chosen "
+                "on them, only the report scores them. Its models were trained before the test split existed, "
+                "so every concept retrains once.")
+    if first:
+        return (f"Split the images by class into {sides} (stored in the label store: an image never changes "
+                "side; test images are only scored by the report, never trained or chosen on).")
+    return f"Assigned {len(fresh)} new image{'s' if len(fresh) != 1 else ''} to the split: {sides}."
 
 
 @dataclass
@@ -121,8 +157,11 @@ class TrainingRun:
     settings_hash: str
     problems: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason): left out
     seconds: dict[str, float] = field(default_factory=dict)  # "collect", "train"
+    notes: list[str] = field(default_factory=list)  # sentences to show once (e.g. a newly assigned split)
     concepts: dict[str, dict[str, Any]] = field(default_factory=dict)
     hybrid: dict[str, Any] = field(default_factory=dict)
+    # the models with every part's scores on ``segments`` computed once (the evaluation's steps reuse them)
+    scored: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def models(self) -> dict[str, ConceptModel]:
@@ -162,13 +201,15 @@ def train_workspace(
             on_problem(path, reason)
 
     t = time.perf_counter()
-    images, segments = collect_workspace(ws, config, shash, on_problem=problem)
+    notes: list[str] = []
+    images, segments = collect_workspace(ws, config, shash, on_problem=problem, notes=notes)
     seconds = {"collect": time.perf_counter() - t}
     if not len(segments):
         raise WorkbenchError(f"{ws.path}: no segments yet: run `workbench segment --workspace {ws.path} "
                              "--dataset DIR` first")
     t = time.perf_counter()
     result = train_hybrid(ws.ontology, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
-                          executor=executor, force=force, progress=progress, on_fitted=on_fitted)
+                          executor=executor, force=force, progress=progress, on_fitted=on_fitted,
+                          score_cache=ws.cache_dir / "scores")
     seconds["train"] = time.perf_counter() - t
-    return TrainingRun(result, images, segments, config, shash, problems, seconds)
+    return TrainingRun(result, images, segments, config, shash, problems, seconds, notes)

@@ -54,7 +54,9 @@ def train_prototype(
     config: TrainConfig = TrainConfig(),
     proto: PrototypeConfig = PrototypeConfig(),
 ) -> dict[str, Any]:
-    """Train the prototype hybrid on the training images; return its metrics on the validation ones."""
+    """Train the prototype hybrid on the training images (early stopping on validation); return the
+    root's balanced accuracy on the test images (on validation when there are none: ``"on"`` says
+    which), validation beside, and each image's root score under ``"_scores"`` (NaN: not scored)."""
     t0 = time.perf_counter()
     ok = np.array([p is not None for p in pixels])
     whole = np.zeros((len(images), proto.image_size, proto.image_size, 3), np.uint8)
@@ -96,15 +98,22 @@ def train_prototype(
         if c == ontology.root:
             root_p = p
     y = images.targets(ontology.root)
+    on = "test" if images.mask("test").any() else "val"
+    held = images.mask(on) & ok
+    scores = np.where(ok, root_p, np.nan)
     return {
         "mode": "prototype",
+        "on": "test" if on == "test" else "validation",
+        "balanced_accuracy": balanced_accuracy(y[held], root_p[held]),
+        "accuracy": accuracy(y[held], root_p[held]),
         "val_accuracy": accuracy(y[va_img], root_p[va_img]),
-        "balanced_accuracy": balanced_accuracy(y[va_img], root_p[va_img]),
+        "val_balanced_accuracy": balanced_accuracy(y[va_img], root_p[va_img]),
         "params": int(sum(params.values())),
         "concepts": concepts,
         "architecture": {"leaf_input_size": proto.input_size, "pool": proto.pool, "image_size": proto.image_size,
                          "leaf_params": params[ontology.leaves()[0]] if ontology.leaves() else None},
         "seconds": round(time.perf_counter() - t0, 1),
+        "_scores": scores,
     }
 
 

@@ -106,6 +106,10 @@ class ModelStore:
             if side is not None:
                 yield side
 
+    def any_saved(self) -> bool:
+        """Whether the folder holds any saved model (with a readable sidecar)."""
+        return next(self.sidecars(), None) is not None
+
     def saved_training(self) -> tuple[dict[str, Any] | None, str | None]:
         """(model settings, segmenter hash) the saved models were trained with, from their sidecars."""
         settings, shash = None, None

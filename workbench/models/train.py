@@ -46,6 +46,7 @@ from workbench.models.hybrid import (
 )
 from workbench.models.nets import CompositeNet, PartNet
 from workbench.models.rules import RuleModel
+from workbench.models.scoring import cached_segment_scores
 from workbench.models.store import ModelStore
 from workbench.ontology.graph import Ontology
 
@@ -56,6 +57,7 @@ __all__ = [
     "ImageTable",
     "collect",
     "resolve_image_path",
+    "SPLITS",
     "split_images",
     "leaf_targets",
     "leaf_split",
@@ -85,7 +87,8 @@ class TrainConfig:
     """
 
     crop_size: int = 32  # side of the segment crops the part nets see
-    val_fraction: float = 0.3  # fraction of the smaller class's images held out for validation
+    val_fraction: float = 0.2  # fraction of the smaller class's images held out for validation (choices)
+    test_fraction: float = 0.2  # fraction of the smaller class's images held out for test (only reported)
     random_state: int = 0  # seeds the split and every model
     max_epochs: int = 30  # part nets: at most this many epochs (early stopping on validation loss)
     patience: int = 5  # part nets: epochs without improvement before stopping
@@ -129,7 +132,7 @@ class ImageTable:
     paths: list[str]
     classes: list[str | None]
     shas: list[str]
-    split: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U5"))  # "train" | "val"
+    split: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U5"))  # "train" | "val" | "test"
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -200,7 +203,8 @@ def collect(
     img_idx: list[int] = []
     boxes: list[tuple[int, int, int, int]] = []
     labels: list[str | None] = []
-    crops: list[np.ndarray] = []
+    # every crop goes straight into one array (no per-image copies kept until a final stack)
+    crops = np.empty((sum(len(v) for v in by_image.values()), crop_size, crop_size, 3), np.uint8)
     for im in images:
         segs = by_image.get(im.id, [])
         cached = _read_crops(crop_dir, im.sha256, settings_hash, crop_size, len(segs))
@@ -212,18 +216,20 @@ def collect(
                 if on_problem:
                     on_problem(str(path), e.reason)
                 continue
-            cached = np.stack(
-                [Segment(s.mask(), s.bbox, s.area).crop(pixels, crop_size) for s, _ in segs]
+            cached = np.stack(  # each crop from its segment's box: never a full-image mask
+                [Segment.from_crop(s.crop_mask(), s.bbox, s.shape, s.area).crop(pixels, crop_size) for s, _ in segs]
             ).astype(np.uint8)
+            del pixels  # a large photo is held for its own crops only
             _write_crops(crop_dir, im.sha256, settings_hash, crop_size, cached)
         i = len(keep)
         keep.append(im)
-        for (s, lab), c in zip(segs, cached if cached is not None else []):
+        if cached is not None and len(segs):
+            crops[len(seg_ids) : len(seg_ids) + len(segs)] = cached
+        for s, lab in (segs if cached is not None else []):
             seg_ids.append(s.id)
             img_idx.append(i)
             boxes.append(s.bbox)
             labels.append(lab.concept if lab is not None else None)
-            crops.append(c)
     itab = ImageTable(
         np.array([im.id for im in keep], dtype=np.int64),
         [im.path for im in keep],
@@ -235,7 +241,7 @@ def collect(
         np.array(img_idx, dtype=np.int64),
         np.array(boxes, dtype=np.int64).reshape(-1, 4),
         labels,
-        np.stack(crops) if crops else np.zeros((0, crop_size, crop_size, 3), np.uint8),
+        crops[: len(seg_ids)] if len(seg_ids) < len(crops) else crops,
     )
     return itab, stab
 
@@ -269,33 +275,61 @@ def _write_crops(crop_dir: Path | None, sha: str, shash: str | None, size: int, 
     atomic_write_bytes(_crop_path(crop_dir, sha, shash, size), buf.getvalue())
 
 
-def split_images(images: ImageTable, val_fraction: float = 0.3, random_state: int = 0) -> np.ndarray:
-    """Assign each image to "train" or "val", by image, with a class-balanced validation set.
+SPLITS = ("train", "val", "test")
 
-    Each class gives the same number of validation images: ``round(val_fraction * n)`` where ``n``
-    is the smallest class's image count. The order within a class is a hash of the image's content
-    and the seed, so adding images never moves existing ones between sides of the split.
+
+def split_images(
+    images: ImageTable,
+    val_fraction: float = 0.2,
+    random_state: int = 0,
+    test_fraction: float = 0.0,
+    assigned: Mapping[int, str] | None = None,
+) -> np.ndarray:
+    """Assign each image to "train", "val" or "test", by image, class-stratified and class-balanced.
+
+    Each class gives the same number of validation images, ``round(val_fraction * n)``, and of test
+    images, ``round(test_fraction * n)``, where ``n`` is the smallest class's image count. Images in
+    ``assigned`` (store id → split: the workspace's stored split) keep their side; the others fill what
+    is missing of each class's quota, test first, then validation, in an order given by a hash of the
+    image's content and the seed. So adding images never moves an image between sides: a test image
+    stays a test image.
 
     >>> t = ImageTable(np.arange(6), [""] * 6, ["a", "a", "a", "a", "b", "b"], [str(i) for i in range(6)])
     >>> s = split_images(t, 0.5)
     >>> sorted(zip(t.classes, s)).count(("a", "val")), sorted(zip(t.classes, s)).count(("b", "val"))
     (1, 1)
+    >>> s = split_images(t, 0.5, test_fraction=0.5)
+    >>> [int(np.sum(s == side)) for side in ("train", "val", "test")]
+    [2, 2, 2]
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise WorkbenchError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    for name, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= v < 1.0 or (name == "val_fraction" and v == 0.0):
+            raise WorkbenchError(f"{name} must be at least 0 and below 1 (val_fraction above 0), got {v}")
     split = np.full(len(images), "train", dtype="<U5")
     groups: dict[str | None, list[int]] = {}
     for i, c in enumerate(images.classes):
         groups.setdefault(c, []).append(i)
     if not groups:
         return split
-    n_val = int(round(val_fraction * min(len(g) for g in groups.values())))
+    known = dict(assigned or {})
+    smallest = min(len(g) for g in groups.values())
+    quota = {"test": int(round(test_fraction * smallest)), "val": int(round(val_fraction * smallest))}
     for members in groups.values():
+        fresh = []
+        for i in members:
+            side = known.get(int(images.image_ids[i]))
+            if side in SPLITS:
+                split[i] = side
+            else:
+                fresh.append(i)
         order = sorted(
-            members, key=lambda i: hashlib.sha256(f"{random_state}:{images.shas[i]}:{i}".encode()).hexdigest()
+            fresh, key=lambda i: hashlib.sha256(f"{random_state}:{images.shas[i]}:{i}".encode()).hexdigest()
         )
-        for i in order[:n_val]:
-            split[i] = "val"
+        for side in ("test", "val"):
+            missing = max(0, quota[side] - int(np.sum(split[members] == side)))
+            for i in order[:missing]:
+                split[i] = side
+            order = order[missing:]
     return split
 
 
@@ -449,12 +483,14 @@ def leaf_split(
     """A part's training and validation rows and targets: ``(tr, ytr, va, yva)``.
 
     Rows are labelled segments (see :func:`leaf_targets`); a segment goes to the side of its image;
-    training negatives are capped (:func:`_cap_negatives`), validation is kept whole.
+    training negatives are capped (:func:`_cap_negatives`), validation is kept whole. Segments of test
+    images are on neither side.
     """
     rows, y = leaf_targets(segments, concept)
-    train_side = images.split[segments.image_index[rows]] == "train" if len(rows) else np.zeros(0, bool)
+    side = images.split[segments.image_index[rows]] if len(rows) else np.zeros(0, dtype="<U5")
+    train_side, val_side = side == "train", side == "val"
     tr, ytr = _cap_negatives(rows[train_side], y[train_side], config)
-    return tr, ytr, rows[~train_side], y[~train_side]
+    return tr, ytr, rows[val_side], y[val_side]
 
 
 def _fit_leaf(task: tuple[ConceptModel, np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> ConceptModel:
@@ -509,6 +545,7 @@ def train_hybrid(
     seeds: Mapping[str, int] | None = None,
     progress: Callable[[str, str], None] | None = None,
     on_fitted: Callable[[str, ConceptModel], None] | None = None,
+    score_cache: str | Path | None = None,
 ) -> TrainResult:
     """Fit (or load, when unchanged) every concept model, leaves first, then composites bottom-up.
 
@@ -517,7 +554,10 @@ def train_hybrid(
     ``models_dir`` set, fitted models and their fingerprints are saved there; with
     ``label_override`` (the shuffled-labels control) or ``seeds`` nothing is saved.
     ``progress(concept, "training" | "done")`` and ``on_fitted(concept, model)`` (each model as soon
-    as it is fitted, with its ``metrics_``) let a dashboard follow along.
+    as it is fitted, with its ``metrics_``) let a dashboard follow along. ``score_cache`` (a folder,
+    e.g. the workspace's ``cache/scores``): every part's per-segment scores, which the composites train
+    on, are kept there by model content and crops (:func:`workbench.models.scoring.cached_segment_scores`),
+    so a part that did not retrain is not scored again.
     """
     if len(images.split) != len(images):
         raise WorkbenchError("images.split is not set: call split_images(images) first")
@@ -563,7 +603,10 @@ def train_hybrid(
 
     # composites, bottom-up, children frozen
     targets = composite_targets(ontology, images, segments)
-    img_scores, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images))
+    known = (cached_segment_scores(models, segments.crops, score_cache, only=ontology.leaves())
+             if score_cache is not None else None)
+    img_scores, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images),
+                                            known=known)
     tr_img, va_img = images.mask("train"), images.mask("val")
     near = near_pairs(segments.bboxes, segments.image_index) if config.composition_relations else None
     for c in ontology.bottom_up():

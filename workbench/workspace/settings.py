@@ -63,6 +63,12 @@ class Settings:
     # Keyword options for the segmenter (passed to workbench.data.segment.make_segmenter); they are part of
     # the segment cache key, so changing one re-segments.
     segmenter_options: Mapping[str, Any] = field(default_factory=dict)
+    # Long edge, in pixels, at which the segmenter works: a larger image is downscaled for segmenting and
+    # each segment is mapped back onto the original (boxes, areas and masks in the original's pixels; the
+    # image file is never changed), so memory follows this size, not the photo's. None: the segmenter's
+    # own default (weightfree 512, sam 1024). It is the segmenter option `working_size`, so a value other
+    # than the segmenter's current one re-segments (new segments; the old ones keep their labels).
+    working_size: int | None = None
     # Path to a segment-anything checkpoint (.pth) for segmenter "sam"; relative to the workspace.
     sam_checkpoint: str | None = None
     # Side in pixels of the square segment crop the part nets see.
@@ -74,8 +80,15 @@ class Settings:
     workers: int = 1
     # Dask distributed scheduler address (e.g. "tcp://10.0.0.5:8786"); None = local processes.
     scheduler: str | None = None
-    # Seed for every random choice (splits, sampling, weight init), so runs repeat.
+    # Seed for every random choice (splits, sampling, weight init), so runs repeat. The split is drawn
+    # with the seed in force when an image is first assigned, then stored: later seeds move no image.
     random_state: int = 0
+    # Images held out for validation: this fraction of the smaller class, as many of each class. Early
+    # stopping, thresholds, rule fitting, the merge gate and every other choice look at these.
+    val_fraction: float = 0.2
+    # Images held out for test: this fraction of the smaller class, as many of each class. Only the
+    # report reads them; nothing is trained, stopped, fitted or chosen on them.
+    test_fraction: float = 0.2
     # Claude model id the LLM suggester calls. The API key is never a setting: ANTHROPIC_API_KEY.
     claude_model: str = DEFAULT_CLAUDE_MODEL
     # Longest image edge, in pixels, sent to the LLM (images are downscaled to it; ~1568 is the
@@ -173,12 +186,15 @@ _FIELD_TYPES: dict[str, Any] = {
     "segmenter": str,
     "dataset": (str, None),
     "segmenter_options": dict,
+    "working_size": (int, None),
     "sam_checkpoint": (str, None),
     "crop_size": int,
     "torch_threads": int,
     "workers": int,
     "scheduler": (str, None),
     "random_state": int,
+    "val_fraction": float,
+    "test_fraction": float,
     "claude_model": str,
     "llm_max_image_edge": int,
     "gate_confidence": float,
@@ -242,8 +258,24 @@ def _problems(s: Settings, source: str) -> list[str]:
         v = getattr(s, name)
         if not 0.0 <= v <= 1.0:
             problems.append(f"{source}: setting {name!r} is a balanced-accuracy difference in [0, 1], got {v}")
+    for name in ("val_fraction", "test_fraction"):
+        v = getattr(s, name)
+        if not 0.0 < v < 0.5:
+            problems.append(f"{source}: setting {name!r} is a fraction of the smaller class's images, "
+                            f"above 0 and below 0.5, got {v}")
+    if s.val_fraction + s.test_fraction >= 0.9:
+        problems.append(f"{source}: settings 'val_fraction' + 'test_fraction' leave too few training images "
+                        f"({s.val_fraction} + {s.test_fraction}); keep their sum below 0.9")
     if not s.claude_model.strip():
         problems.append(f"{source}: setting 'claude_model' must name a model, e.g. {DEFAULT_CLAUDE_MODEL!r}")
+    if s.working_size is not None:
+        if not 16 <= s.working_size <= 16384:
+            problems.append(f"{source}: setting 'working_size' must be between 16 and 16384 (pixels), "
+                            f"got {s.working_size}")
+        given = s.segmenter_options.get("working_size")
+        if given is not None and given != s.working_size:
+            problems.append(f"{source}: setting 'working_size' is {s.working_size} but segmenter_options.working_size "
+                            f"is {given!r}; keep one of them")
     problems += _secret_problems(s.segmenter_options, "segmenter_options", source)
     for name in ("sam_checkpoint", "scheduler", "claude_model", "segmenter", "dataset"):
         v = getattr(s, name)
