@@ -35,7 +35,7 @@ DEMO_SCENE_NAMES = ("daisy", "parts", "house")
 __all__ = ["main", "build_parser", "DEMO_QUICK_TIME"]
 
 #: What `workbench demo --quick` takes, measured (the same figure in `--help` and `demo --help`).
-DEMO_QUICK_TIME = "about 3 minutes on 2 CPU cores"
+DEMO_QUICK_TIME = "80 s on 2 idle CPU cores, up to 4 minutes on a busy machine"
 
 WS_HELP = "the workspace folder (create one with `workbench init WS`)"
 
