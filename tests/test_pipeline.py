@@ -73,6 +73,7 @@ def test_skipped_files_are_reported_once_with_their_reason(report):
     root, rep = report
     sk = rep["skipped"]
     assert [Path(i["path"]).name for i in sk["images"]] == ["broken.png"] and sk["images"][0]["reason"]
+    assert "broken.png" not in sk["images"][0]["reason"]  # the path is named once, beside its reason
     assert len(sk["masks"]) == 1 and sk["masks"][0]["reason"] and "not_daisy" in sk["masks"][0]["path"]
     html = (root / "out" / "report.html").read_text()
     assert "broken.png" in html and sk["masks"][0]["reason"].replace("'", "&#x27;") in html

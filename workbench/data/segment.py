@@ -396,8 +396,8 @@ def _segment_records(
             ((r.id, r.path) for r in records), segmenter, executor=ex, cache=cache_dir, progress=progress, total=len(records)
         ):
             rec = by_key[res.key]
-            if res.error is not None:
-                problems.append((str(rec.path), res.error))
+            if res.error is not None:  # the reason alone: the report names the path once
+                problems.append((str(rec.path), res.error.removeprefix(f"{rec.path}: ")))
                 continue
             yield rec, res
 
