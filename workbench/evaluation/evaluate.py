@@ -44,7 +44,6 @@ from workbench.ontology.graph import Ontology
 __all__ = [
     "accuracy",
     "balanced_accuracy",
-    "held_out",
     "concept_metrics",
     "hybrid_metrics",
     "baseline_metrics",
@@ -63,12 +62,6 @@ TOTAL_BUDGET_IMAGE_SIZE = 128
 
 #: The part-blind baselines every report shows (:mod:`workbench.evaluation.blind`).
 BLIND_IN_REPORT = ("colour_histogram", "colour_layout")
-
-
-def held_out(images: ImageTable) -> str:
-    """The split reported figures are measured on: ``"test"`` when the table has test images, else
-    ``"val"`` (the result then says it is a validation figure)."""
-    return "test" if images.mask("test").any() else "val"
 
 
 def _on(split: str) -> str:
@@ -138,9 +131,9 @@ def hybrid_metrics(
     ontology: Ontology, models: Mapping[str, ConceptModel], images: ImageTable, segments: SegmentTable,
     split: str | None = None,
 ) -> dict[str, Any]:
-    """The root's balanced accuracy on the held-out images (``split``: default :func:`held_out`) and on
+    """The root's balanced accuracy on the held-out images (``split``: default :meth:`ImageTable.held_out`) and on
     validation, and the hybrid's size. ``"_scores"``: the root's score on every image row."""
-    on = split or held_out(images)
+    on = split or images.held_out()
     held, val = images.mask(on), images.mask("val")
     t = time.perf_counter()
     scores, _, _ = image_level_scores(ontology, models, segments, len(images))
@@ -200,7 +193,7 @@ def baseline_metrics(
         kwargs["max_epochs"] = max_epochs
     model = (BaselineCNN(ontology.root, **kwargs) if budget is None
              else BaselineCNN.for_budget(budget, concept=ontology.root, image_size=TOTAL_BUDGET_IMAGE_SIZE, **kwargs))
-    on = split or held_out(images)
+    on = split or images.held_out()
     ok = np.array([p is not None for p in pixels], dtype=bool)
     X = resize_images([p for p in pixels if p is not None], model.image_size)
     y = images.targets(ontology.root)[ok]
@@ -242,7 +235,7 @@ def blind_metrics(
 ) -> dict[str, Any]:
     """The part-blind baseline ``name`` (:mod:`workbench.evaluation.blind`) fitted on the training images,
     every choice on validation, scored on the held-out images."""
-    on = split or held_out(images)
+    on = split or images.held_out()
     ok = np.array([p is not None for p in pixels], dtype=bool)
     rows = np.flatnonzero(ok)
     y = images.targets(ontology.root)

@@ -43,7 +43,6 @@ from workbench.evaluation.evaluate import (
     baseline_metrics,
     blind_metrics,
     concept_metrics,
-    held_out,
     hybrid_metrics,
     load_images,
     reuse_check,
@@ -377,7 +376,7 @@ def seed_summary(per_seed: Sequence[dict[str, Any]], seeds: Sequence[int], image
         vals = [v for v in vals if v is not None]
         summary[m] = ({"median": round(float(np.median(vals)), 4), "min": min(vals), "max": max(vals),
                        "values": vals} if vals else {"median": None, "min": None, "max": None, "values": []})
-    on = held_out(images)
+    on = images.held_out()
     rows = np.flatnonzero(images.mask(on))
     y = images.targets(root)
     diffs = {}
@@ -401,7 +400,7 @@ def explain_held_out(trained: TrainingRun, pixels: Sequence[np.ndarray | None],
     downscaled copies (the explanations' boxes are in the original's pixels)."""
     images, segments = trained.images, trained.segments
     hyb = trained.result.hybrid()
-    val_rows = [i for i in np.flatnonzero(images.mask(held_out(images))) if pixels[i] is not None]
+    val_rows = [i for i in np.flatnonzero(images.mask(images.held_out())) if pixels[i] is not None]
     explained = []
     for i in val_rows[:: max(1, len(val_rows) // n)][:n]:
         rows = segments.of_image(int(i))

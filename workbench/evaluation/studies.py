@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from workbench.evaluation.evaluate import held_out
 from workbench.models.contract import ConceptModel
 from workbench.models.hybrid import relation_name, score_images
 from workbench.models.metrics import balanced_accuracy, paired_bootstrap
@@ -145,7 +144,7 @@ def ablation(
 ) -> dict[str, dict[str, Any]]:
     """For every concept below the root: its output replaced by its training prior, the root's held-out
     balanced accuracy before and after, the difference (after − before) and its interval."""
-    on = split or held_out(images)
+    on = split or images.held_out()
     n = len(images)
     rows = np.flatnonzero(images.mask(on))
     y = images.targets(ontology.root)
@@ -179,7 +178,7 @@ def swap(
 ) -> dict[str, dict[str, Any]]:
     """For every net concept (or ``concepts``): retrained with ``random_state + 1`` on the same training
     data, swapped in with nothing else retrained; the root's held-out balanced accuracy before and after."""
-    on = split or held_out(images)
+    on = split or images.held_out()
     n = len(images)
     rows = np.flatnonzero(images.mask(on))
     y = images.targets(ontology.root)

@@ -98,7 +98,7 @@ def train_prototype(
         if c == ontology.root:
             root_p = p
     y = images.targets(ontology.root)
-    on = "test" if images.mask("test").any() else "val"
+    on = images.held_out()
     held = images.mask(on) & ok
     scores = np.where(ok, root_p, np.nan)
     return {

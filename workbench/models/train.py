@@ -144,6 +144,11 @@ class ImageTable:
     def mask(self, split: str) -> np.ndarray:
         return self.split == split
 
+    def held_out(self) -> str:
+        """The split reported figures are measured on: ``"test"`` when the table has test images, else
+        ``"val"`` (a library call that split only train / validation; the figure then says so)."""
+        return "test" if self.mask("test").any() else "val"
+
 
 @dataclass
 class SegmentTable:
