@@ -51,7 +51,6 @@ __all__ = [
     "BLACK_LEVEL",
     "SegmentFeatures",
     "segment_features",
-    "crop_features",
     "feature_matrix",
     "FEATURE_NAMES",
     "Condition",
@@ -361,17 +360,6 @@ def _from_row(row: np.ndarray, cx: float | None = None, cy: float | None = None,
     pos = [None if np.isnan(v) else float(v) for v in row[11:14]] if len(row) > 11 else [None] * 3
     return SegmentFeatures(*(float(v) for v in row[:11]), center_x=pos[0] if cx is None else cx,
                            center_y=pos[1] if cy is None else cy, image_fraction=pos[2] if frac is None else frac)
-
-
-def crop_features(crop: np.ndarray) -> SegmentFeatures:
-    """:func:`segment_features` of a crop alone (kept for callers of the per-crop form: a batch of crops
-    is measured in one pass by :func:`feature_matrix`).
-
-    >>> c = np.zeros((8, 8, 3), np.uint8); c[2:6, 2:6] = 200
-    >>> crop_features(c) == segment_features(c)
-    True
-    """
-    return _from_row(feature_matrix(np.ascontiguousarray(crop)[None])[0])
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
