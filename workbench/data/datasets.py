@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "MAX_IMAGE_BYTES",
     "IMAGE_EXTENSIONS",
+    "is_image_name",
     "PARTS_SUFFIX",
     "PARTS_FILE",
     "DEMO_CLASSES",
@@ -343,7 +344,12 @@ class ImageRecord:
     id: str  #: path relative to the root, POSIX style: ``"daisy/0003.png"``
 
 
-def _is_image_name(name: str) -> bool:
+def is_image_name(name: str) -> bool:
+    """Whether a file name is one the workbench reads as an image (not hidden, not a part mask).
+
+    >>> is_image_name("0003.PNG"), is_image_name("0003.parts.png"), is_image_name(".0003.png")
+    (True, False, False)
+    """
     low = name.lower()
     return not low.endswith(PARTS_SUFFIX) and low.endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
@@ -399,7 +405,7 @@ class ImageFolder:
             for f in sorted((self.root / cls).iterdir(), key=lambda q: q.name):
                 # Anything with an image's name is a record, so a FIFO or a device named like an
                 # image is reported as a problem by load_image rather than silently left out.
-                if _is_image_name(f.name):
+                if is_image_name(f.name):
                     mask = f.with_name(f.stem + PARTS_SUFFIX)
                     records.append(ImageRecord(f, cls, mask if os.path.lexists(mask) else None, f"{cls}/{f.name}"))
         self.records: list[ImageRecord] = records

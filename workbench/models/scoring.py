@@ -52,7 +52,7 @@ from workbench.data._segcache import (
     sha256_file,
     unpack_segments,
 )
-from workbench.data.datasets import IMAGE_EXTENSIONS, PARTS_SUFFIX, load_image
+from workbench.data.datasets import is_image_name, load_image
 from workbench.data.segments import Segment, Segmenter, as_rgb, settings_hash
 from workbench.errors import WorkbenchError
 from workbench.models.contract import ConceptModel
@@ -431,10 +431,7 @@ def image_files(folder: str | Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in filenames:
-            low = f.lower()
-            if not f.startswith(".") and low.endswith(IMAGE_EXTENSIONS) and not low.endswith(PARTS_SUFFIX):
-                found.append(Path(dirpath) / f)
+        found += [Path(dirpath) / f for f in filenames if is_image_name(f)]
     return sorted(found)
 
 
