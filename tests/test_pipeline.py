@@ -141,3 +141,21 @@ def test_run_without_masks_says_how_to_label(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "no ground-truth part masks" in err and "wb.label()" in err
+
+
+def test_an_image_without_segments_is_listed_even_beside_a_failed_namesake(tmp_path):
+    """Generated classes reuse file names (daisy/0001.png, not_daisy/0001.png): a failure of one must not
+    hide the other from the images that gave no segments."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from workbench.evaluation.pipeline import _skipped
+
+    rows = [SimpleNamespace(id=1, path="daisy/0001.png"), SimpleNamespace(id=2, path="not_daisy/0001.png")]
+    ws = SimpleNamespace(store=SimpleNamespace(images=lambda: rows))
+    trained = SimpleNamespace(images=SimpleNamespace(image_ids=np.array([], dtype=np.int64)),
+                              problems=[(str(tmp_path / "daisy" / "0001.png"), "not an image file")])
+    out = _skipped(ws, trained, SimpleNamespace(problems=[]), SimpleNamespace(problems=[], no_masks=[]), [], tmp_path)
+    assert [i["path"] for i in out["images"]] == [str(tmp_path / "daisy" / "0001.png")]
+    assert out["no_segments"] == ["not_daisy/0001.png"]

@@ -55,7 +55,14 @@ from workbench.models.hybrid import Explanation
 from workbench.models.job import TrainingRun, train_workspace, workspace_segmenter
 from workbench.models.nets import PartNet
 from workbench.models.prototype import PrototypeConfig, train_prototype
-from workbench.models.train import ImageTable, SegmentTable, TrainConfig, leaf_split, train_hybrid
+from workbench.models.train import (
+    ImageTable,
+    SegmentTable,
+    TrainConfig,
+    leaf_split,
+    resolve_image_path,
+    train_hybrid,
+)
 from workbench.ontology.graph import Ontology
 from workbench.ontology.shipped import shipped_ontology
 from workbench.parallel import executor as make_executor
@@ -612,9 +619,10 @@ def _skipped(ws: Workspace, trained: TrainingRun, srep: SegmentRunReport, lrep: 
     images += [{"path": p, "reason": r, "stage": "train"} for p, r in trained.problems]
     images += [{"path": p, "reason": r, "stage": "evaluate"} for p, r in load_problems]
     unique = list({i["path"]: i for i in reversed(images)}.values())[::-1]  # each path once, first stage kept
-    failed = {Path(i["path"]).name for i in unique}
+    failed = {Path(i["path"]).resolve() for i in unique}
     kept = {int(i) for i in trained.images.image_ids}
-    no_segments = [im.path for im in ws.store.images() if im.id not in kept and Path(im.path).name not in failed]
+    no_segments = [im.path for im in ws.store.images()
+                   if im.id not in kept and resolve_image_path(im.path, dataset).resolve() not in failed]
     return {"images": unique, "masks": [{"path": p, "reason": r} for p, r in lrep.problems],
             "no_masks": list(lrep.no_masks), "no_segments": no_segments}
 
