@@ -43,6 +43,7 @@ __all__ = [
     "JupyterLab",
     "browser_page",
     "notebook_json",
+    "run_palette",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -237,3 +238,13 @@ def browser_page(*, viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+def run_palette(page: Any, label: str) -> None:
+    """Run the JupyterLab command labelled ``label`` through the command palette (Ctrl+Shift+C)."""
+    page.keyboard.press("Control+Shift+C")
+    box = page.locator(".lm-CommandPalette-input")
+    box.wait_for(state="visible", timeout=10_000)
+    box.fill(label)
+    page.locator(".lm-CommandPalette-item", has_text=label).first.wait_for(timeout=10_000)
+    box.press("Enter")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip  # noqa: E402
+from browser_utils import JupyterLab, artifacts_dir, browser_page, chromium_or_skip, run_palette  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -62,15 +62,6 @@ def _seed_workspace(root: Path) -> Path:
     return root / "ws"
 
 
-def _run_palette(page, label: str) -> None:
-    page.keyboard.press("Control+Shift+C")
-    box = page.locator(".lm-CommandPalette-input")
-    box.wait_for(state="visible", timeout=10_000)
-    box.fill(label)
-    page.locator(".lm-CommandPalette-item", has_text=label).first.wait_for(timeout=10_000)
-    box.press("Enter")
-
-
 def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp_path: Path) -> None:
     chromium_or_skip()
     from workbench.jupyter.session import Workbench
@@ -99,7 +90,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         # with no notebook open, the palette still lists "Insert Proposal as Cells", and running it says why not
         page.goto(lab.url("lab"), timeout=60_000)
         page.locator(".jp-LauncherCard").first.wait_for(timeout=60_000)
-        _run_palette(page, "Insert Proposal as Cells")
+        run_palette(page, "Insert Proposal as Cells")
         error = page.locator(".jp-Dialog", has_text="Open a notebook first")
         error.wait_for(timeout=10_000)
         page.keyboard.press("Escape")
@@ -140,7 +131,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputArea-prompt", has_text="[1]").wait_for(
             timeout=60_000)  # fmt: skip
         page.locator(".jp-Notebook .jp-Cell").first.click()
-        _run_palette(page, "Insert Proposal as Cells")
+        run_palette(page, "Insert Proposal as Cells")
         page.locator(".jp-Dialog .jp-mod-accept").click()  # the one pending proposal is preselected
         code = page.locator(".jp-Notebook .jp-CodeCell", has_text=f'wb.apply("proposals/{pid}.yaml")')
         code.wait_for(timeout=20_000)
@@ -149,7 +140,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         cells.nth(1).filter(has_text=PROPOSAL_TITLE).wait_for(timeout=10_000)  # rendered Markdown
         assert f'wb.apply("proposals/{pid}.yaml")' in cells.nth(2).inner_text()
         n_cells = cells.count()
-        _run_palette(page, "Insert Proposal as Cells")  # a second time: selected again, not duplicated
+        run_palette(page, "Insert Proposal as Cells")  # a second time: selected again, not duplicated
         page.locator(".jp-Dialog .jp-mod-accept").click()
         page.locator(".jp-toast-content, .Toastify__toast", has_text="already in this notebook").first.wait_for(
             timeout=10_000)  # fmt: skip
@@ -157,7 +148,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         page.screenshot(path=str(shots / "extension-2-cells.png"))
 
         # 3. the graph command draws every concept
-        _run_palette(page, "Open Ontology Graph")
+        run_palette(page, "Open Ontology Graph")
         graph = page.locator(".jp-WorkbenchGraph svg")
         graph.wait_for(timeout=10_000)
         drawn = {graph.locator("g.jp-WorkbenchGraph-node").nth(i).get_attribute("data-concept")
@@ -193,7 +184,7 @@ def test_panel_lists_the_ontology_inserts_a_proposal_and_applying_it_commits(tmp
         # 6. suggest -> cells -> run -> gated merge -> commit -> the panel updates: "Suggest Edits for an
         # Image" (the scripted suggester: no API key in tests) inserts the new proposal below the active cell
         code.click()
-        _run_palette(page, "Suggest Edits for an Image")
+        run_palette(page, "Suggest Edits for an Image")
         page.locator(".jp-Dialog select").select_option(label="daisy/0000.png")
         page.locator(".jp-Dialog .jp-mod-accept").click()
         from workbench.review.suggest import ScriptedSuggester

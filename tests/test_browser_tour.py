@@ -31,22 +31,20 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_utils import REPO, JupyterLab, artifacts_dir, browser_page, chromium_or_skip  # noqa: E402
+from browser_utils import (  # noqa: E402
+    REPO,
+    JupyterLab,
+    artifacts_dir,
+    browser_page,
+    chromium_or_skip,
+    run_palette,
+)
 
 pytestmark = pytest.mark.browser
 
 TOUR = REPO / "notebooks" / "00_tour.ipynb"
 #: The labeler's round trip in the browser: key pressed -> the next segment on screen (median).
 MAX_ROUND_TRIP_MS = 100
-
-
-def _palette(page, label: str) -> None:
-    page.keyboard.press("Control+Shift+C")
-    box = page.locator(".lm-CommandPalette-input")
-    box.wait_for(state="visible", timeout=10_000)
-    box.fill(label)
-    page.locator(".lm-CommandPalette-item", has_text=label).first.wait_for(timeout=10_000)
-    box.press("Enter")
 
 
 def _errors(page) -> list[str]:
@@ -91,7 +89,7 @@ def test_run_all_then_label_the_sidebar_follows_and_a_saved_copy_reads(tmp_path:
 
         # ------------------------------------------------------------------ Run All
         page.locator(".jp-Notebook .jp-Cell").first.click()
-        _palette(page, "Run All Cells")
+        run_palette(page, "Run All Cells")
         last = page.locator(".jp-Notebook .jp-CodeCell", has_text="CLEAN_UP = False")
         deadline = time.monotonic() + 420
         while time.monotonic() < deadline:
