@@ -547,9 +547,10 @@ def warnings_for(report: dict[str, Any]) -> list[str]:
         if not name.startswith("colour") or b.get("balanced_accuracy") is None or h is None:
             continue
         if b["balanced_accuracy"] >= h - BLIND_WARNING_POINTS:
+            where = "above it" if b["balanced_accuracy"] > h else f"within {BLIND_WARNING_POINTS * 100:.0f} points of it"
             out.append(f"The part-blind baseline {name} scores {b['balanced_accuracy']:.1%} against the hybrid's "
-                       f"{h:.1%} on test: within {BLIND_WARNING_POINTS:.0%} points, so this data set can be solved "
-                       "(nearly) without parts, and the hybrid's result says little about its concepts.")
+                       f"{h:.1%} on test ({where}), so this data set can be solved (nearly) without parts, and "
+                       "the hybrid's result says little about its concepts.")
     bad = [c for c, m in report.get("concepts", {}).items() if m.get("status") in ("weak", "dead")]
     if bad:
         out.append(f"Concept{'s' if len(bad) > 1 else ''} {', '.join(bad)} "
@@ -558,7 +559,7 @@ def warnings_for(report: dict[str, Any]) -> list[str]:
               if a.get("difference") is not None and abs(a["difference"]) <= UNUSED_POINTS]
     if unused:
         out.append(f"Replacing {', '.join(unused)} by a constant (the training prior) leaves the root's test balanced "
-                   f"accuracy within {UNUSED_POINTS:.0%} of where it was: the decision does not use "
+                   f"accuracy within {UNUSED_POINTS * 100:.0f} point of where it was: the decision does not use "
                    f"{'them' if len(unused) > 1 else 'it'} (see the ablation table).")
     if hyb.get("on") != "test":
         out.append("No test images: every figure is on the validation images, which also chose the models "
