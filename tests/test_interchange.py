@@ -446,3 +446,24 @@ def test_slugs():
     assert concept_slug("Quadruped Head") == "quadruped_head"
     assert concept_slug("  Side   Mirror ") == "side_mirror"
     assert concept_slug("???") == ""
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_box_rle_equals_the_full_mask_rle(seed):
+    """Export encodes a segment from its box without the full-image mask; the string must be exactly
+    pycocotools' encoding of the full mask, including boxes that touch every edge, span the whole
+    height (runs that continue into the next column), are empty, or are one pixel."""
+    from workbench.data.interchange import _rle, _rle_in_box
+
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    if seed % 4 == 0:  # the whole height, so runs join across columns
+        y0, y1 = 0, h
+    else:
+        y0 = int(rng.integers(0, h)); y1 = int(rng.integers(y0 + 1, h + 1))
+    x0 = int(rng.integers(0, w)); x1 = int(rng.integers(x0 + 1, w + 1))
+    crop = rng.random((y1 - y0, x1 - x0)) < [0.0, 0.3, 0.9, 1.0][seed % 4 if seed % 8 else 3]
+    full = np.zeros((h, w), bool)
+    full[y0:y1, x0:x1] = crop
+    assert _rle_in_box(crop, (x0, y0, x1, y1), (h, w)) == _rle(full)
+    assert np.array_equal(coco_mask.decode({"size": [h, w], "counts": _rle_in_box(crop, (x0, y0, x1, y1), (h, w))["counts"].encode()}), full)

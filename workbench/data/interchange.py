@@ -987,6 +987,45 @@ def _rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(v) for v in enc["size"]], "counts": enc["counts"].decode("ascii")}
 
 
+def _rle_in_box(crop: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> dict[str, Any]:
+    """The COCO run-length mask of a segment kept as its box and the mask inside it, without building the
+    full-image mask: the same string as ``_rle`` of the full mask, in memory of the box's size.
+
+    COCO counts run down the columns of the full image (column-major), starting with zeros. The runs of
+    ones are found per column of the box and moved to full-image positions; two runs meet across columns
+    only when the box spans the image's whole height, and are joined then.
+
+    >>> full = np.zeros((5, 4), bool); full[0:5, 1:3] = True; full[2, 3] = True
+    >>> _rle_in_box(full[0:5, 1:4], (1, 0, 4, 5), (5, 4)) == _rle(full)
+    True
+    """
+    h, w = int(shape[0]), int(shape[1])
+    x0, y0 = int(box[0]), int(box[1])
+    c = np.asarray(crop, dtype=bool)
+    padded = np.zeros((c.shape[0] + 2, c.shape[1]), np.int8)
+    padded[1:-1] = c
+    step = np.diff(padded, axis=0).T  # per box column, +1 where a run of ones starts, -1 past its end
+    cols, rows = np.nonzero(step == 1)
+    ecols, erows = np.nonzero(step == -1)  # same order: starts and ends alternate down each column
+    starts = (x0 + cols).astype(np.int64) * h + y0 + rows
+    ends = (x0 + ecols).astype(np.int64) * h + y0 + erows
+    if len(starts) > 1:  # a run ending at the bottom row continues at the top of the next column
+        join = ends[:-1] == starts[1:]
+        if join.any():
+            keep_start = np.concatenate([[True], ~join])
+            keep_end = np.concatenate([~join, [True]])
+            starts, ends = starts[keep_start], ends[keep_end]
+    counts: list[int] = []
+    pos = 0
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        counts += [s - pos, e - s]
+        pos = e
+    if h * w - pos or not counts:  # pycocotools ends on the last run; no empty run of zeros after it
+        counts.append(h * w - pos)
+    enc = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    return {"size": [h, w], "counts": enc["counts"].decode("ascii")}
+
+
 def _bbox(mask: np.ndarray) -> list[float]:
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
@@ -1052,10 +1091,10 @@ def export_coco_store(store: Any, ontology: Ontology, out: str | os.PathLike[str
                 continue
             if not seg.area:
                 continue
-            m = seg.mask()
             x0, y0, x1, y1 = seg.bbox
             hashes.add(seg.settings_hash)
-            anns.append({"category_id": cat_id[lab.concept], "segmentation": _rle(m), "area": int(seg.area),
+            rle = _rle_in_box(seg.crop_mask(), seg.bbox, seg.shape)  # never the full-image mask
+            anns.append({"category_id": cat_id[lab.concept], "segmentation": rle, "area": int(seg.area),
                          "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)], "iscrowd": 0,
                          "attributes": {"source": lab.source, "author": lab.author, "segment_id": seg.id,
                                         "settings_hash": seg.settings_hash}})
