@@ -15,6 +15,7 @@ __all__ = [
     "EditError",
     "SettingsError",
     "WorkspaceError",
+    "PinError",
     "StoreError",
     "DatasetError",
     "ImageLoadError",
@@ -52,6 +53,10 @@ class SettingsError(WorkbenchError):
 
 class WorkspaceError(WorkbenchError):
     """A folder is not a workspace, or was written by a newer version."""
+
+
+class PinError(WorkspaceError):
+    """A pin file or a pin request is wrong (the message names the file or the segment, and the fix)."""
 
 
 class StoreError(WorkbenchError):

@@ -7,7 +7,8 @@ torch nets' shared training loop (:mod:`.fitting`), the nets (:mod:`.nets`: Part
 (:mod:`.rules`), the end-to-end CNN baseline (:mod:`.baseline`), the study's prototype nets
 (:mod:`.prototype_nets`) and composition (:mod:`.prototype`), bottom-up composition and explanations
 (:mod:`.hybrid`), training (:mod:`.train`), the workspace's training job from its settings (:mod:`.job`)
-and the saved models at work on a workspace: explanations, the least-certain ranking (:mod:`.inference`).
+and the saved models at work on a workspace: explanations, the least-certain ranking (:mod:`.inference`),
+and running a workspace's pins against any set of models (:mod:`.pins`).
 
 May import: workbench.errors, workbench._io, workbench._yaml, workbench._version, workbench.parallel, workbench.ontology,
 workbench.data, workbench.workspace

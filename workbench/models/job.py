@@ -38,6 +38,7 @@ from workbench.models.train import (
     split_images,
     train_hybrid,
 )
+from workbench.workspace.pins import pinned_segment_ids
 
 if TYPE_CHECKING:
     from workbench.workspace.folder import Workspace
@@ -48,6 +49,7 @@ __all__ = [
     "training_config",
     "workspace_segmenter",
     "collect_workspace",
+    "without_pinned",
     "split_note",
     "TrainingRun",
     "train_workspace",
@@ -110,9 +112,17 @@ def collect_workspace(
     images assigned before keep their side; new images are assigned with ``split_seed`` (default:
     ``config.random_state``) and ``config.val_fraction``/``test_fraction``, and recorded. ``notes``
     receives one sentence when images were newly assigned (said once: the next call finds them stored).
+
+    Pinned segments (:func:`workbench.workspace.pins.pinned_segment_ids`: every segment a pin names, of
+    any concept) come back *unlabelled*, whatever the store says: their labels train no part, stop no
+    training early, fit no rule and count in no concept metric on validation or test, nor in the
+    image-level part targets of composites. The segments stay in their images (a pin is a test of a
+    segment, not of an image): the root and composites still score every segment of the image, and the
+    image keeps its class and its side of the split. See :func:`without_pinned`.
     """
     images, segments = collect(ws.store, segments_hash, config.crop_size, image_root=ws.dataset_root,
                                cache_dir=ws.cache_dir, on_problem=on_problem)
+    segments.labels = without_pinned(segments, pinned_segment_ids(ws))
     seed = config.random_state if split_seed is None else split_seed
     stored = ws.store.image_splits()
     images.split = split_images(images, config.val_fraction, seed, config.test_fraction, stored)
@@ -122,6 +132,20 @@ def collect_workspace(
         if notes is not None:
             notes.append(split_note(fresh, first=not stored, trained_before=ModelStore(ws.models_dir).any_saved()))
     return images, segments
+
+
+def without_pinned(segments: SegmentTable, pinned: set[int]) -> list[str | None]:
+    """The table's labels with every pinned segment's label removed (None: unlabelled).
+
+    >>> import numpy as np
+    >>> t = SegmentTable(np.array([4, 5, 6]), np.zeros(3, np.int64), np.zeros((3, 4), np.int64),
+    ...                  ["petal", "none", "disk"], np.zeros((3, 2, 2, 3), np.uint8))
+    >>> without_pinned(t, {5, 6, 99})
+    ['petal', None, None]
+    """
+    if not pinned:
+        return list(segments.labels)
+    return [None if int(sid) in pinned else lab for sid, lab in zip(segments.segment_ids, segments.labels)]
 
 
 def split_note(fresh: dict[int, str], *, first: bool, trained_before: bool) -> str:

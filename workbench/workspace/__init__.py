@@ -1,8 +1,8 @@
 """The workspace: one folder, a git repository holding the ontology, the settings, the label store,
 the models, the proposals and the cache.
 
-Owns: ``workbench.yaml`` (one validated settings object, :mod:`.settings`) and the folder itself
-with its git history (:mod:`.folder`).
+Owns: ``workbench.yaml`` (one validated settings object, :mod:`.settings`), the folder itself
+with its git history (:mod:`.folder`) and its per-concept tests, ``pins/<concept>.yaml`` (:mod:`.pins`).
 
 May import: workbench.errors, workbench._io, workbench._yaml, workbench._redact, workbench._version, workbench.ontology, workbench.data
 """

@@ -10,6 +10,7 @@ Layout::
       labels.sqlite     the label store (workbench.data.store), NOT committed
       models/           one file per concept model + metrics, committed
       proposals/        NNNN.yaml proposals and their verdicts, committed
+      pins/             <concept>.yaml: per-concept tests (workbench.workspace.pins), committed
       cache/            segment / crop caches, rebuilt on demand, not committed
 
 Why the label store is not in git: it is already durable (every label committed to SQLite as it is
