@@ -12,6 +12,7 @@ from workbench.errors import EditError, OntologyError
 from workbench.ontology.diff import semantic_diff, text_diff
 from workbench.ontology.edits import (
     EDIT_OPS,
+    WORKBENCH_OPS,
     AddConcept,
     AddPart,
     ConceptSpec,
@@ -21,6 +22,7 @@ from workbench.ontology.edits import (
     RemoveConcept,
     RemovePart,
     Rename,
+    SetProvisional,
     Split,
     apply_edits,
     edit_from_dict,
@@ -362,7 +364,10 @@ def edits_for(draw, o: Ontology) -> Edit:
     ids = list(o.concepts)
     some = st.sampled_from(ids)
     new_id = draw(st.sampled_from(_NEW_IDS))
-    op = draw(st.sampled_from(sorted(EDIT_OPS)))
+    op = draw(st.sampled_from(sorted([*EDIT_OPS, *WORKBENCH_OPS])))
+    if op == "set_provisional":  # the workbench's own op: provisional flags must survive every other edit
+        cid = draw(some)
+        return SetProvisional(cid, not o[cid].provisional)
     if op == "merge" and len(ids) < 2:
         op = "add_concept"
     if op == "add_concept":
@@ -473,3 +478,40 @@ def test_semantic_diff_when_root_and_part_swap_places():
         d = semantic_diff(one, other)
         assert apply_edits(one, d) == other
         assert not any("scaffold" in c for c in apply_edits(one, d).concepts)
+
+
+# ------------------------------------------------------------------------------------ provisional concepts
+def test_set_provisional_is_the_workbenchs_op_not_a_proposable_one():
+    assert "set_provisional" not in EDIT_OPS and WORKBENCH_OPS == {"set_provisional": SetProvisional}
+    e = edit_from_dict({"op": "set_provisional", "id": "petal", "provisional": True})
+    assert e == SetProvisional("petal") and e.to_dict() == {"op": "set_provisional", "id": "petal", "provisional": True}
+    o = check_invertible(DAISY, e)
+    assert o["petal"].provisional and o.composed_parts("flower_head") == ("disk",)
+    with pytest.raises(EditError, match="already provisional"):
+        e.apply(o)
+    with pytest.raises(EditError, match="root 'daisy' cannot be provisional"):
+        SetProvisional("daisy").apply(DAISY)
+    with pytest.raises(EditError, match="must be true or false"):
+        edit_from_dict({"op": "set_provisional", "id": "petal", "provisional": "yes"})
+
+
+def test_provisional_flags_follow_renames_splits_and_merges_and_come_back_with_inverses():
+    o = apply_edits(DAISY, [AddConcept("bud", "Bud", parents=("flower_head",)), SetProvisional("bud"),
+                            AddConcept("tip", "Tip", parents=("petal",)), SetProvisional("tip")])
+    assert Rename("bud", "button").apply(o)["button"].provisional
+    pieces = Split("bud", (ConceptSpec("b1", "B1"), ConceptSpec("b2", "B2"))).apply(o)
+    assert pieces["b1"].provisional and pieces["b2"].provisional
+    assert Merge(("bud", "tip"), "bt").apply(o)["bt"].provisional  # every source provisional
+    assert not Merge(("bud", "disk"), "disk").apply(o)["disk"].provisional  # a confirmed source: confirmed
+    for e in (RemoveConcept("bud"), Merge(("bud", "disk"), "disk"), Merge(("bud", "tip"), "bt"),
+              Rename("bud", "button"), Split("bud", (ConceptSpec("b1", "B1"), ConceptSpec("b2", "B2")))):
+        check_invertible(o, e)
+
+
+def test_semantic_diff_says_when_a_concept_became_provisional_or_was_confirmed():
+    added = AddConcept("bud", "Bud", parents=("flower_head",)).apply(DAISY)
+    provisional = SetProvisional("bud").apply(added)
+    assert semantic_diff(DAISY, provisional) == [AddConcept("bud", "Bud", parents=("flower_head",)),
+                                                 SetProvisional("bud")]
+    assert semantic_diff(provisional, added) == [SetProvisional("bud", False)]
+    assert semantic_diff(provisional, DAISY) == [RemoveConcept("bud")]

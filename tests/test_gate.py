@@ -4,6 +4,7 @@ without labels inconclusive), never writing to the workspace's models."""
 from __future__ import annotations
 
 import hashlib
+import html
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,29 @@ def test_verdict_summary_and_round_trip():
         Verdict("maybe", "addition", "")
 
 
+def test_a_verdict_reads_in_words_with_n_the_interval_and_what_it_means():
+    v = Verdict("merge", "addition", "gains", 0.70, 0.731, 0.031, 0.008, 0.054, 0.95, 48,
+                n_resamples=1000, gained=3, lost=1, thresholds={"min_gain": 0.0, "max_loss": 0.01})
+    words = v.meaning()
+    assert "On 48 validation images" in words and "+3.1 pts" in words
+    assert "the 95% interval runs from +0.8 to +5.4 pts" in words
+    assert "right on 3 images the current classifier gets wrong and wrong on 1" in words
+    assert "Verdict merge: an addition must show a gain" in words
+    assert words in str(v) and html.escape(words) in v._repr_html_() and v.to_dict()["meaning"] == words
+    # every resample equal: said in words, never as an interval of zero width
+    same = Verdict("merge", "neutral", "no loss", 0.75, 0.75, 0.0, 0.0, 0.0, 0.95, 16, n_resamples=1000,
+                   gained=0, lost=0, thresholds={"min_gain": 0.0, "max_loss": 0.01})
+    assert same.all_equal and same.summary() == "Gate: merge (no difference on any of the 16 images)"
+    assert "no difference on any of the 16 images" in same.meaning() and "[+0.0, +0.0]" not in str(same)
+    assert "[+0.0, +0.0]" not in same._repr_html_()
+    fixed = Verdict("merge", "addition", "gains", 0.5, 0.5625, 0.0625, 0.0625, 0.0625, 0.95, 16, n_resamples=1000)
+    assert fixed.line() == "merge (+6.2 pts on every resample of the 16 images, n=16)"
+    waiting = Verdict("inconclusive", "addition", "label some segments as 'bud' first")
+    assert waiting.meaning() == "Label some segments as 'bud' first. The gate cannot judge it yet."
+    ov = v.with_override(by="ana", reason="needed")
+    assert ov.line().endswith("— overridden by ana: needed") and "Overridden by ana: needed." in ov.meaning()
+
+
 # ------------------------------------------------------------------------------------------ workspace
 def _tree_digest(path):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir()) if p.is_file()}
@@ -234,7 +258,8 @@ def test_cli_gate_prints_the_verdict_and_exits_by_decision(ws, capsys):
     assert main(["gate", neutral.id, "--workspace", str(ws.path)]) == 0
     assert "Gate: merge (no concept model is affected" in capsys.readouterr().out
     assert main(["gate", unlabelled.id, "--workspace", str(ws.path)]) == 1
-    assert "label some segments as 'sky'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "label some segments as 'sky'" in out and "The gate cannot judge it yet." in out
     assert main(["gate", neutral.id, "--workspace", str(ws.path), "--merge", "--by", "ana"]) == 0
     assert "merged proposal" in capsys.readouterr().out
     assert ws.ontology.concepts["stem"].description == "Thin."

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from workbench.errors import OntologyError
 from workbench.ontology.graph import (
+    BASE_SCHEMA_VERSION,
     CONCEPT_KEYS,
     SCHEMA_VERSION,
     Concept,
@@ -145,7 +146,7 @@ def test_canonical_form_key_order_and_defaults_left_out():
         Concept("a", "A", implementation="rule", rule="is_round"),
     ])
     text = o.dumps()
-    assert text.splitlines()[1:4] == [f"version: {SCHEMA_VERSION}", "name: x", "root: r"]
+    assert text.splitlines()[1:4] == [f"version: {BASE_SCHEMA_VERSION}", "name: x", "root: r"]
     assert "- id: r\n  label: R\n  imagenet_id: n11939491\n  description: d\n  parts:\n  - a\n" in text
     assert "- id: a\n  label: A\n  implementation: rule\n  rule: is_round\n" in text
     assert "implementation: net" not in text
@@ -221,7 +222,17 @@ BAD_CASES = [
     ("missing version", GOOD.replace("version: 1\n", ""), ["missing `version`", "add `version: 1`"]),
     ("version wrong type", GOOD.replace("version: 1", "version: '1'"), ["`version` must be an integer"]),
     ("version too old", GOOD.replace("version: 1", "version: 0"), ["unsupported schema version 0"]),
-    ("version newer", GOOD.replace("version: 1", "version: 2"), ["newer workbench", "upgrade the workbench"]),
+    ("version newer", GOOD.replace("version: 1", f"version: {SCHEMA_VERSION + 1}"),
+     ["newer workbench", "upgrade the workbench"]),
+    ("provisional in a version 1 file", GOOD.replace("- id: stem\n  label: Stem\n",
+                                                     "- id: stem\n  label: Stem\n  provisional: true\n"),
+     ["concept 'stem': `provisional` needs schema version 2"]),
+    ("provisional root", GOOD.replace("version: 1", "version: 2").replace(
+        "- id: daisy\n  label: Daisy\n", "- id: daisy\n  label: Daisy\n  provisional: true\n"),
+     ["the root cannot be provisional"]),
+    ("provisional not a boolean", GOOD.replace("version: 1", "version: 2").replace(
+        "- id: stem\n  label: Stem\n", "- id: stem\n  label: Stem\n  provisional: 'yes'\n"),
+     ["`provisional` must be true or false"]),
     ("not a mapping", "- a\n- b\n", ["must be a YAML mapping", "a list"]),
     ("empty file", "", ["must be a YAML mapping", "null"]),
     ("scalar file", "daisy\n", ["must be a YAML mapping", "a string"]),
@@ -403,3 +414,42 @@ def test_graph_helpers_agree_with_the_concepts(o):
         assert o.kind(cid) == ("root" if cid == o.root else "composite" if o.parts(cid) else "part")
     assert set(o.leaves()) | set(o.composites()) | {o.root} == set(o.concepts)
     assert set(o.descendants(o.root)) == set(o.concepts) - {o.root}
+
+
+# ------------------------------------------------------------------------------------ provisional concepts
+def _with_bud(provisional: bool) -> Ontology:
+    o = Ontology.loads(GOOD, "toy.yaml")
+    return o.with_concepts(Concept("bud", "Bud", provisional=provisional),
+                           o["flower_head"].replace(parts=("petal", "disk", "bud")))
+
+
+def test_a_provisional_concept_is_saved_as_version_2_and_read_back():
+    o = _with_bud(True)
+    text = o.dumps()
+    assert "\nversion: 2\n" in text and "- id: bud\n  label: Bud\n  provisional: true\n" in text
+    back = Ontology.loads(text, "toy.yaml")
+    assert back == o and back["bud"].provisional and back.provisional() == ["bud"]
+    assert back.dumps() == text
+    assert "provisional" not in _with_bud(False).dumps() and "\nversion: 1\n" in _with_bud(False).dumps()
+    assert o != _with_bud(False) and o.confirmed() == _with_bud(False)
+
+
+def test_every_shipped_ontology_is_version_1_and_saves_byte_identical():
+    for path in sorted((Path(__file__).resolve().parents[1] / "ontologies").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if not text.startswith("# Constructability Workbench ontology"):
+            continue  # suggestions, reviews: not ontologies
+        o = Ontology.loads(text, str(path))
+        assert o.provisional() == [] and o.dumps() == text, path.name
+
+
+def test_a_provisional_part_is_left_out_of_its_parents_composition():
+    o = _with_bud(True)
+    assert o.parts("flower_head") == ("bud", "disk", "petal")  # the file's edges
+    assert o.composed_parts("flower_head") == ("disk", "petal")  # what its model combines
+    assert "bud" in o.leaves() and o.kind("bud") == "part"
+    # a part whose only part is provisional still scores segments itself
+    tip = o.with_concepts(Concept("tip", "Tip", provisional=True), o["petal"].replace(parts=("tip",)))
+    assert o.kind("petal") == "part" and tip.kind("petal") == "part" and "petal" in tip.leaves()
+    assert tip.confirmed().kind("petal") == "composite" and "petal" not in tip.confirmed().leaves()
+    assert _with_bud(False).composed_parts("flower_head") == ("bud", "disk", "petal")

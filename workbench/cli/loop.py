@@ -13,6 +13,7 @@ from workbench.data.datasets import ImageFolder
 from workbench.errors import WorkbenchError
 from workbench.evaluation import pipeline
 from workbench.models.job import workspace_segmenter
+from workbench.review.provisional import judge, provisional_status
 from workbench.workspace.folder import Workspace
 
 __all__ = ["cmd_segment", "cmd_label", "cmd_train", "cmd_run", "cmd_demo"]
@@ -76,6 +77,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         bal = m["val_balanced_accuracy"]
         say(f"hybrid: validation balanced accuracy {'–' if bal is None else f'{bal:.1%}'} on {m['val_images']} images "
             "(test images are kept for the report: `workbench run`)")
+        try:  # provisional concepts with enough labels: the gate judges them now
+            verdicts = judge(ws)
+        except WorkbenchError as e:  # the models are trained and saved; only the verdicts are missing
+            error(f"provisional concepts not judged: {e} (run `workbench provisional --workspace {ws.path} --gate`)")
+            verdicts = {}
+        for c, v in verdicts.items():
+            say(f"provisional {c}: {v.summary()}")
+            say(f"  {v.meaning()}")
+        for st in provisional_status(ws):
+            say(f"  {st.line()}")
         return EXIT_OK
     finally:
         ws.close()

@@ -65,7 +65,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         c = o.concepts[cid]
         impl = c.implementation if c.implementation == "net" else f"rule:{c.rule}"
         again = " (see above)" if cid in seen else ""
-        say(f"{'  ' * depth}- {cid} [{impl}] {c.label}{again}")
+        prov = " (provisional: not yet combined by its parents; `workbench confirm`)" if c.provisional else ""
+        say(f"{'  ' * depth}- {cid} [{impl}] {c.label}{prov}{again}")
         if cid in seen:
             return
         seen.add(cid)

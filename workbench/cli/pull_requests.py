@@ -1,4 +1,5 @@
-"""``workbench history | why | revert | gate``: the pull-request loop over the ontology's git history."""
+"""``workbench history | why | revert | gate | provisional | confirm | remove``: the pull-request loop over the
+ontology's git history, and the provisional concepts an accepted addition brings."""
 from __future__ import annotations
 
 import argparse
@@ -7,10 +8,20 @@ from workbench.cli.common import EXIT_INVALID, EXIT_OK, edit_indices, say
 from workbench.errors import WorkbenchError
 from workbench.review.gate import GateRejected, apply_proposal, gate
 from workbench.review.history import history, revert, why
+from workbench.review.provisional import NotConfirmed, confirm, judge, provisional_status, remove
 from workbench.review.render import escape_terminal as esc
 from workbench.workspace.folder import Workspace
 
-__all__ = ["cmd_history", "cmd_why", "cmd_revert", "cmd_gate"]
+__all__ = ["cmd_history", "cmd_why", "cmd_revert", "cmd_gate", "cmd_provisional", "cmd_confirm", "cmd_remove"]
+
+
+def _say_verdict(v: object) -> None:
+    """The verdict's machine-readable line, then what it means in words (and the pins that changed)."""
+    say(esc(v.summary()))  # type: ignore[attr-defined]
+    say(esc(v.meaning()))  # type: ignore[attr-defined]
+    pins = getattr(v, "pins", None) or {}
+    if str(pins.get("text") or "").strip():
+        say(esc(str(pins["text"])))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -62,17 +73,74 @@ def cmd_gate(args: argparse.Namespace) -> int:
             try:
                 p, v = apply_proposal(ws, args.ref, accept, by=args.by, override=args.override)
             except GateRejected as e:
-                say(esc(e.verdict.summary()))
-                say(esc(e.verdict.message))
+                _say_verdict(e.verdict)
                 raise
-            say(esc(v.summary()) if v else "merged without the gate")
-            say(f"merged proposal {p.id} ({p.status}): commit {p.commit or 'none'}")
+            if v:
+                _say_verdict(v)
+            else:
+                say("merged without the gate")
+            prov = [c for c in ws.ontology.provisional() if c in set(_added(p))]
+            if prov:
+                say(f"accepted proposal {p.id} as provisional ({p.status}): commit {p.commit or 'none'}; "
+                    f"{', '.join(prov)} {'is' if len(prov) == 1 else 'are'} trained but not yet combined: label "
+                    f"{'it' if len(prov) == 1 else 'them'}, train, then `workbench confirm CONCEPT`")
+            else:
+                say(f"merged proposal {p.id} ({p.status}): commit {p.commit or 'none'}")
             return EXIT_OK
         v = gate(ws, args.ref, accept)
-        say(esc(v.summary()))
-        say(esc(v.message))
+        _say_verdict(v)
         if v.retrained:
             say(f"retrained: {', '.join(v.retrained)} ({v.seconds:.1f} s)")
         return EXIT_OK if v.decision == "merge" else EXIT_INVALID
+    finally:
+        ws.close()
+
+
+def _added(p: object) -> list[str]:
+    """Concept ids a proposal's accepted edits add."""
+    return [e.op.get("id") for e in getattr(p, "edits", ()) if e.decision == "accepted"
+            and isinstance(e.op, dict) and e.op.get("op") == "add_concept"]
+
+
+def cmd_provisional(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    try:
+        if args.gate:
+            for c, v in judge(ws).items():
+                say(f"{c}:")
+                _say_verdict(v)
+        items = provisional_status(ws)
+        for st in items:
+            say(esc(st.line()))
+        say(f"{len(items)} provisional concept{'s' if len(items) != 1 else ''}"
+            + (f" (the gate needs {ws.settings.provisional_min_labels} labelled training segments each: "
+               "setting provisional_min_labels)" if items else ""))
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    try:
+        try:
+            sha, v = confirm(ws, args.concept, by=args.by, override=args.override)
+        except NotConfirmed as e:
+            _say_verdict(e.verdict)
+            raise
+        _say_verdict(v)
+        say(f"confirmed {args.concept}: {', '.join(ws.ontology.parents(args.concept))} now combine it "
+            f"(commit {sha or 'none'})")
+        return EXIT_OK
+    finally:
+        ws.close()
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    try:
+        sha = remove(ws, args.concept, by=args.by, reason=args.reason or "")
+        say(f"removed provisional concept {args.concept} (commit {sha or 'none'}); its labels stay in the store")
+        return EXIT_OK
     finally:
         ws.close()

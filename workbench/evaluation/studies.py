@@ -80,7 +80,7 @@ def training_prior(ontology: Ontology, concept: str, images: ImageTable, segment
     """The fraction of positive training examples of ``concept``: labelled segments of training images
     for a part, training images for a composite (targets of :func:`composite_targets`)."""
     train = images.mask("train")
-    if not ontology.parts(concept):
+    if not ontology.composed_parts(concept):
         rows, y = leaf_targets(segments, concept)
         keep = train[segments.image_index[rows]] if len(rows) else np.zeros(0, bool)
         return float(y[keep].mean()) if keep.any() else 0.0
@@ -167,7 +167,7 @@ def ablation(
 
 
 def _composite_features(ontology: Ontology, concept: str, model: Any, scores: Mapping[str, np.ndarray]) -> np.ndarray:
-    cols = [scores[p] for p in ontology.parts(concept)]
+    cols = [scores[p] for p in ontology.composed_parts(concept)]
     cols += [scores[f"{concept}:{relation_name(a, b)}"] for a, b in getattr(model, "relations", ()) or ()]
     return np.stack(cols, axis=1)
 
@@ -193,7 +193,7 @@ def swap(
     out: dict[str, dict[str, Any]] = {}
     for c in names:
         model = make_model(ontology, c, config, seed)
-        if not ontology.parts(c):
+        if not ontology.composed_parts(c):
             tr, ytr, va, yva = leaf_split(segments, images, c, config)
             model.fit(segments.crops[tr], ytr, segments.crops[va] if len(va) else None, yva if len(va) else None)
         else:

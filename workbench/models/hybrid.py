@@ -141,7 +141,7 @@ def relation_name(a: str, b: str) -> str:
 
 def relation_pairs(ontology: Ontology, concept: str) -> tuple[tuple[str, str], ...]:
     """The pairs of ``concept``'s children that are both parts (scored per segment), in parts order."""
-    kids = [k for k in ontology.parts(concept) if not ontology.parts(k)]
+    kids = [k for k in ontology.composed_parts(concept) if not ontology.composed_parts(k)]
     return tuple((kids[i], kids[j]) for i in range(len(kids)) for j in range(i + 1, len(kids)))
 
 
@@ -207,7 +207,7 @@ def score_images(
     near: tuple[np.ndarray, np.ndarray] | None = None
     for c in ontology.bottom_up():
         if c not in scores:
-            cols = [scores[p] for p in ontology.parts(c)]
+            cols = [scores[p] for p in ontology.composed_parts(c)]
             for a, b in getattr(models[c], "relations", ()) or ():
                 if bboxes is None:
                     raise ModelError(
@@ -266,7 +266,8 @@ class HybridClassifier:
     """Compose fitted concept models along an ontology.
 
     ``models`` maps every concept id to a fitted model: leaves take crops (N×S×S×3 uint8), composites
-    take their children's scores (N×k, children in ``ontology.parts(id)`` order).
+    take their children's scores (N×k, children in ``ontology.composed_parts(id)`` order: a provisional
+    concept is scored, and shown in explanations, but no parent combines its score).
     """
 
     def __init__(self, ontology: Ontology, models: Mapping[str, ScoringModel]):

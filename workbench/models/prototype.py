@@ -84,7 +84,7 @@ def train_prototype(
     for c in ontology.bottom_up():
         if c in maps:
             continue
-        kids = ontology.parts(c)
+        kids = ontology.composed_parts(c)
         side = max(maps[k].shape[-1] for k in kids)
         X = np.stack([_pad_to(maps[k], side) for k in kids], axis=1)
         y = targets[c]

@@ -17,6 +17,10 @@ Incremental training: each concept gets a *fingerprint*, a hash of its implement
 settings, training data (segment ids and labels, the split) and its children's fingerprints. A
 concept whose fingerprint matches its saved model is loaded, not retrained;
 :func:`plan_training` says which concepts retrain and why.
+
+Provisional concepts (accepted additions not yet confirmed) are trained like any other, but no parent
+combines their score: a composite's children are its :meth:`~workbench.ontology.graph.Ontology.composed_parts`.
+So adding one trains its own model and leaves every other fingerprint, and the root's accuracy, as they were.
 """
 from __future__ import annotations
 
@@ -368,7 +372,7 @@ def composite_targets(ontology: Ontology, images: ImageTable, segments: SegmentT
         if c == ontology.root:
             present[c] = images.targets(ontology.root)
         else:
-            parts = ontology.parts(c)
+            parts = ontology.composed_parts(c)
             present[c] = np.all(np.stack([present[p] for p in parts]), axis=0).astype(np.int64)
     return present
 
@@ -421,7 +425,7 @@ def plan_training(
         else:
             parts = {
                 "implementation": ontology.concepts[c].implementation,
-                "children": {p: prints[p] for p in ontology.parts(c)},
+                "children": {p: prints[p] for p in ontology.composed_parts(c)},
                 "settings": config.composite_settings(),
                 "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]),
             }
@@ -452,7 +456,7 @@ def make_model(ontology: Ontology, concept: str, config: TrainConfig, random_sta
     """A fresh, unfitted model for ``concept`` as the ontology says (net or rule, part or composite)."""
     c = ontology.concepts[concept]
     seed = config.random_state if random_state is None else random_state
-    if not ontology.parts(concept):
+    if not ontology.composed_parts(concept):
         if c.implementation == "rule":
             return RuleModel(c.rule, concept=concept)
         return PartNet(concept, crop_size=config.crop_size, max_epochs=config.max_epochs,
@@ -462,7 +466,7 @@ def make_model(ontology: Ontology, concept: str, config: TrainConfig, random_sta
             f"concept '{concept}' has parts and implementation 'rule': rules score segments, so only a part "
             "(a concept without parts) can be a rule"
         )
-    return CompositeNet(concept, children=tuple(ontology.parts(concept)), interactions=config.interactions,
+    return CompositeNet(concept, children=ontology.composed_parts(concept), interactions=config.interactions,
                         relations=relation_pairs(ontology, concept) if config.composition_relations else (),
                         random_state=seed, torch_threads=config.torch_threads)
 
@@ -617,7 +621,7 @@ def train_hybrid(
     for c in ontology.bottom_up():
         if c in img_scores:
             continue
-        cols = [img_scores[p] for p in ontology.parts(c)]
+        cols = [img_scores[p] for p in ontology.composed_parts(c)]
         if near is not None:
             cols += [relation_scores(seg_scores[a], seg_scores[b], near, segments.image_index, len(images))[0]
                      for a, b in relation_pairs(ontology, c)]

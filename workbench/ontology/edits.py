@@ -26,6 +26,13 @@ op                 fields (``?`` optional)
                    implementation: net clears the rule)
 =================  =============================================================================
 
+Those eight are the whitelist (:data:`EDIT_OPS`) a proposal may hold. One more op records a decision
+the workbench itself makes and is never proposed (:data:`WORKBENCH_OPS`; accepting a proposal that
+holds it is refused): ``set_provisional`` (id, provisional) marks an accepted concept provisional
+(left out of its parents' composition) or confirms it. It exists so that history, ``why`` and
+``revert`` read such commits like any other. Provisional flags follow a concept through rename and
+describe; a split's pieces inherit it; a merge is provisional only when every source is.
+
 >>> from workbench.ontology.graph import Ontology, Concept
 >>> o = Ontology("d", "daisy", [Concept("daisy", "Daisy", parts=("petal",)), Concept("petal", "Petal")])
 >>> e = edit_from_dict({"op": "rename", "old": "petal", "new": "ray_petal"})
@@ -63,7 +70,9 @@ __all__ = [
     "Merge",
     "Split",
     "Describe",
+    "SetProvisional",
     "EDIT_OPS",
+    "WORKBENCH_OPS",
     "edit_from_dict",
     "edits_from_data",
     "edits_to_data",
@@ -102,6 +111,10 @@ def _check_value(kind: str, value: Any, name: str, problems: list[str], where: s
     if base == "text":
         if not _is_str(value):
             problems.append(f"{where}: `{name}` must be a string, got {type(value).__name__} ({_r(value)})")
+        return value
+    if base == "bool":
+        if not isinstance(value, bool):
+            problems.append(f"{where}: `{name}` must be true or false, got {type(value).__name__} ({_r(value)})")
         return value
     if base == "impl":
         if not _is_str(value) or value not in IMPLEMENTATIONS:
@@ -395,7 +408,9 @@ class RemoveConcept(Edit):
 
     def _inverse(self, o: Ontology) -> list[Edit]:
         c = o[self.id]
-        return [AddConcept(c.id, c.label, c.description, c.implementation, c.rule, c.parts, o.parents(c.id))]
+        back: list[Edit] = [AddConcept(c.id, c.label, c.description, c.implementation, c.rule, c.parts,
+                                       o.parents(c.id))]
+        return back + ([SetProvisional(c.id, True)] if c.provisional else [])
 
 
 @dataclass(frozen=True)
@@ -556,6 +571,7 @@ class Merge(Edit):
             tuple(sorted(parts)),
             rule,
             o[o.root].imagenet_id if o.root in s else None,
+            all(o[x].provisional for x in self.sources),
         )
         d = {k: v for k, v in o.concepts.items() if k not in s}
         d[self.into] = merged
@@ -568,7 +584,10 @@ class Merge(Edit):
             ConceptSpec(c.id, c.label, c.description, c.implementation, c.rule, c.parts, o.parents(c.id))
             for c in (o[x] for x in self.sources)
         )
-        return [Split(self.into, specs)]
+        merged_provisional = all(o[x].provisional for x in self.sources)
+        marks: list[Edit] = [SetProvisional(x, True) for x in self.sources
+                             if o[x].provisional and not merged_provisional]
+        return [Split(self.into, specs), *marks]
 
 
 @dataclass(frozen=True)
@@ -649,7 +668,7 @@ class Split(Edit):
             if is_root:
                 root = s.id
             new[s.id] = Concept(s.id, s.label, s.description, s.implementation, tuple(s.parts), s.rule,
-                                o[o.root].imagenet_id if is_root else None)
+                                o[o.root].imagenet_id if is_root else None, o[self.id].provisional)
         for q in o.parents(self.id):
             d[q] = _with_parts(d[q], remove=[self.id])
         for s in self.into:
@@ -714,7 +733,8 @@ class Describe(Edit):
 
 
 def describe_between(before: Concept, after: Concept, new_id: str) -> list[Edit]:
-    """The Describe that turns concept ``before`` into ``after`` (fields only), or ``[]`` if none differ."""
+    """The Describe that turns concept ``before`` into ``after`` (fields only), or ``[]`` if none differ;
+    followed by a ``set_provisional`` when their provisional flags differ."""
     kw: dict[str, Any] = {}
     if before.label != after.label:
         kw["label"] = after.label
@@ -725,13 +745,53 @@ def describe_between(before: Concept, after: Concept, new_id: str) -> list[Edit]
         kw["rule"] = after.rule
     if before.imagenet_id != after.imagenet_id:
         kw["imagenet_id"] = after.imagenet_id or ""
-    return [Describe(new_id, **kw)] if kw else []
+    flag: list[Edit] = [SetProvisional(new_id, after.provisional)] if before.provisional != after.provisional else []
+    return ([Describe(new_id, **kw)] if kw else []) + flag
 
 
-#: Every edit operation by its ``op`` name: the whitelist.
+@dataclass(frozen=True)
+class SetProvisional(Edit):
+    """Mark concept ``id`` provisional (``provisional=True``: left out of its parents' composition) or
+    confirm it (``False``). The workbench's own record of accepting an addition and of a person's
+    confirmation; never part of a proposal (see :data:`WORKBENCH_OPS`)."""
+
+    id: str
+    provisional: bool = True
+
+    op: ClassVar[str] = "set_provisional"
+    _kinds: ClassVar[dict[str, str]] = {"id": "id", "provisional": "bool"}
+
+    def summary(self) -> str:
+        return f"set_provisional {self.id} ({'provisional' if self.provisional else 'confirmed'})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"op": "set_provisional", "id": ..., "provisional": ...}``, the flag always written (it is the point)."""
+        return {"op": self.op, "id": self.id, "provisional": self.provisional}
+
+    def _validate(self, o: Ontology) -> None:
+        _need(o, self, self.id)
+        if self.id == o.root and self.provisional:
+            raise self._fail(f"the root {_r(self.id)} cannot be provisional")
+        if o[self.id].provisional == self.provisional:
+            state = "provisional" if self.provisional else "confirmed (not provisional)"
+            raise self._fail(f"{_r(self.id)} is already {state}")
+
+    def _apply(self, o: Ontology) -> Ontology:
+        return o.with_concepts(o[self.id].replace(provisional=self.provisional))
+
+    def _inverse(self, o: Ontology) -> list[Edit]:
+        return [SetProvisional(self.id, not self.provisional)]
+
+
+#: Every edit operation a proposal may hold, by its ``op`` name: the whitelist (suggesters, the Claude
+#: schema, proposal files).
 EDIT_OPS: dict[str, type[Edit]] = {
     cls.op: cls for cls in (AddConcept, RemoveConcept, Rename, AddPart, RemovePart, Merge, Split, Describe)
 }
+#: Operations the workbench records itself (accepting an addition, confirming it) and no proposal may
+#: hold; :func:`edit_from_dict` reads them so that history and revert read such commits.
+WORKBENCH_OPS: dict[str, type[Edit]] = {SetProvisional.op: SetProvisional}
+_ALL_OPS: dict[str, type[Edit]] = {**EDIT_OPS, **WORKBENCH_OPS}
 
 
 # ------------------------------------------------------------------------------------- plain data
@@ -750,12 +810,12 @@ def edit_from_dict(data: Any) -> Edit:
     if not isinstance(data, Mapping):
         raise EditError(f"an edit must be a mapping with an `op` key, got {type(data).__name__} ({_r(data)})")
     op = data.get("op")
-    if not isinstance(op, str) or op not in EDIT_OPS:
+    if not isinstance(op, str) or op not in _ALL_OPS:
         close = difflib.get_close_matches(op, list(EDIT_OPS), n=1) if isinstance(op, str) else []
         hint = f" (did you mean {_r(close[0])}?)" if close else ""
         what = "missing `op`" if "op" not in data else f"unknown op {_r(op)}{hint}"
         raise EditError(f"{what}; the edit operations are: {', '.join(EDIT_OPS)}")
-    cls = EDIT_OPS[op]
+    cls = _ALL_OPS[op]
     problems: list[str] = []
     kwargs = _parse_fields(cls, data, problems, op)
     if problems or kwargs is None:

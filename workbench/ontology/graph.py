@@ -6,11 +6,11 @@ are the part nets (they look at image segments); concepts with parts are composi
 their parts' scores). An :class:`Ontology` is an immutable value: every change goes through an edit
 (:mod:`workbench.ontology.edits`) and yields a new, validated ontology, so every change is a reviewable diff.
 
-YAML schema (version 1)
------------------------
+YAML schema (version 2; version 1 files read unchanged)
+------------------------------------------------------
 ::
 
-    version: 1                 # required; a newer number means "upgrade the workbench"
+    version: 1                 # required: 1, or 2 when a concept is provisional; newer means "upgrade"
     name: daisy                # required, a non-empty string
     root: daisy                # required, the id of the root concept
     concepts:                  # required, a list; each item a mapping with these keys:
@@ -22,6 +22,7 @@ YAML schema (version 1)
       rule: has_yellow_disk    #   required with implementation: rule (a registered rule name), else absent
       parts:                   #   optional list of concept ids this concept is made of
       - flower_head
+      provisional: true        #   optional (version 2), not on the root: accepted but not yet confirmed
 
 Rules: ids are unique; every part is a concept; no cycles; the root is no concept's part; every
 concept is reachable from the root (so exactly one concept, the root, has no parents). Unknown keys
@@ -30,6 +31,16 @@ other concepts sorted by id, keys in the order above, parts sorted, empty or def
 out; loading a canonical file and saving it gives the same bytes. YAML comments are not kept: put
 notes in ``description``. Files are read with the safe YAML loader only (no object-constructing
 tags), with size and alias limits, and written atomically.
+
+Provisional concepts (schema version 2). A concept added after the workspace's first train is
+*provisional* until a person confirms it: it is labelled, trained and shown like any other, but its
+parents' models do not combine its score (:meth:`Ontology.composed_parts`), so the classifier is the
+one it was before the concept came. A file is written with the lowest version that can hold it:
+``version: 1`` while no concept is provisional (so every older file loads and saves byte-identical,
+and an older workbench still reads it), ``version: 2`` with ``provisional: true`` on each such
+concept (an older workbench then says "upgrade" instead of misreading it). Migration from version 1
+is the identity: every concept in a version 1 file is confirmed. ``provisional`` in a version 1
+file is an error naming the concept.
 
 >>> o = Ontology("toy", "daisy", [
 ...     Concept("daisy", "Daisy", parts=("flower_head", "stem")),
@@ -69,6 +80,7 @@ from workbench.errors import OntologyError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BASE_SCHEMA_VERSION",
     "IMPLEMENTATIONS",
     "ID_PATTERN",
     "IMAGENET_ID_PATTERN",
@@ -80,8 +92,11 @@ __all__ = [
     "is_valid_id",
 ]
 
-#: The schema version this workbench reads and writes (``version:`` in the file).
-SCHEMA_VERSION = 1
+#: The newest schema version this workbench reads and writes (``version:`` in the file). Version 2 adds
+#: ``provisional``; a file without provisional concepts is written as version 1 (see the module docstring).
+SCHEMA_VERSION = 2
+#: The version a file gets when none of its concepts is provisional (every older workbench reads it).
+BASE_SCHEMA_VERSION = 1
 #: How a concept is implemented: a tiny trained net, or a plain-code rule from the rules registry.
 IMPLEMENTATIONS = ("net", "rule")
 #: Concept ids (and rule names): lowercase slug, starting with a letter, at most 64 characters.
@@ -91,7 +106,7 @@ RESERVED_IDS = frozenset({"none"})
 #: An ImageNet (WordNet) synset id such as ``n11939491``.
 IMAGENET_ID_PATTERN = re.compile(r"^n[0-9]{8}$")
 #: The keys of a concept mapping, in canonical order.
-CONCEPT_KEYS = ("id", "label", "imagenet_id", "description", "implementation", "rule", "parts")
+CONCEPT_KEYS = ("id", "label", "imagenet_id", "description", "implementation", "rule", "parts", "provisional")
 _TOP_KEYS = ("version", "name", "root", "concepts")
 _HEADER = "# Constructability Workbench ontology; schema: `python -m pydoc workbench.ontology`\n"
 
@@ -120,6 +135,8 @@ class Concept:
     parts: tuple[str, ...] = ()  #: ids of the concepts this one is made of
     rule: str | None = None  #: rule name when implementation == "rule"
     imagenet_id: str | None = None  #: root only, e.g. "n11939491"
+    #: accepted but not yet confirmed: trained and shown, left out of its parents' composition
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.parts, list):
@@ -142,6 +159,8 @@ class Concept:
             d["rule"] = self.rule
         if self.parts:
             d["parts"] = sorted(self.parts)
+        if self.provisional:
+            d["provisional"] = True
         return d
 
 
@@ -287,18 +306,38 @@ class Ontology:
         """Every (parent, part) edge, sorted."""
         return sorted(self.graph.edges())
 
+    def composed_parts(self, concept_id: str) -> tuple[str, ...]:
+        """The parts whose scores ``concept_id``'s model combines: its parts that are not provisional, sorted.
+
+        Equal to :meth:`parts` while no part is provisional; a concept whose parts are all provisional
+        combines none and scores segments itself (it is one of :meth:`leaves`).
+        """
+        c = self._concepts[self._require(concept_id)]
+        return tuple(p for p in c.parts if not self._concepts[p].provisional)
+
+    def provisional(self) -> list[str]:
+        """The ids of the provisional concepts (accepted, not yet confirmed), sorted."""
+        return sorted(c for c, v in self._concepts.items() if v.provisional)
+
+    def confirmed(self) -> Ontology:
+        """This ontology with every provisional concept confirmed (what confirming them all would give)."""
+        if not self.provisional():
+            return self
+        return self.replace(concepts=[c.replace(provisional=False) for c in self._concepts.values()])
+
     def leaves(self) -> list[str]:
-        """Concepts with no parts, other than the root: the part nets. Sorted."""
-        return sorted(c for c, v in self._concepts.items() if not v.parts and c != self._root)
+        """Concepts that combine no part, other than the root: the part nets (and rules), which score
+        segments. Sorted. A concept whose only parts are provisional is one of them."""
+        return sorted(c for c in self._concepts if c != self._root and not self.composed_parts(c))
 
     def composites(self) -> list[str]:
-        """Concepts that have parts (the root included when it has any). Sorted."""
-        return sorted(c for c, v in self._concepts.items() if v.parts)
+        """Concepts whose model combines parts (the root included when it has any). Sorted."""
+        return sorted(c for c in self._concepts if self.composed_parts(c))
 
     def kind(self, concept_id: str) -> str:
-        """``"root"``, ``"composite"`` (has parts) or ``"part"`` (no parts)."""
-        c = self._concepts[self._require(concept_id)]
-        return "root" if concept_id == self._root else "composite" if c.parts else "part"
+        """``"root"``, ``"composite"`` (combines parts) or ``"part"`` (scores segments)."""
+        self._require(concept_id)
+        return "root" if concept_id == self._root else "composite" if self.composed_parts(concept_id) else "part"
 
     def bottom_up(self) -> list[str]:
         """Every concept after all its parts: by height (leaves 0, then 1 + max over parts), then id.
@@ -325,7 +364,7 @@ class Ontology:
     def to_dict(self) -> dict[str, Any]:
         """The canonical plain-data form (what :meth:`dumps` writes)."""
         return {
-            "version": SCHEMA_VERSION,
+            "version": SCHEMA_VERSION if self.provisional() else BASE_SCHEMA_VERSION,
             "name": self._name,
             "root": self._root,
             "concepts": [c.to_dict() for c in self._concepts.values()],
@@ -349,7 +388,8 @@ class Ontology:
                 problems.append(f"{source}: unknown top-level key {_r(key)} (allowed: {', '.join(_TOP_KEYS)})")
         version = data.get("version")
         if "version" not in data:
-            problems.append(f"{source}: missing `version`; add `version: {SCHEMA_VERSION}` as the first line")
+            problems.append(f"{source}: missing `version`; add `version: {BASE_SCHEMA_VERSION}` as the first line "
+                            f"(`version: {SCHEMA_VERSION}` when a concept is provisional)")
         elif type(version) is not int:
             problems.append(f"{source}: `version` must be an integer, got {_type_name(version)} ({_r(version)})")
         elif version > SCHEMA_VERSION:
@@ -381,6 +421,12 @@ class Ontology:
                 c, ok = _concept_from_entry(entry, i, source, problems)
                 complete = complete and ok
                 items.append(c)
+                if version == BASE_SCHEMA_VERSION and isinstance(entry, dict) and "provisional" in entry:
+                    cid = entry.get("id")
+                    where = f"concept {_r(cid)}" if isinstance(cid, str) else f"concepts[{i}]"
+                    problems.append(f"{source}: {where}: `provisional` needs schema version {SCHEMA_VERSION}; "
+                                    f"write `version: {SCHEMA_VERSION}` as the first line (version 1 files have no "
+                                    "provisional concepts)")
         if root is None and "root" in data:
             complete = False
         _validate(name, root, items, source, problems, graph_complete=complete,
@@ -550,6 +596,12 @@ def _concept_problems(c: Concept, where: str, root: str | None, problems: list[s
                             "e.g. 'n11939491'")
         elif root is not None and c.id != root:
             problems.append(f"{where}: only the root ({_r(root)}) may have an imagenet_id; remove it here")
+    if not isinstance(c.provisional, bool):
+        problems.append(f"{where}: `provisional` must be true or false, got {_type_name(c.provisional)} "
+                        f"({_r(c.provisional)})")
+    elif c.provisional and root is not None and c.id == root:
+        problems.append(f"{where}: the root cannot be provisional (it is the class the classifier decides); "
+                        "remove `provisional`")
     if not isinstance(c.parts, tuple):
         problems.append(f"{where}: `parts` must be a list of concept ids, got {_type_name(c.parts)}")
     else:

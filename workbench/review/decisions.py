@@ -4,7 +4,14 @@
 :func:`accept` re-validates the chosen edits against the current ontology, applies and commits them
 (:func:`commit_message`: title, rationale, the edits and the trailers ``Proposal:``, ``Proposed-by:``,
 ``Accepted-by:``, ``Gate:``) and records the decision in the proposal file; :func:`reject` records a
-rejection and leaves the ontology byte-identical. Every decision holds :func:`decision_lock` (so does
+rejection and leaves the ontology byte-identical.
+
+Additions go *provisional*: once the workspace has a trained classifier (a saved model of the root), a
+concept an accepted ``add_concept`` brings is marked provisional in the same commit (the
+``set_provisional`` edit, listed in the message): it gets labeler keys and its own model, but no parent
+combines its score until a person confirms it (:mod:`workbench.review.provisional`) after the gate shows
+a gain. Before the first train there is no classifier to protect and nothing to judge against, so an
+accepted concept joins its parents at once (``provisional=`` overrides either way). Every decision holds :func:`decision_lock` (so does
 a revert, :func:`workbench.review.history.revert`).
 """
 from __future__ import annotations
@@ -18,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from workbench._io import atomic_write_bytes
 from workbench.errors import EditError, ProposalConflict, ProposalError, WorkbenchError
 from workbench.ontology.diff import text_diff
-from workbench.ontology.edits import Edit, edit_from_dict, invert_edits
+from workbench.models.store import ModelStore
+from workbench.ontology.edits import EDIT_OPS, Edit, SetProvisional, edit_from_dict, invert_edits
 from workbench.ontology.graph import Ontology
 from workbench.review.proposals import (
     Proposal,
@@ -32,7 +40,8 @@ from workbench.review.store import ProposalStore
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.workspace.folder import Workspace
 
-__all__ = ["Preview", "preview", "plan_edits", "accept", "reject", "commit_message", "decision_lock"]
+__all__ = ["Preview", "preview", "plan_edits", "accept", "reject", "commit_message", "decision_lock",
+           "has_trained_classifier", "provisional_marks"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,10 @@ def plan_edits(
             e = edit_from_dict(edited[i]) if i in edited else pe.edit()
         except EditError as err:
             raise ProposalError(f"{p.ref}: the edited edit {i} is malformed: {err}") from None
+        if e.op not in EDIT_OPS:
+            raise ProposalError(f"{p.ref}: edit {i} ({e.summary()}) is the workbench's own record of a decision "
+                                "(confirming or setting aside a concept), which no proposal may make: use "
+                                "`workbench confirm` / `workbench remove` (wb.confirm / wb.remove) instead")
         try:
             cur = e.apply(cur)
         except EditError as err:
@@ -198,8 +211,13 @@ def accept(
     by: str,
     note: str = "",
     gate: Mapping | None = None,
+    provisional: bool | None = None,
 ) -> Proposal:
     """Apply the chosen edits (default: every valid one) to the workspace ontology and record it.
+
+    ``provisional``: whether the concepts its ``add_concept`` edits bring are provisional (left out of
+    their parents' composition until confirmed); None (the default): provisional once the workspace has
+    a trained classifier (see the module docstring).
 
     Re-validates against the current ontology; a stale proposal is applied only if every chosen edit
     still applies (else :class:`ProposalConflict` naming the edit). Invalid edits can never be
@@ -209,15 +227,47 @@ def accept(
     """
     with _deciding(ws, ref_or_proposal, by, "accept",
                    "a decided proposal is not applied again (make a new one, or revert its commit)") as (store, p):
-        return _accept_locked(ws, store, p, accept, edited, by=by, note=note, gate=gate)
+        return _accept_locked(ws, store, p, accept, edited, by=by, note=note, gate=gate, provisional=provisional)
+
+
+def has_trained_classifier(ws: Workspace) -> bool:
+    """True once the workspace has a saved model of its root: from then on, additions go provisional."""
+    return ModelStore(ws.models_dir).has(ws.ontology.root)
+
+
+def provisional_marks(ws: Workspace, edits: Sequence[Edit], provisional: bool | None) -> list[Edit]:
+    """The ``set_provisional`` edits that make the concepts ``edits`` add provisional (none when
+    ``provisional`` is False, or None and the workspace has no trained classifier yet)."""
+    if provisional is None:
+        provisional = has_trained_classifier(ws)
+    if not provisional:
+        return []
+    return [SetProvisional(e.id) for e in edits if e.op == "add_concept"]  # type: ignore[attr-defined]
+
+
+def _provisional_note(after: Ontology, marks: Sequence[Edit]) -> str:
+    if not marks:
+        return ""
+    lines = []
+    for m in marks:
+        cid = m.id  # type: ignore[attr-defined]
+        parents = ", ".join(after.parents(cid)) or "its parents"
+        lines.append(f"'{cid}' is provisional: it is labelled and trained, but {parents} do not combine its "
+                     f"score until a person confirms it (`workbench confirm {cid}`) after the gate shows a gain.")
+    return "\n".join(lines)
 
 
 def _accept_locked(ws: Workspace, store: ProposalStore, p: Proposal, accept: Sequence[int] | None,
-                   edited: Mapping[int, Mapping] | None, *, by: str, note: str, gate: Mapping | None) -> Proposal:
+                   edited: Mapping[int, Mapping] | None, *, by: str, note: str, gate: Mapping | None,
+                   provisional: bool | None = None) -> Proposal:
     before_text = ws.ontology_path.read_bytes()
     before = ws.ontology
     chosen, edits, _after, stale = plan_edits(before, p, accept, edited)
-    message = commit_message(p, edits, by=by, gate=gate, note=note)
+    marks = provisional_marks(ws, edits, provisional)
+    extra = _provisional_note(_after, marks)
+    message = commit_message(p, [*edits, *marks], by=by, gate=gate,
+                             note="\n\n".join(x for x in (note.strip(), extra) if x))
+    edits = [*edits, *marks]
     try:
         ws.apply_edits(edits, author=f"person:{by}" if not by.startswith(("person:", "claude:")) else by,
                        message=message)
@@ -234,6 +284,8 @@ def _accept_locked(ws: Workspace, store: ProposalStore, p: Proposal, accept: Seq
             new_edits.append(replace(pe, decision="accepted" if i in chosen else "rejected"))
     status = "accepted" if set(chosen) >= set(p.valid_edits) else "partial"
     entry: dict[str, Any] = {"at": now_utc(), "by": by, "action": "accept", "edits": list(chosen), "note": note}
+    if marks:
+        entry["provisional"] = [m.id for m in marks]  # type: ignore[attr-defined]
     if edited:
         entry["edited"] = {str(i): plain_data(dict(op)) for i, op in edited.items()}
     if stale:

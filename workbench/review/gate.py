@@ -25,6 +25,22 @@ Everything else is "inconclusive": more validation images (or labels) are needed
 proposal introduces that has no labelled segments yet makes the verdict inconclusive, naming it.
 Nothing is written to the workspace: candidate models live in a temporary folder.
 
+Pins (:mod:`workbench.workspace.pins`, run by :mod:`workbench.models.pins`): the pins of every concept
+the candidate retrains are run against the base and the candidate models; a pin that passed and now
+fails turns the decision into "reject" (the verdict's ``pins`` lists it; a person may still override,
+recorded), and pins that newly pass are reported too.
+
+What :func:`apply_proposal` merges: a "merge" verdict, or anything with a person's override
+(``Gate-override:``). An addition the gate cannot judge yet ("inconclusive": its new concepts have no
+labels, or too few) is accepted as *provisional* (:mod:`workbench.review.provisional`): its concepts are
+labelled and trained but left out of their parents' composition until the gate, on a later train, shows
+a gain and a person confirms them. Nothing else merges on "inconclusive".
+
+A verdict reads in words (:meth:`Verdict.meaning`): how many validation images, the interval, on how
+many images the two classifiers differ, and what the decision means; when every bootstrap resample
+gives the same difference it says so ("no difference on any of the 16 images") instead of printing an
+interval of zero width. The commit trailer (:meth:`Verdict.summary`) keeps its machine-readable form.
+
 >>> r = paired_bootstrap([1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 0], n_resamples=200)
 >>> r.difference, r.n
 (0.25, 4)
@@ -50,6 +66,7 @@ from workbench.data.segments import settings_hash
 from workbench.errors import EditError, ProposalConflict, ProposalError, WorkbenchError
 from workbench.models.job import collect_workspace, training_config, workspace_segmenter
 from workbench.models.metrics import BootstrapResult, paired_bootstrap
+from workbench.models.pins import compare_pins, run_pins
 from workbench.models.store import ModelStore
 from workbench.models.train import (
     SegmentTable,
@@ -78,6 +95,7 @@ __all__ = [
     "gate_edits",
     "override",
     "apply_proposal",
+    "goes_provisional",
     "GateRejected",
 ]
 
@@ -86,6 +104,8 @@ KINDS = ("addition", "simplification", "neutral")
 
 _ADDING_OPS = {"add_concept", "add_part", "split"}
 _SIMPLIFYING_OPS = {"merge", "remove_concept", "remove_part"}
+#: Ops an addition that can go provisional may hold besides add_concept: they change no model.
+_PROVISIONAL_COMPANIONS = {"describe"}
 
 
 class GateRejected(ProposalError):
@@ -126,8 +146,10 @@ def edit_kind(edits: Sequence[Any], before: Any | None = None) -> str:
         ops.append(d)
     if any(d.get("op") in _ADDING_OPS for d in ops):
         return "addition"
+    if any(d.get("op") == "set_provisional" and d.get("provisional") is False for d in ops):
+        return "addition"  # confirming a provisional concept adds it to its parents' composition
     for d in ops:
-        if d.get("op") in _SIMPLIFYING_OPS:
+        if d.get("op") in _SIMPLIFYING_OPS or (d.get("op") == "set_provisional" and d.get("provisional", True)):
             return "simplification"
         if d.get("op") == "describe" and d.get("implementation") == "rule":
             was_rule = before is not None and d.get("id") in before.concepts and \
@@ -167,6 +189,9 @@ class Verdict:
     proposal: str | None = None
     labels_needed: tuple[str, ...] = ()  # concepts to label before the gate can decide
     override: Mapping[str, str] | None = None  # {"by", "reason"} when a person merged against the gate
+    gained: int | None = None  # validation images the candidate gets right and the base wrong
+    lost: int | None = None  # validation images the base gets right and the candidate wrong
+    pins: Mapping[str, Any] | None = None  # pins of the retrained concepts, before vs after (compare_pins)
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -178,15 +203,89 @@ class Verdict:
     def passed(self) -> bool:
         return self.decision == "merge"
 
+    @property
+    def all_equal(self) -> bool:
+        """Every bootstrap resample gave the same difference (an interval of zero width)."""
+        return (self.difference is not None and self.ci_low is not None and self.ci_high is not None
+                and abs(self.ci_high - self.ci_low) < 1e-12)
+
+    @property
+    def pins_newly_failing(self) -> int:
+        """How many pins pass with the base models and fail with the candidate's (they block a merge)."""
+        return len((self.pins or {}).get("newly_failing") or ())
+
+    def interval_text(self) -> str:
+        """``+3.1 pts, 95% CI [+0.8, +5.4]``, or ``no difference on any of the 16 images`` when every
+        resample gave 0 (``+6.2 pts on every resample of the 16 images`` when they all gave the same gain)."""
+        if self.difference is None:
+            return ""
+        if self.all_equal:
+            if abs(self.difference) < 1e-12:
+                return f"no difference on any of the {self.n} images"
+            return f"{_pts(self.difference)} pts on every resample of the {self.n} images"
+        conf = f"{round(100 * self.confidence):d}%"
+        return f"{_pts(self.difference)} pts, {conf} CI [{_pts(self.ci_low)}, {_pts(self.ci_high)}]"
+
+    def meaning(self) -> str:
+        """The verdict in sentences for a person: what was compared, on how many images, the interval,
+        and what the decision means (and what to do next)."""
+        parts: list[str] = []
+        if self.difference is not None:
+            base, cand = self.base_balanced_accuracy, self.candidate_balanced_accuracy
+            acc = (f" (balanced accuracy {_pts(base, signed=False)}% → {_pts(cand, signed=False)}%)"
+                   if base is not None and cand is not None else "")
+            if self.all_equal and abs(self.difference) < 1e-12:
+                parts.append(f"On the {self.n} validation images the current and the changed classifier are right on "
+                             f"exactly the same images{acc}: no difference on any of the {self.n} images.")
+            else:
+                conf = f"{round(100 * self.confidence):d}%"
+                ci = ("every bootstrap resample gives the same change" if self.all_equal else
+                      f"the {conf} interval runs from {_pts(self.ci_low)} to {_pts(self.ci_high)} pts")
+                parts.append(f"On {self.n} validation images the change moves the root's balanced accuracy by "
+                             f"{_pts(self.difference)} pts{acc}; {ci}.")
+            if self.gained is not None and self.lost is not None and not (self.all_equal and self.difference == 0):
+                parts.append(f"It is right on {self.gained} image{'s' if self.gained != 1 else ''} the current "
+                             f"classifier gets wrong and wrong on {self.lost} it gets right.")
+        if self.pins_newly_failing:
+            n = self.pins_newly_failing
+            parts.append(f"{n} pin{'s' if n != 1 else ''} that passed now fail{'s' if n == 1 else ''}: a person said "
+                         "these segments must (not) be that concept, so the merge is blocked.")
+        elif self.pins and self.pins.get("newly_passing"):
+            n = len(self.pins["newly_passing"])
+            parts.append(f"{n} pin{'s' if n != 1 else ''} newly pass{'es' if n == 1 else ''}.")
+        gain = "an addition must show a gain (the interval above 0)" if self.kind == "addition" else (
+            f"a {self.kind} change may lose at most {_pts(self.thresholds.get('max_loss', 0.0), signed=False)} pts")
+        if self.difference is None:
+            said = self.message.strip().rstrip(".")
+            if said:
+                parts.insert(0, said[:1].upper() + said[1:] + ".")
+            means = {"merge": "Nothing the classifier computes changes, so it can merge.",
+                     "reject": "It cannot merge.",
+                     "inconclusive": "The gate cannot judge it yet."}[self.decision]
+        else:
+            means = {"merge": f"Verdict merge: {gain}, and it does.",
+                     "reject": f"Verdict reject: {gain}; this one does not" + (
+                         " or a pin blocks it." if self.pins_newly_failing else "."),
+                     "inconclusive": f"Verdict inconclusive: {gain}, and these images cannot tell yet; label more "
+                                     "segments or add validation images, then gate again."}[self.decision]
+        parts.append(means)
+        if self.override:
+            parts.append(f"Overridden by {self.override.get('by', '?')}: {self.override.get('reason', '')}.")
+        return " ".join(parts)
+
     def line(self) -> str:
-        """The verdict in one line without the ``Gate:`` key: ``merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``;
-        an override is appended (``— overridden by ana: reason``)."""
+        """The verdict in one line without the ``Gate:`` key: ``merge (+3.1 pts, 95% CI [+0.8, +5.4], n=48)``
+        (``merge (no difference on any of the 16 images)`` when every resample gave 0; ``, 1 pin newly
+        fails`` when one did); an override is appended (``— overridden by ana: reason``)."""
         if self.difference is None:
             text = f"{self.decision} ({self.message})"
+        elif self.all_equal and abs(self.difference) < 1e-12:
+            text = f"{self.decision} ({self.interval_text()})"
         else:
-            conf = f"{round(100 * self.confidence):d}%"
-            text = (f"{self.decision} ({_pts(self.difference)} pts, {conf} CI [{_pts(self.ci_low)}, "
-                    f"{_pts(self.ci_high)}], n={self.n})")
+            text = f"{self.decision} ({self.interval_text()}, n={self.n})"
+        if self.pins_newly_failing:
+            n = self.pins_newly_failing
+            text = text[:-1] + f"; {n} pin{'s' if n != 1 else ''} newly fail{'s' if n == 1 else ''})"
         if self.override:
             text += f" — overridden by {self.override.get('by', '?')}: {self.override.get('reason', '')}"
         return " ".join(text.split())
@@ -196,15 +295,21 @@ class Verdict:
         return f"Gate: {self.line()}"
 
     def __str__(self) -> str:
-        return f"{self.summary()}\n{self.message}"
+        text = f"{self.summary()}\n{self.meaning()}"
+        if self.pins and (self.pins.get("text") or "").strip():
+            text += "\n" + str(self.pins["text"])
+        return text
 
     def _repr_html_(self) -> str:  # a notebook shows the verdict, escaped (the message may quote concept ids)
         import html
 
         colour = {"merge": "#1a7f37", "reject": "#cf222e", "inconclusive": "#9a6700"}[self.decision]
         extra = f"<br><small>retrained: {html.escape(', '.join(self.retrained))}</small>" if self.retrained else ""
+        pins = ""
+        if self.pins and (self.pins.get("text") or "").strip():
+            pins = f"<pre style='margin:4px 0'>{html.escape(str(self.pins['text']))}</pre>"
         return (f"<div><b style='color:{colour}'>{html.escape(self.summary())}</b><br>"
-                f"{html.escape(self.message)}{extra}</div>")
+                f"{html.escape(self.meaning())}{pins}{extra}</div>")
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -217,6 +322,7 @@ class Verdict:
             elif isinstance(v, Mapping):
                 v = dict(v)
             d[f.name] = v
+        d["meaning"] = self.meaning()  # the verdict in words, for whoever reads the proposal file
         d["summary"] = self.line()  # what decisions.accept writes after "Gate: " in the commit message
         return d
 
@@ -389,6 +495,7 @@ def gate_edits(
             except WorkbenchError as e:
                 return done("inconclusive", f"the changed ontology cannot be trained: {e}")
             cand_rows.append(_correct(cand_o, cand.models, images, cand_segments)[val])
+        pin_change = _pins_change(ws, base_o, base.models, cand_o, cand.models, retrained)
     if keep is not None:
         keep.update(base=(base_o, base.models), candidate=(cand_o, cand.models), images=images,
                     segments=segments, candidate_segments=cand_segments, retrained=retrained)
@@ -396,10 +503,44 @@ def gate_edits(
                             n_resamples=s.gate_bootstrap, confidence=s.gate_confidence, random_state=s.random_state)
     decision = decide(kind, boot.difference, boot.low, boot.high, min_gain=s.gate_min_gain, max_loss=s.gate_max_loss)
     message = _message(decision, kind, boot, s.gate_min_gain, s.gate_max_loss)
+    if pin_change is not None and pin_change["newly_failing"]:
+        n = len(pin_change["newly_failing"])
+        decision = "reject"
+        message = (f"blocked: {n} pin{'s' if n != 1 else ''} that passed now fail{'s' if n == 1 else ''} "
+                   f"({'; '.join(_pin_names(pin_change['newly_failing']))}); without the pins: {message}")
+    cand_right = np.mean(np.stack(cand_rows), axis=0) >= 0.5
     return done(decision, message, base_balanced_accuracy=round(boot.base, 4),
                 candidate_balanced_accuracy=round(boot.candidate, 4), difference=boot.difference, ci_low=boot.low,
                 ci_high=boot.high, n=boot.n, fraction_not_better=boot.fraction_not_better,
-                n_resamples=boot.n_resamples, retrained=retrained)
+                n_resamples=boot.n_resamples, retrained=retrained,
+                gained=int(np.sum(cand_right & ~base_correct)), lost=int(np.sum(base_correct & ~cand_right)),
+                pins=pin_change)
+
+
+def _pins_change(ws: Workspace, base_o: Any, base_models: Mapping[str, Any], cand_o: Any,
+                 cand_models: Mapping[str, Any], retrained: Sequence[str]) -> dict[str, Any] | None:
+    """The pins of the concepts the candidate retrained, run with the base and the candidate models:
+    :meth:`workbench.models.pins.PinComparison.to_dict` plus its ``text``; None when none of them has a pin."""
+    if not retrained:
+        return None
+    before = run_pins(ws, base_models, concepts=retrained, ontology=base_o)
+    if not before.results:
+        return None
+    after = run_pins(ws, cand_models, concepts=retrained, ontology=cand_o)
+    change = compare_pins(before, after)
+    return {**change.to_dict(), "text": change.text()}
+
+
+def _pin_names(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``segment 812 must be 'petal'`` for each (before, after) pair of :meth:`PinComparison.to_dict`."""
+    out = []
+    for pair in pairs:
+        after = pair.get("after") or {}
+        expect = str(after.get("expect", "must")).replace("_", " ")
+        seg = after.get("segment_id")
+        out.append(f"segment {seg if seg is not None else '?'} of {after.get('image', '?')} {expect} be "
+                   f"{after.get('concept', '?')!r}")
+    return out
 
 
 def _message(decision: str, kind: str, b: BootstrapResult, min_gain: float, max_loss: float) -> str:
@@ -438,10 +579,19 @@ def override(
     reason = " ".join(reason.split())
     verdict = verdict.with_override(by=by.strip(), reason=reason)
     note = f"Merged against the gate ({verdict.decision}) by {by.strip()}: {reason}"
-    return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict())
+    return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict(), provisional=False)
 
 
 _run_gate, _run_override = gate, override  # apply_proposal's ``gate``/``override`` arguments shadow them
+
+
+def goes_provisional(edits: Sequence[Any], verdict: Verdict) -> bool:
+    """Whether :func:`apply_proposal` accepts these edits as a provisional addition: the gate could not
+    judge them yet ("inconclusive") and every edit adds a concept (nothing else a model sees changes), so
+    the classifier stays as it is until a person confirms the new concepts."""
+    ops = [e if isinstance(e, Mapping) else e.to_dict() for e in edits]
+    return (verdict.decision == "inconclusive" and verdict.kind == "addition" and bool(ops)
+            and all(d.get("op") == "add_concept" for d in ops))
 
 
 def apply_proposal(
@@ -455,11 +605,19 @@ def apply_proposal(
     note: str = "",
     **gate_options: Any,
 ) -> tuple[Any, Verdict | None]:
-    """Gate, then accept: what ``wb.apply("proposals/0007.yaml")`` runs. Returns ``(proposal, verdict)``.
+    """Gate, then accept: what ``wb.apply("proposals/0007.yaml")`` and ``workbench gate ID --merge`` run.
+    Returns ``(proposal, verdict)``.
 
-    A "merge" or "inconclusive" verdict is accepted with the verdict in the commit message (``Gate:``);
-    a "reject" raises :class:`GateRejected` (the verdict is recorded in the proposal file) unless
-    ``override="why"`` is given, which merges and records the override. ``gate=False`` skips the gate.
+    - "merge": accepted with the verdict in the commit message (``Gate:``); concepts it adds join their
+      parents at once (the gate showed their gain);
+    - "inconclusive" on an addition of new concepts (:func:`goes_provisional`): accepted as
+      *provisional*: the concepts are labelled and trained but no parent combines them until the gate
+      shows a gain on a later train and a person confirms them (:mod:`workbench.review.provisional`);
+    - anything else ("reject", or "inconclusive" on any other change) merges nothing: the verdict is
+      recorded in the proposal file and :class:`GateRejected` says how to merge anyway.
+
+    ``override="why"`` merges whatever the verdict, recording the override (``Gate-override:``);
+    ``gate=False`` skips the gate.
     """
     store = ProposalStore(ws)
     p = ref if isinstance(ref, Proposal) else store.load(ref)
@@ -474,18 +632,21 @@ def apply_proposal(
             raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")
         return decisions.accept(ws, p, accept, by=by, note=note), None
     verdict = _run_gate(ws, p, accept, **gate_options)
-    if verdict.decision == "reject":
-        if override:
-            return _run_override(ws, p, accept, by=by, reason=override, verdict=verdict), verdict
-        try:
-            store.update(dataclasses.replace(p, gate=verdict.to_dict()),
-                         message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
-        except WorkbenchError as e:  # the refusal matters more than recording it
-            log_msg = f" (could not record the verdict: {e})"
-        else:
-            log_msg = ""
-        raise GateRejected(
-            f"proposal {p.id} not merged: {verdict.summary()} — {verdict.message}.{log_msg} To merge it anyway, "
-            f"give the reason: wb.apply({p.id!r}, override=\"why\") or "
-            f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict)
-    return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict()), verdict
+    if verdict.decision == "merge":
+        return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict(), provisional=False), verdict
+    if override:
+        return _run_override(ws, p, accept, by=by, reason=override, verdict=verdict), verdict
+    _chosen, edits, _after, _stale = decisions.plan_edits(ws.ontology, p, accept, None)
+    if goes_provisional(edits, verdict):
+        return decisions.accept(ws, p, accept, by=by, note=note, gate=verdict.to_dict(), provisional=True), verdict
+    try:
+        store.update(dataclasses.replace(p, gate=verdict.to_dict()),
+                     message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
+    except WorkbenchError as e:  # the refusal matters more than recording it
+        log_msg = f" (could not record the verdict: {e})"
+    else:
+        log_msg = ""
+    raise GateRejected(
+        f"proposal {p.id} not merged: {verdict.summary()} — {verdict.meaning()}{log_msg} To merge it anyway, "
+        f"give the reason: wb.apply({p.id!r}, override=\"why\") or "
+        f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict)

@@ -43,6 +43,9 @@ SETTINGS_FILE = "workbench.yaml"
 SEGMENTER_NAMES = ("weightfree", "sam")
 #: How the hybrid classifier composes concept scores (see ``workbench.models.hybrid``).
 COMPOSITION_MODES = ("segments", "prototype")
+#: Second reviewers a proposal can get when it is saved (``workbench.review.reviewers.REVIEWERS``, and
+#: "none"; a test keeps them equal).
+REVIEWER_NAMES = ("none", "scripted", "replay", "claude")
 #: The default Claude model: a current Sonnet (vision, tool use, cheaper than Opus). Model ids come and
 #: go, so it is a setting; ``claude-sonnet-4-5`` already warns as deprecated in anthropic 2.x.
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-5-5"
@@ -102,6 +105,9 @@ class Settings:
     gate_max_loss: float = 0.01
     # Merge gate: paired-bootstrap resamples.
     gate_bootstrap: int = 1000
+    # Provisional concepts (additions accepted after the first train): the gate judges one (composition
+    # with vs without it) once it has at least this many segments labelled as it on training images.
+    provisional_min_labels: int = 10
     # Hybrid composition mode: "segments" (score segments, best per concept, combine bottom-up) or
     # "prototype" (the source study's convolutional architecture).
     composition: str = "segments"
@@ -109,6 +115,11 @@ class Settings:
     # of A and B on two segments next to each other (e.g. petals around the disk, not just somewhere).
     # Measured on the generated set: 83% -> 97% balanced accuracy (benchmarks/results/relations.md).
     composition_relations: bool = True
+    # Second reviewer run when a proposal is saved (`workbench suggest`, `refactor`, the labeler's "New
+    # concept…", the sidebar): "scripted" (the workbench's checks plus findings authored for the shipped
+    # demo; no key), "claude" (a model's findings; needs ANTHROPIC_API_KEY), "replay", or "none". Findings
+    # are advice shown beside the diff; a reviewer never accepts, rejects or changes a proposal.
+    reviewer: str = "scripted"
 
     def __post_init__(self) -> None:
         # Freeze the one mutable field (a copy, so the caller's dict is not shared) and validate.
@@ -201,8 +212,10 @@ _FIELD_TYPES: dict[str, Any] = {
     "gate_min_gain": float,
     "gate_max_loss": float,
     "gate_bootstrap": int,
+    "provisional_min_labels": int,
     "composition": str,
     "composition_relations": bool,
+    "reviewer": str,
 }
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", dict: "a mapping", bool: "true or false"}
 
@@ -238,6 +251,8 @@ def _problems(s: Settings, source: str) -> list[str]:
         return problems
     if s.segmenter not in SEGMENTER_NAMES:
         problems.append(f"{source}: setting 'segmenter' must be one of {', '.join(SEGMENTER_NAMES)}, got {s.segmenter!r}")
+    if s.reviewer not in REVIEWER_NAMES:
+        problems.append(f"{source}: setting 'reviewer' must be one of {', '.join(REVIEWER_NAMES)}, got {s.reviewer!r}")
     if s.composition not in COMPOSITION_MODES:
         problems.append(
             f"{source}: setting 'composition' must be one of {', '.join(COMPOSITION_MODES)}, got {s.composition!r}"
@@ -248,6 +263,7 @@ def _problems(s: Settings, source: str) -> list[str]:
         ("workers", 1, 1024),
         ("llm_max_image_edge", 64, 8000),
         ("gate_bootstrap", 10, 1_000_000),
+        ("provisional_min_labels", 1, 1_000_000),
     ):
         v = getattr(s, name)
         if not low <= v <= high:

@@ -44,6 +44,7 @@ from workbench.jupyter.widgets._render import (
     with_fallback,
 )
 from workbench.models.store import ModelStore
+from workbench.review.provisional import provisional_status
 from workbench.review.queries import proposals_touching
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def concept_info(workspace: Workspace) -> dict[str, dict[str, Any]]:
             info = {"val_balanced_accuracy": float(bal) if isinstance(bal, (int, float)) else None,
                     "params": m.get("n_params"), "trained": True, "status": status, "status_reason": reason,
                     "val_examples": m.get("val_examples"), "train_examples": m.get("train_examples")}
+        info["provisional"] = onto.concepts[c].provisional  # trained and shown, not yet combined by its parents
         out[c] = info
     return out
 
@@ -113,15 +115,21 @@ def graph_html(ontology: Any, info: dict[str, dict[str, Any]], height: int = 460
             sub = f"{impl} · untrained"
         else:
             sub = f"{impl} · {params} p\nbal. acc. {acc:.0%}" + (f" · {i['status']}" if bad else "")
+        if concept.provisional:
+            sub += "\nprovisional"
         net.add_node(
             c, label=f"{concept.label}\n{sub}", shape="diamond" if rule else "dot",
-            color={"background": concept_colour(i), "border": "#333"},
-            size=10 + 3 * math.log2(1 + (params or 0)), borderWidth=3 if c == ontology.root else 1,
-            title=html.escape(f"{c}: {concept.description}" + (f" — {status_text(i)}" if bad else "")),
-            shapeProperties={"borderDashes": [5, 3]} if rule else {},
+            color={"background": concept_colour(i), "border": "#9a6700" if concept.provisional else "#333"},
+            size=10 + 3 * math.log2(1 + (params or 0)), borderWidth=3 if c == ontology.root or concept.provisional else 1,
+            title=html.escape(f"{c}: {concept.description}" + (f" — {status_text(i)}" if bad else "")
+                              + (" — provisional: not yet combined by its parents" if concept.provisional else "")),
+            shapeProperties={"borderDashes": [5, 3]} if rule or concept.provisional else {},
         )
     for a, b in ontology.edges():
-        net.add_edge(a, b)
+        if ontology.concepts[b].provisional:  # not (yet) an input of a's model
+            net.add_edge(a, b, dashes=True, color="#9a6700", title="provisional: not yet combined")
+        else:
+            net.add_edge(a, b)
     page = net.generate_html()
     page = _REMOTE.sub("", page)  # pyvis links bootstrap from a CDN; the graph does not need it
     page = page.replace("<head>", f'<head><meta http-equiv="Content-Security-Policy" content="{_CSP}">', 1)
@@ -181,6 +189,16 @@ class OntologyGraph(LiveDisplay, ipywidgets.VBox):
             return
         self.card.value = self.card_html(concept)
 
+    def _provisional_line(self, concept: str) -> str:
+        """Where a provisional concept stands: labels against what the gate needs, the last verdict, what next."""
+        try:
+            [st] = provisional_status(self.workspace, [concept])
+        except WorkbenchError as err:
+            return f"not yet combined by its parents ({err})"
+        nxt = (f"wb.confirm({concept!r}) or wb.remove({concept!r})" if st.verdict is not None
+               else "label it, train, then wb.provisional()")
+        return f"not yet combined by {', '.join(st.parents)}; {st.line().split(': ', 1)[1]} · next: {nxt}"
+
     def card_html(self, concept: str) -> str:
         """The concept's card as inert HTML (all text escaped; pictures are data URLs made here)."""
         e = html.escape
@@ -202,6 +220,8 @@ class OntologyGraph(LiveDisplay, ipywidgets.VBox):
             ("validation balanced accuracy", (f"{acc:.1%}" if acc is not None else "—") + (f" · {status}" if bad else "")),
             ("labelled segments", str(counts.get(concept, 0))),
         ]
+        if c.provisional:
+            rows.append(("provisional", e(self._provisional_line(concept))))
         table = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{k}</th><td>{v}</td></tr>" for k, v in rows)
         thumbs = "".join(f"<img src='{u}' width='64' height='64' title='segment {s}' style='margin:2px;background:#111'>"
                          for s, u in self._examples(concept))
