@@ -198,3 +198,28 @@ def test_a_hostile_commit_field_never_reaches_git(ws, tmp_path):
     with pytest.raises(ProposalError, match="not a commit sha"):
         revert(ws, p.id, by="ana")
     assert not target.exists()
+
+
+def test_the_second_reviewer_s_findings_appear_in_the_cell_escaped_like_all_model_text(ws):
+    import dataclasses
+
+    from workbench.review.findings import Finding, Review
+
+    p = _proposal(ws)
+    md = proposal_cells(ws, p)[0]["source"]
+    assert "**Second reviewer**: *not reviewed yet*" in md
+    r = Review("claude:test-model", "2026-11-23T10:00:00Z", (
+        Finding("unsupported", "No sepal visible " + HOSTILE, about="sepal", edit=0, severity="serious"),
+        Finding("ok", "the whole proposal is small", severity="info"),
+    ), model="test-model", summary="Summary " + HOSTILE)
+    ProposalStore(ws).update(dataclasses.replace(p, review=r))
+    md = proposal_cells(ws, p.id)[0]["source"]
+    edit0 = md[md.index("0. "):md.index("1. ")]
+    assert "✖ review, *serious* unsupported `sepal`: No sepal visible" in edit0  # under the edit it is about
+    block = md[md.index("**Second reviewer**"):]
+    assert "claude\\:test\\-model" in block and "1 serious, 1 info" in block and "the whole proposal is small" in block
+    assert md.index("**Second reviewer**") > md.index("**Diff of")  # right after the diff
+    rendered = _outside_code(md)
+    assert "<" not in rendered  # the hostile text stays text
+    for m in re.finditer(r"!\[", rendered):
+        assert re.match(r"!\[[^\]]*\]\(data:image/png;base64,", rendered[m.start():]), m

@@ -232,7 +232,7 @@ def test_every_command_module_imports_and_has_its_handlers():
             if isinstance(action, argparse._SubParsersAction):
                 stack.extend(action.choices.values())
     modules = {m for m, _ in seen}
-    assert modules == {"ontology", "dataset", "workspace", "loop", "score", "proposals", "pull_requests"}
+    assert modules == {"ontology", "dataset", "workspace", "loop", "score", "proposals", "pull_requests", "pins", "review"}
     for m in modules:  # and every handler a module exports is reachable from the parser
         exported = {n for n in importlib.import_module(f"workbench.cli.{m}").__all__ if n.startswith("cmd_")}
         assert exported == {n for mod, n in seen if mod == m}, m

@@ -132,3 +132,33 @@ def test_batch_needs_claude_and_its_key(ws_path, images, capsys):
 def test_suggest_without_images_says_what_to_give(ws_path, capsys):
     rc, _, err = _run(capsys, "suggest", "--workspace", ws_path)
     assert rc == 1 and "give the image files" in err
+
+
+def test_suggest_runs_the_second_reviewer_and_review_and_show_print_its_findings(ws_path, images, capsys):
+    before = (ws_path / "ontology.yaml").read_bytes()
+    rc, out, _ = _run(capsys, "suggest", "--workspace", ws_path, *images)
+    assert rc == 0
+    # the default reviewer (scripted) ran on each saved proposal: authored findings, marked as such
+    assert "review by scripted:daisy.reviews.yaml (scripted: authored findings, not model output)" in out
+    assert "review: !  warning not_visual (leaf): 'Used for photosynthesis' is a function" in out
+    ws = Workspace.open(ws_path)
+    try:
+        stored = [p.review for p in ProposalStore(ws).list()]
+    finally:
+        ws.close()
+    assert all(r is not None and r.scripted for r in stored)
+    # reviewing again on demand keeps the edits, the status and the ontology as they were
+    raw = (ws_path / "proposals" / "0002.yaml").read_text()
+    edits_before = raw[raw.index("edits:"):raw.index("decisions:")]
+    rc, out, _ = _run(capsys, "review", "0002", "--workspace", ws_path, "--reviewer", "scripted")
+    assert rc == 0 and "reviewer: scripted:daisy.reviews.yaml" in out and "a person decides" in out
+    raw = (ws_path / "proposals" / "0002.yaml").read_text()
+    assert raw[raw.index("edits:"):raw.index("decisions:")] == edits_before and "status: pending" in raw
+    assert (ws_path / "ontology.yaml").read_bytes() == before
+    rc, out, _ = _run(capsys, "proposals", "show", "0002", "--workspace", ws_path)
+    assert rc == 0 and "3 warning" in out and "The stem is fine" in out
+    # no reviewer on request, and a replay without a recording says what to do
+    rc, out, _ = _run(capsys, "suggest", "--workspace", ws_path, images[0], "--reviewer", "none")
+    assert rc == 0 and "not reviewed yet (workbench review 0003" in out
+    rc, _, err = _run(capsys, "review", "0003", "--workspace", ws_path, "--reviewer", "replay")
+    assert rc == 1 and "no recorded model review for proposals/0003.yaml" in err

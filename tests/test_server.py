@@ -526,3 +526,54 @@ async def test_workspaces_puts_the_kernels_workspace_first(jp_fetch, jp_serverap
         assert code == 400
     finally:
         entry.unlink()
+
+
+async def test_proposals_carry_their_review_and_a_review_can_be_asked_for(jp_fetch, data_layout: dict[str, Path],
+                                                                         monkeypatch) -> None:  # fmt: skip
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    image = sorted(p.relative_to(data_layout["data"]).as_posix() for p in (data_layout["data"] / "daisy").glob("*.png")
+                   if not p.name.endswith(".parts.png"))[0]  # fmt: skip
+    code, data = await _post(jp_fetch, "suggest", {"workspace": "dws", "image": image})
+    assert code == 200, data
+    pid = data["proposal"]["id"]
+    review = data["proposal"]["review"]  # reviewed when saved (the default reviewer: scripted)
+    assert review["scripted"] is True and review["reviewer"] == "scripted:daisy.reviews.yaml"
+    code, data = await _get(jp_fetch, "proposals", workspace="dws")
+    (listed,) = [p for p in data["proposals"] if p["id"] == pid]
+    assert listed["review"]["scripted"] and set(listed["review"]["counts"]) == {"serious", "warning", "info"}
+    assert all({"kind", "severity", "message"} <= set(f) for f in listed["review"]["findings"])
+    code, detail = await _get(jp_fetch, "proposals", pid, workspace="dws")
+    assert detail["review"]["reviewer"] == listed["review"]["reviewer"] and "exchange" not in detail["review"]
+    path = data_layout["dws"] / "proposals" / f"{pid}.yaml"
+    text = path.read_text()
+    edits = text[text.index("edits:"):text.index("decisions:")]
+    ontology = (data_layout["dws"] / "ontology.yaml").read_bytes()
+    code, data = await _post(jp_fetch, "review", {"workspace": "dws", "proposal": pid, "reviewer": "scripted"})
+    assert code == 200 and data["review"]["reviewer"] == "scripted:daisy.reviews.yaml"
+    after = path.read_text()
+    assert after[after.index("edits:"):after.index("decisions:")] == edits and "status: pending" in after
+    assert (data_layout["dws"] / "ontology.yaml").read_bytes() == ontology
+    code, data = await _post(jp_fetch, "review", {"workspace": "dws", "proposal": pid, "reviewer": "oracle"})
+    assert code == 400 and "unknown reviewer" in data["error"]
+    code, data = await _post(jp_fetch, "review", {"workspace": "dws", "proposal": "../x"})
+    assert code == 400
+    code, data = await _post(jp_fetch, "review", {"workspace": "dws", "proposal": pid, "decision": "accept"})
+    assert code == 400 and "unknown field" in data["error"]
+
+
+def test_the_ontology_tree_and_card_mark_provisional_concepts(layout: dict[str, Path]) -> None:
+    from workbench.jupyter.server import concept_card, ontology_tree
+
+    ws = Workspace.open(layout["root"] / "ws")
+    try:
+        assert not any(c["provisional"] for c in ontology_tree(ws)["concepts"])
+        # a concept accepted after the first train is provisional (ontology.yaml version 2, `provisional: true`)
+        text = ws.ontology_path.read_text().replace("version: 1", "version: 2", 1)
+        text = text.replace("- id: petal\n", "- id: petal\n  provisional: true\n", 1)
+        ws.ontology_path.write_text(text)
+        ws.close()
+        ws = Workspace.open(layout["root"] / "ws")
+        assert {c["id"] for c in ontology_tree(ws)["concepts"] if c["provisional"]} == {"petal"}
+        assert concept_card(ws, "petal")["provisional"] is True and concept_card(ws, "leaf")["provisional"] is False
+    finally:
+        ws.close()

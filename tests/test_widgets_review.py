@@ -148,6 +148,16 @@ def _sepal(ws):
         kind="person", author="person:t", title="A sepal"))
 
 
+def _sepal_and_part(ws):
+    """An addition that also changes an existing concept: the gate cannot judge it without sepal labels, and
+    it cannot go provisional (the add_part changes the classifier), so it is refused."""
+    return ProposalStore(ws).save(make_proposal(ws.ontology, [
+        {"op": {"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+                "description": "Small green points under the flower head."}, "rationale": "seen from the side"},
+        {"op": {"op": "add_part", "parent": "daisy", "part": "disk"}, "rationale": "the disk alone says daisy"}],
+        kind="person", author="person:t", title="A sepal"))
+
+
 def test_after_accepting_every_edit_says_its_decision_not_pending(ws):
     p = _proposal(ws)
     w = ReviewWidget(ws, p.id, by="ana")
@@ -190,7 +200,7 @@ def test_apply_refuses_an_inconclusive_verdict_unless_overridden(labelled_ws):
     from workbench.review.gate import GateRejected
 
     ws = labelled_ws
-    p = _sepal(ws)
+    p = _sepal_and_part(ws)
     before = ws.ontology_path.read_bytes()
     with workbench.open(ws.path, author="dora") as wb:
         w = wb.review(p.id)
@@ -268,9 +278,46 @@ def test_a_refusal_shows_its_message_without_a_traceback(labelled_ws):
     from workbench.jupyter.session import NotMerged
     from workbench.review.gate import GateRejected
 
-    p = _sepal(labelled_ws)
+    p = _sepal_and_part(labelled_ws)
     with workbench.open(labelled_ws.path) as wb, pytest.raises(GateRejected) as e:
         wb.apply(p.id)
     assert isinstance(e.value, NotMerged)
     lines = e.value._render_traceback_()  # what IPython shows in the cell's output
     assert lines == [f"NotMerged: {e.value}"] and "session.py" not in "".join(lines)
+
+
+def test_findings_appear_beside_the_diff_and_under_their_edit_and_decide_nothing(ws, monkeypatch):
+    import dataclasses
+
+    from workbench.review.findings import Finding, Review
+
+    p = _proposal(ws)
+    before = ws.ontology_path.read_bytes()
+    w = ReviewWidget(ws, p.id, by="ana")  # unreviewed and pending: the scripted reviewer runs first
+    stored = ProposalStore(ws).load(p.id)
+    assert stored.review is not None and stored.review.scripted and stored.status == "pending"
+    assert ws.ontology_path.read_bytes() == before
+    assert "Second reviewer" in w.findings_html.value and "authored findings, not model output" in w.findings_html.value
+    assert "contradiction" in w.findings_html.value  # the invalid add_part, found by the checks
+    assert w.findings_html in w.children[-2].children and w.diff_html in w.children[-2].children  # side by side
+    # a model's findings, hostile text included, are shown escaped, under the edit they are about
+    r = Review("claude:test-model", "2026-11-23T10:00:00Z",
+               (Finding("overlap", "same as petal " + EVIL, about="ray_petal", edit=0, severity="serious"),),
+               model="test-model")
+    ProposalStore(ws).update(dataclasses.replace(stored, review=r))
+    w = ReviewWidget(ws, p.id, by="ana")
+    assert "same as petal" in w.rows[0].text.value and "<script>" not in w.rows[0].text.value
+    assert "&lt;script&gt;" in w.findings_html.value and "<script>" not in w.findings_html.value
+    assert not w.accept_button.disabled  # advice only: the person still decides
+    done = w.accept()
+    assert done.status in ("accepted", "partial") and done.review == r  # deciding keeps the review beside the edits
+
+
+def test_a_reviewer_that_cannot_run_is_said_and_the_proposal_still_shows(ws, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    ws.settings = ws.settings.replace(reviewer="claude")
+    p = _proposal(ws)
+    w = ReviewWidget(ws, p.id, by="ana")
+    assert w.error.value == "" and len(w.rows) == 3
+    assert "not reviewed yet" in w.findings_html.value and "ANTHROPIC_API_KEY" in w.findings_html.value
+    assert ProposalStore(ws).load(p.id).review is None

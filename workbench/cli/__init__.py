@@ -9,7 +9,7 @@ Exit codes scripts can rely on:
 
 This module holds the parser and the dispatcher; each command group's handlers live in their own
 module (:mod:`.ontology`, :mod:`.dataset`, :mod:`.workspace`, :mod:`.loop`, :mod:`.proposals`,
-:mod:`.pull_requests`), and only the chosen command's module is imported.
+:mod:`.pull_requests`, :mod:`.pins`, :mod:`.review`), and only the chosen command's module is imported.
 
 May import: everything in workbench except workbench.jupyter, workbench.cli
 """
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     _loop_commands(sub)
     _proposal_commands(sub)
     _pull_request_commands(sub)
+    _provisional_commands(sub)
+    _pin_commands(sub)
     return p
 
 
@@ -273,6 +275,9 @@ def _proposal_commands(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--replay-from", type=Path, nargs="+", metavar="FILE",
                        help="replay: saved proposal files whose recorded exchange to replay")
         q.add_argument("--no-save", action="store_true", help="print the proposal, do not save it")
+        q.add_argument("--reviewer", choices=["none", "scripted", "replay", "claude"],
+                       help="second reviewer of each saved proposal (default: the workspace's `reviewer` setting, "
+                            "scripted unless changed)")
 
     sg = _command(sub, "suggest", help="ask a suggester for ontology edits for each image; saves proposals to review")
     suggester_opts(sg)
@@ -310,6 +315,17 @@ def _proposal_commands(sub: argparse._SubParsersAction) -> None:
     for q in (sh, ac, rj, ls):
         _handler(q, "proposals", "cmd_proposals")
 
+    rv = _command(sub, "review", help="a second reviewer's findings on a proposal (stored beside its edits; advice, "
+                                      "never a decision)")
+    rv.add_argument("ref", metavar="ID", help=REF_HELP)
+    rv.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+    rv.add_argument("--reviewer", choices=["scripted", "replay", "claude"],
+                    help="default: the workspace's `reviewer` setting (scripted: the checks plus findings authored "
+                         "for the demo; claude needs ANTHROPIC_API_KEY; replay re-reads a recorded model review)")
+    rv.add_argument("--replay-from", type=Path, nargs="+", metavar="FILE",
+                    help="replay: proposal files holding a recorded model review of the same edits")
+    _handler(rv, "review", "cmd_review")
+
 
 def _pull_request_commands(sub: argparse._SubParsersAction) -> None:
     h = _command(sub, "history", help="the changes to the workspace's ontology: proposal, who decided, gate")
@@ -334,6 +350,58 @@ def _pull_request_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--by", metavar="NAME", help="with --merge: the person deciding")
     g.add_argument("--override", metavar="REASON", help="with --merge: merge even on a reject verdict, recording why")
     _handler(g, "pull_requests", "cmd_gate")
+
+
+def _provisional_commands(sub: argparse._SubParsersAction) -> None:
+    pv = _command(sub, "provisional", help="the provisional concepts (accepted additions not yet confirmed): labels, "
+                                          "what the gate needs, the last verdict")
+    pv.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+    pv.add_argument("--gate", action="store_true",
+                    help="run the gate (composition with vs without) for each one with enough labels and record it")
+    _handler(pv, "pull_requests", "cmd_provisional")
+    cf = _command(sub, "confirm", help="confirm a provisional concept: gate it, then its parents combine it "
+                                      "(a commit holding the verdict)")
+    rm = _command(sub, "remove", help="remove a provisional concept (a commit; its labels stay in the store)")
+    for q in (cf, rm):
+        q.add_argument("concept", metavar="CONCEPT", help="the provisional concept's id, e.g. bud")
+        q.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+        q.add_argument("--by", required=True, metavar="NAME", help="the person deciding (recorded in the commit)")
+    cf.add_argument("--override", metavar="REASON", help="confirm even without a 'merge' verdict, recording why")
+    rm.add_argument("--reason", metavar="TEXT", help="why (goes into the commit message)")
+    _handler(cf, "pull_requests", "cmd_confirm")
+    _handler(rm, "pull_requests", "cmd_remove")
+
+
+def _pin_commands(sub: argparse._SubParsersAction) -> None:
+    t = _command(sub, "test", help="run the workspace's pins (per-concept tests) against its trained models; "
+                                   "exit 1 when any fails")
+    t.add_argument("concept", nargs="?", metavar="CONCEPT", help="only this concept's pins (default: all)")
+    t.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+    t.add_argument("--failures-only", action="store_true", help="list only failing, stale and skipped pins")
+    _handler(t, "pins", "cmd_test")
+    pn = _command(sub, "pin", help="add, remove or list pins: segments a concept's model must (or must not) "
+                                   "score as that concept")
+    sp = pn.add_subparsers(dest="pin_command", metavar="ACTION", help="`workbench pin ACTION --help` lists its options")
+    sp.required = True
+    a = _command(sp, "add", help="pin a segment: CONCEPT's model must score it as CONCEPT (--not: must not); commits "
+                                 "pins/CONCEPT.yaml")
+    r = _command(sp, "remove", help="remove a pin (SEGMENT CONCEPT, or --pin ID for a stale one); commits the change")
+    for q in (a, r):
+        q.add_argument("segment", nargs="?", metavar="SEGMENT", help="the segment's id in the label store")
+        q.add_argument("concept", nargs="?" if q is r else None, metavar="CONCEPT", help="a part concept, e.g. petal")
+        q.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+        q.add_argument("--by", required=True, metavar="NAME", help="the person (recorded in the pin and the commit)")
+        q.add_argument("--image", metavar="PATH", help="instead of SEGMENT: the image as stored (e.g. daisy/0003.png)")
+        q.add_argument("--at", metavar="X,Y", help="with --image: the smallest segment covering this pixel")
+        _handler(q, "pins", "cmd_pin")
+    a.add_argument("--not", dest="must_not", action="store_true", help="the model must NOT score it as CONCEPT")
+    a.add_argument("--note", metavar="TEXT", help="why (kept in the pin and the commit message)")
+    r.add_argument("--pin", metavar="ID", help="the pin's id, as `workbench pin list` shows it")
+    r.add_argument("--reason", metavar="TEXT", help="why (goes into the commit message)")
+    ls = _command(sp, "list", help="every pin: id, concept, expectation, image, box, who and when")
+    ls.add_argument("concept", nargs="?", metavar="CONCEPT", help="only this concept's pins")
+    ls.add_argument("--workspace", type=Path, required=True, metavar="WS", help=WS_HELP)
+    _handler(ls, "pins", "cmd_pin")
 
 
 # -------------------------------------------------------------------------------------------- dispatcher

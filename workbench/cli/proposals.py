@@ -19,6 +19,7 @@ from workbench.review.claude import (
 from workbench.review.decisions import accept, preview, reject
 from workbench.review.proposals import Proposal
 from workbench.review.render import escape_terminal as esc
+from workbench.review.reviewers import review_if_configured
 from workbench.review.store import ProposalStore
 from workbench.review.suggest import (
     image_context,
@@ -28,7 +29,7 @@ from workbench.review.suggest import (
 )
 from workbench.workspace.folder import Workspace
 
-__all__ = ["cmd_suggest", "cmd_refactor", "cmd_proposals", "print_proposal"]
+__all__ = ["cmd_suggest", "cmd_refactor", "cmd_proposals", "print_proposal", "print_review"]
 
 
 def _suggester_from(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -55,6 +56,7 @@ def print_proposal(ws: Workspace, p: Proposal, *, with_preview: bool = True, acc
         say(f"  rationale: {esc(p.rationale)}")
     if not p.edits:
         say("  (no edits)")
+    review = p.review
     for i, e in enumerate(p.edits):
         say(f"  [{i}] {esc(e.summary())}  — {e.decision}")
         if e.rationale:
@@ -63,6 +65,10 @@ def print_proposal(ws: Workspace, p: Proposal, *, with_preview: bool = True, acc
             say(f"      problem: {esc(e.problem)}")
         for w in e.lint:
             say(f"      lint: {esc(w)}")
+        for f in review.for_edit(i) if review is not None else ():
+            if not f.is_lint:  # the lint is printed just above
+                say(f"      review: {_finding(f)}")
+    print_review(p)
     if p.commit:
         say(f"  commit: {p.commit}")
     if not with_preview or p.status != "pending" or not p.valid_edits:
@@ -83,6 +89,37 @@ def print_proposal(ws: Workspace, p: Proposal, *, with_preview: bool = True, acc
     sys.stdout.write(esc(pv.diff))
 
 
+_MARK = {"serious": "!!", "warning": "! ", "info": "  "}
+
+
+def _finding(f: Any) -> str:
+    about = f" ({esc(f.about)})" if f.about else ""
+    by = "check" if f.source == "check" else "reviewer"
+    return f"{_MARK.get(f.severity, '  ')} {f.severity} {f.kind}{about}: {esc(f.message)} [{by}]"
+
+
+def print_review(p: Proposal) -> None:
+    """The second reviewer's block: who, when, the summary and the findings not tied to one edit."""
+    r = p.review
+    if r is None:
+        say(f"  review: not reviewed yet (workbench review {p.id or 'ID'} --workspace WS)")
+        return
+    who = esc(r.reviewer) + (" (scripted: authored findings, not model output)" if r.scripted else "")
+    say(f"  review by {who}, {r.at}: {esc(r.line().split(' (')[0])}")
+    if r.summary:
+        say(f"    {esc(r.summary)}")
+    for f in r.general():
+        say(f"    {_finding(f)}")
+
+
+def _review_saved(ws: Workspace, p: Proposal, args: argparse.Namespace) -> Proposal:
+    """Run the second reviewer on a just-saved proposal (``--reviewer`` or the setting); a failure is said, not fatal."""
+    done, problem = review_if_configured(ws, p, getattr(args, "reviewer", None))
+    if problem:
+        say(f"note: {esc(problem)}")
+    return done
+
+
 def cmd_suggest(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.workspace)
     try:
@@ -92,8 +129,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             except BatchPending as e:
                 say(f"batch still processing: {e}")
                 return EXIT_OK
-            for p in proposals:
-                print_proposal(ws, p, with_preview=False)
+            for p in proposals:  # collected proposals get their second review too, before a person sees them
+                print_proposal(ws, _review_saved(ws, p, args) if p.id is not None else p, with_preview=False)
             for cid, why in failures:
                 say(f"failed: {cid}: {why}")
             say(f"{len(proposals)} proposals, {len(failures)} failures; review: workbench proposals list "
@@ -111,6 +148,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                 f"workbench suggest --workspace {args.workspace} --collect")
             return EXIT_OK
         for p in suggest_images(ws, suggester, args.images, save=not args.no_save):
+            if p.id is not None:
+                p = _review_saved(ws, p, args)
             print_proposal(ws, p)
         say(f"review: workbench proposals show --workspace {args.workspace} ID; "
             "accept: workbench proposals accept ... --by NAME")
@@ -123,6 +162,8 @@ def cmd_refactor(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.workspace)
     try:
         p = refactor_workspace(ws, _suggester_from(args, ws), save=not args.no_save)
+        if p.id is not None:
+            p = _review_saved(ws, p, args)
         print_proposal(ws, p)
         return EXIT_OK
     finally:

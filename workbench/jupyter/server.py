@@ -21,6 +21,8 @@ the workspace through these handlers; every one of them needs an authenticated J
 ``POST /workbench/api/refactor``            ``{"workspace", "suggester"?, "settings"?}``: a new proposal
 ``POST /workbench/api/gate``                ``{"workspace", "proposal", "settings"?}``: run the merge gate on a
                                             pending proposal and record its verdict in the proposal
+``POST /workbench/api/review``              ``{"workspace", "proposal", "reviewer"?}``: a second reviewer's findings,
+                                            stored beside the proposal's edits (never a decision)
 ==========================================  ==========================================================
 
 Paths are confined twice. ``W`` is relative to the server's root directory and must name a
@@ -32,7 +34,8 @@ objects of at most :data:`MAX_BODY_BYTES` with only the keys the endpoint knows,
 ``settings`` overrides are validated by :class:`workbench.workspace.settings.Settings` (so an API key is
 refused there too; overrides apply to one request and are never saved). The only writes go through
 the proposal store: new proposal files (suggest, refactor) and a gate verdict recorded in a pending
-proposal (gate), each committed to the workspace repository.
+proposal (gate), a second reviewer's findings beside a proposal's edits (review; also after suggest and
+refactor, with the workspace's ``reviewer`` setting), each committed to the workspace repository.
 
 The functions below are plain (no server needed) and are what the handlers call:
 
@@ -72,6 +75,7 @@ from workbench.review.decisions import preview
 from workbench.review.history import history, why
 from workbench.review.proposals import PROPOSAL_STATUSES, ontology_hash
 from workbench.review.refs import MAX_ID_DIGITS, parse_ref
+from workbench.review.reviewers import REVIEWERS, review_if_configured, review_proposal
 from workbench.review.store import ProposalStore
 from workbench.review.suggest import SuggestContext, make_suggester
 from workbench.workspace.folder import MARKER_FILE, Workspace
@@ -106,6 +110,8 @@ __all__ = [
     "suggest",
     "refactor",
     "run_gate",
+    "run_review",
+    "review_summary",
 ]
 
 #: Where the REST API lives, below the server's base URL.
@@ -398,6 +404,7 @@ def ontology_tree(ws: Workspace) -> dict[str, Any]:
             "id": c.id, "label": c.label, "description": c.description, "kind": o.kind(cid),
             "implementation": c.implementation, "rule": c.rule, "parts": list(o.parts(cid)),
             "parents": list(o.parents(cid)), "metrics": _model_metrics(ws, cid),
+            "provisional": bool(getattr(c, "provisional", False)),
         })  # fmt: skip
     return {
         "name": o.name, "root": o.root, "concepts": concepts, "head": ws.head(),
@@ -407,6 +414,16 @@ def ontology_tree(ws: Workspace) -> dict[str, Any]:
 
 def _gate_summary(gate: Any) -> Any:
     return _jsonable(gate) if gate is not None else None
+
+
+def review_summary(review: Any) -> dict[str, Any] | None:
+    """A proposal's review for the sidebar: who, when, scripted or not, counts per severity, summary and
+    findings (the recorded model exchange left out); None when it has not been reviewed."""
+    if review is None:
+        return None
+    return {"reviewer": review.reviewer, "at": review.at, "model": review.model, "scripted": review.scripted,
+            "summary": review.summary, "counts": review.counts(),
+            "findings": [f.to_dict() for f in review.findings]}  # fmt: skip
 
 
 def proposal_summaries(ws: Workspace, status: str | None = None) -> list[dict[str, Any]]:
@@ -420,6 +437,7 @@ def proposal_summaries(ws: Workspace, status: str | None = None) -> list[dict[st
             "id": p.id, "kind": p.kind, "title": p.title, "status": p.status, "author": p.author,
             "created": p.created, "edits": len(p.edits), "invalid": sum(1 for e in p.edits if not e.valid),
             "gate": _gate_summary(p.gate), "commit": p.commit, "stale": p.base != current,
+            "review": review_summary(p.review),
         })  # fmt: skip
     out.sort(key=lambda d: str(d["id"]), reverse=True)
     return out
@@ -442,6 +460,7 @@ def proposal_detail(ws: Workspace, ref: str) -> dict[str, Any]:
     except WorkbenchError as e:
         raise BadRequest(str(e), 404) from None
     data = _jsonable(p.to_dict())
+    data["review"] = review_summary(p.review)
     data["stale"] = p.base != ontology_hash(ws.ontology)
     from workbench.review.cells import (
         proposal_cells,  # lazy: it renders with torch; the server starts without
@@ -543,7 +562,7 @@ def concept_card(ws: Workspace, concept: object, examples: int = CARD_EXAMPLES) 
         "implementation": c.implementation, "rule": c.rule, "parts": list(o.parts(concept)),
         "parents": list(o.parents(concept)), "metrics": _model_metrics(ws, concept), "status": status,
         "status_reason": reason, "labelled": len(rows), "examples": shown, "introduced": introduced,
-        "why": summary,
+        "why": summary, "provisional": bool(getattr(c, "provisional", False)),
     }  # fmt: skip
 
 
@@ -625,10 +644,26 @@ def run_gate(ws: Workspace, ref: str, *, overrides: Mapping[str, Any] | None = N
 
 
 def _save(ws: Workspace, p: Any, what: str) -> Any:
-    """Save a new proposal; one without edits (e.g. a used-up script) is refused, not saved."""
+    """Save a new proposal and review it with the workspace's ``reviewer`` setting (a failed review is
+    logged, the proposal kept); one without edits (e.g. a used-up script) is refused, not saved."""
     if not p.edits:
         raise BadRequest(f"the suggester ({p.author}) proposed no edits {what}; nothing was saved", 422)
-    return ProposalStore(ws).save(p)
+    saved, _problem = review_if_configured(ws, ProposalStore(ws).save(p))
+    return saved
+
+
+def run_review(ws: Workspace, ref: str, *, reviewer: str | None = None) -> dict[str, Any]:
+    """Review a proposal (``reviewer``: a registered name, default the ``reviewer`` setting) and store the
+    findings in its file; returns the review as :func:`review_summary` data. The edits, the status and the
+    ontology are not touched."""
+    ref = _check_proposal_ref(ref)
+    if reviewer is not None and reviewer not in REVIEWERS:
+        raise BadRequest(f"unknown reviewer {reviewer[:40]!r}; one of {', '.join(REVIEWERS)}")
+    try:
+        ProposalStore(ws).load(ref)
+    except WorkbenchError as e:
+        raise BadRequest(str(e), 404) from None
+    return {"review": review_summary(review_proposal(ws, ref, reviewer).review)}
 
 
 # ----------------------------------------------------------------------------------------- handlers
@@ -807,6 +842,19 @@ class GateHandler(_Handler):
         await self._run(work)
 
 
+_REVIEW_FIELDS = {"workspace": (str, True), "proposal": (str, True), "reviewer": (str, False)}
+
+
+class ReviewHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        def work() -> Any:
+            body = parse_body(self.request.body, _REVIEW_FIELDS)
+            return self._with_ws(body["workspace"], run_review, body["proposal"], reviewer=body.get("reviewer"))
+
+        await self._run(work)
+
+
 def _handlers(base_url: str) -> list[tuple[str, Any]]:
     api = url_path_join(base_url, API_PREFIX)
     return [
@@ -822,6 +870,7 @@ def _handlers(base_url: str) -> list[tuple[str, Any]]:
         (url_path_join(api, "suggest"), SuggestHandler),
         (url_path_join(api, "refactor"), RefactorHandler),
         (url_path_join(api, "gate"), GateHandler),
+        (url_path_join(api, "review"), ReviewHandler),
     ]
 
 

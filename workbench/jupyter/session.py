@@ -23,15 +23,21 @@ from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_widge
 from workbench.jupyter.widgets.graph import OntologyGraph
 from workbench.jupyter.widgets.labeler import Labeler, default_author
 from workbench.jupyter.widgets.review import ReviewWidget
+from workbench.models.pins import PinReport, run_pins, saved_models
 from workbench.review import decisions
 from workbench.review.cells import proposal_cells
 from workbench.review.gate import GateRejected, Verdict
 from workbench.review.gate import gate as run_gate
+from workbench.review.gate import goes_provisional
 from workbench.review.gate import override as gate_override
 from workbench.review.history import history, revert, why
+from workbench.review.provisional import ProvisionalConcept, judge, provisional_status
+from workbench.review.provisional import confirm as confirm_concept
+from workbench.review.provisional import remove as remove_concept
 from workbench.review.proposals import Proposal
 from workbench.review.store import ProposalStore
 from workbench.workspace.folder import Workspace
+from workbench.workspace.pins import Pin, add_pin, find_segment, pins, remove_pin
 
 __all__ = ["Workbench", "Applied", "NotMerged", "open", "expect_output"]
 
@@ -99,7 +105,9 @@ class Workbench:
 
     def label(self, **filters: Any) -> Any:
         """The segment labeler (keyboard first). Filters: ``unlabelled``, ``concept``, ``image_class``,
-        ``suggested``, ``least_certain``; also ``author``, ``settings_hash``, ``prefetch``."""
+        ``suggested``, ``least_certain``; ``grid=True`` (with ``concept=``: grid review pages of that concept;
+        ``grid=False``: one at a time; default: ``labeler.DEFAULT_STRATEGY``); also ``author``,
+        ``settings_hash``, ``prefetch``, ``grid_size``, ``train_every``."""
         filters.setdefault("author", self._author)
         return self._keep(Labeler(self.workspace, **filters))
 
@@ -115,8 +123,18 @@ class Workbench:
         """Train (only what changed) with a live dashboard, shown at once in a notebook so the bars move;
         ``start=False`` returns it with a Train button instead. Results: ``dash.outcome``. The graphs and
         labelers this handle showed are refreshed afterwards (new accuracies, least-certain order)."""
-        dash = TrainingDashboard(self.workspace, max_epochs=max_epochs, force=force, on_done=self.refresh)
+        dash = TrainingDashboard(self.workspace, max_epochs=max_epochs, force=force, on_done=self._after_train)
         return dash.show_and_run() if start else dash
+
+    def _after_train(self, *args: Any) -> None:
+        """After a train: the gate judges every provisional concept that now has enough labels (the verdict
+        is recorded in its proposal and shown by ``wb.provisional()``, the graph and the sidebar), then the
+        widgets refresh."""
+        try:
+            judge(self.workspace)
+        except WorkbenchError as e:  # the models are saved; say why there is no verdict, then refresh anyway
+            _log.warning("provisional concepts not judged: %s (wb.provisional() runs the gate again)", e)
+        self.refresh()
 
     def explain(self, image: Any) -> Any:
         """Why the hybrid says what it says about one image (a store path like "daisy/0003.png", an
@@ -148,6 +166,12 @@ class Workbench:
             self.refresh()
             return Applied(done, None)
         verdict = run_gate(self.workspace, p, accept)
+        if verdict.decision != "merge" and not override and goes_provisional(
+                decisions.plan_edits(self.workspace.ontology, p, accept, None)[1], verdict):
+            # an addition the gate cannot judge yet: accepted as provisional, never merged into the composition
+            done = decisions.accept(self.workspace, p, accept, by=self.author, gate=verdict.to_dict(), provisional=True)
+            self.refresh()
+            return Applied(done, verdict)
         if verdict.decision == "merge":
             done = decisions.accept(self.workspace, p, accept, by=self.author, gate=verdict.to_dict())
         elif override:
@@ -168,6 +192,29 @@ class Workbench:
         self.refresh()
         return Applied(done, verdict)
 
+    def provisional(self, *, gate: bool = True) -> list[ProvisionalConcept]:
+        """The provisional concepts (accepted additions not yet combined by their parents): labels, what the
+        gate needs, the last verdict. ``gate=True`` first runs the gate for each one with enough labels
+        (composition with vs without it, on validation) and records the verdict in its proposal."""
+        if gate:
+            judge(self.workspace)
+        self.refresh()
+        return provisional_status(self.workspace)
+
+    def confirm(self, concept: str, *, override: str | None = None) -> Verdict:
+        """Confirm provisional ``concept``: the gate runs, and on "merge" its parents combine it from now on
+        (a commit holding the verdict). Any other verdict raises (the concept stays provisional) unless
+        ``override="why"`` gives a reason, recorded as ``Gate-override:``. Returns the verdict."""
+        _sha, verdict = confirm_concept(self.workspace, concept, by=self.author, override=override)
+        self.refresh()
+        return verdict
+
+    def remove(self, concept: str, reason: str = "") -> str | None:
+        """Remove provisional ``concept`` (a commit; its labels stay in the store). Returns the commit sha."""
+        sha = remove_concept(self.workspace, concept, by=self.author, reason=reason)
+        self.refresh()
+        return sha
+
     def history(self, limit: int | None = None) -> list[Any]:
         """The changes to the ontology, newest first (:class:`workbench.review.history.Change`)."""
         return history(self.workspace, limit)
@@ -181,6 +228,32 @@ class Workbench:
         change = revert(self.workspace, ref, by=self.author, reason=reason)
         self.refresh()
         return change
+
+    # -- pins: per-concept tests (workbench.workspace.pins, workbench.models.pins) ----------------------------------
+    def pin(self, segment: Any, concept: str, expect: str = "must", *, note: str = "") -> Pin:
+        """Pin a stored segment: ``concept``'s model ``must`` (or ``must_not``) score it as ``concept``.
+        ``segment``: its id in the label store, or ``(image, box)`` as an explanation names the segment
+        that fired (``("daisy/0003.png", firing.bbox)``). Committed as ``pins/<concept>.yaml`` with the
+        handle's author; its label no longer trains or measures anything (see :meth:`test`)."""
+        if isinstance(segment, tuple):
+            image, box = segment
+            segment = find_segment(self.workspace, image, box=box)
+        return add_pin(self.workspace, segment, concept, expect, by=self.author, note=note)
+
+    def unpin(self, segment: int | str, concept: str | None = None, *, reason: str = "") -> Pin:
+        """Remove a pin: a segment id and its concept, or a pin id (``wb.pins()`` shows them)."""
+        return remove_pin(self.workspace, segment, concept, by=self.author, reason=reason)
+
+    def pins(self, concept: str | None = None) -> list[Pin]:
+        """The workspace's pins (of ``concept``, or all)."""
+        return pins(self.workspace, concept, strict=False)
+
+    def test(self, concept: str | None = None) -> PinReport:
+        """Run the pins (of ``concept``, or all) against the saved models: pass, fail or stale, with the
+        score each model gave its pinned segment (what ``workbench test`` prints)."""
+        items = pins(self.workspace, concept)
+        concepts = sorted({p.concept for p in items})
+        return run_pins(self.workspace, saved_models(self.workspace, concepts), concepts)
 
     def propose_cells(self, ref: Any, *, gate: bool = False) -> list[dict[str, Any]] | None:
         """A proposal as notebook cells. In a notebook kernel: shows the review Markdown and puts the
@@ -266,6 +339,12 @@ class Applied:
 
     def lines(self) -> list[str]:
         p = self.proposal
+        marked = (p.decisions[-1].get("provisional") if p.decisions else None) or []
+        if marked and self.verdict is not None and not self.verdict.override:  # accepted as a provisional addition
+            return [f"Accepted proposal {p.id} ({p.title}) as commit {(p.commit or '?')[:12]}: "
+                    f"{', '.join(marked)} provisional (trained, not yet combined by its parents). Label "
+                    f"{'it' if len(marked) == 1 else 'them'}, train, then wb.confirm({marked[0]!r}).",
+                    _verdict_text(self.verdict)]
         head = f"Merged proposal {p.id} ({p.title}) as commit {(p.commit or '?')[:12]}"
         if self.verdict is None:
             return [head + " without the gate (gate=False)."]

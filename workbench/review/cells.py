@@ -4,7 +4,8 @@
 
     [markdown  id=wb-0007-md]    title, who proposed it, the rationale(s), the evidence thumbnail
                                  (inline data URI), each edit with its lint warnings or why it is
-                                 invalid, the unified diff of ontology.yaml (and of a rule's code),
+                                 invalid and the second reviewer's findings about it, the unified
+                                 diff of ontology.yaml (and of a rule's code) with the review beside it,
                                  the merge gate's verdict, and, when models were trained for the gate,
                                  the concept's example segments and what fires, before | after
     [code      id=wb-0007-code]  wb.apply("proposals/0007.yaml")
@@ -254,6 +255,34 @@ def _before_after(ws: Workspace, models: Mapping[str, Any], verdict: Any) -> str
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
+_MARK = {"serious": "✖", "warning": "⚠", "info": "✔"}
+
+
+def _finding_md(f: Any) -> str:
+    """One finding as a Markdown list item's text (escaped like all model text)."""
+    about = f" {_code(f.about)}" if f.about else ""
+    by = "workbench check" if f.source == "check" else "reviewer"
+    return (f"{_MARK.get(f.severity, '•')} review, *{md_escape(f.severity)}* {md_escape(f.kind.replace('_', ' '))}"
+            f"{about}: {md_escape(f.message)} ({by})")
+
+
+def _review_md(p: Any) -> list[str]:
+    """The second reviewer's block: who, when, the summary and the findings about the whole proposal."""
+    r = p.review
+    if r is None:
+        return [f"**Second reviewer**: *not reviewed yet* (`workbench review {p.id} --workspace WS`)"]
+    who = md_escape(r.reviewer) + (" (scripted: authored findings, not model output)" if r.scripted else "")
+    counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n) or "no findings"
+    out = [f"**Second reviewer**: {who} · {md_escape(r.at)} · {md_escape(counts)} · advice only: a person decides"]
+    if r.summary:
+        out += ["", "> " + md_escape(r.summary)]
+    general = r.general()
+    if general:
+        out.append("")
+        out += [f"- {_finding_md(f)}" for f in general]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- cells
 def proposal_cells(
     ws: Workspace,
@@ -301,10 +330,14 @@ def proposal_cells(
             out.append(f"   - ✗ cannot be applied: {md_escape(pe.problem)}")
         for w in pe.lint:
             out.append(f"   - ⚠ lint: {md_escape(w)}")
+        for f in p.review.for_edit(i) if p.review is not None else ():
+            if not f.is_lint:
+                out.append(f"   - {_finding_md(f)}")
     out += ["", "**Diff of `ontology.yaml`**", ""]
     if diff_problem:
         out += [f"*{md_escape(diff_problem)}*", ""]
     out.append(_fence(diff, "diff") if diff else "*(no change to the ontology)*")
+    out += ["", *_review_md(p)]
     for rd in _rule_diffs(before, chosen):
         out += ["", "**Rule code**", "", _fence(rd, "diff")]
     v = verdict if verdict is not None else p.gate

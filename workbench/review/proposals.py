@@ -52,6 +52,7 @@ from workbench.errors import EditError, ProposalError
 from workbench.ontology.edits import Edit, edit_from_dict
 from workbench.ontology.graph import Ontology
 from workbench.ontology.lint import lint_concept
+from workbench.review.findings import Review
 from workbench.review.refs import is_proposal_id
 
 __all__ = [
@@ -193,6 +194,8 @@ class Proposal:
     decisions: tuple[dict, ...] = ()  #: audit trail: {"at", "by", "action", "edits": [idx...], "note"}
     gate: dict | None = None  #: merge-gate verdict (filled by the PR loop)
     commit: str | None = None  #: sha of the workspace commit that applied it
+    #: a second reviewer's findings, stored beside the edits (advice only: it never changes them or the status)
+    review: Review | None = None
 
     def __post_init__(self) -> None:
         for name in ("edits", "decisions"):
@@ -228,13 +231,15 @@ class Proposal:
             "commit": self.commit,
             "exchange": scrub(plain_data(self.exchange)),  # no key, header or key-shaped text
         }
+        if self.review is not None:  # only when reviewed: files without a review stay as they were
+            d["review"] = scrub(self.review.to_dict())
         return d
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "<memory>") -> Proposal:
         """Validate plain data (a parsed proposal file); :class:`ProposalError` naming ``source`` and the key."""
         keys = ("format", "id", "kind", "status", "title", "author", "created", "base", "rationale", "evidence",
-                "edits", "decisions", "gate", "commit", "exchange")
+                "edits", "decisions", "gate", "commit", "exchange", "review")
         d = _mapping(d, source, keys, ("kind", "author", "base", "edits"))
         fmt = d.get("format", PROPOSAL_FORMAT)
         if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
@@ -275,6 +280,7 @@ class Proposal:
             decisions=tuple(decisions),
             gate=d.get("gate"),
             commit=_opt_str(d.get("commit"), "commit", source),
+            review=Review.from_dict(d["review"], f"{source}: review") if d.get("review") is not None else None,
         )
 
     def dumps(self) -> str:

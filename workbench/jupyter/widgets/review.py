@@ -7,6 +7,10 @@ with their problem and cannot be selected. Editing an op means editing its JSON 
 parsed and validated (:func:`workbench.ontology.edits.edit_from_dict`) as it is typed, and accepted only when
 valid. Decisions go through :func:`workbench.review.decisions.accept` / :func:`~workbench.review.decisions.reject`
 (which re-validate against the current ontology, commit, and record who decided).
+
+A second reviewer's findings (:mod:`workbench.review.reviewers`) appear beside the diff and under each
+edit they are about; a pending proposal that has none is reviewed when the widget first shows it, with
+the workspace's ``reviewer`` setting (``none``: not). The findings are advice: only the buttons decide.
 """
 from __future__ import annotations
 
@@ -33,25 +37,58 @@ from workbench.jupyter.widgets._render import (
 from workbench.jupyter.widgets.graph import concept_info, static_svg
 from workbench.ontology.edits import edit_from_dict
 from workbench.review.decisions import accept, preview, reject
+from workbench.review.reviewers import review_if_configured
 from workbench.review.store import ProposalStore
 
 if TYPE_CHECKING:
     from workbench.workspace.folder import Workspace
 
-__all__ = ["ReviewWidget"]
+__all__ = ["ReviewWidget", "finding_html", "review_html"]
 
 log = logging.getLogger(__name__)
 _e = html.escape
 #: Thumbnails shown per edit that moves labelled segments.
 TOUCHED_THUMBS = 6
+#: Colour and mark of a finding by severity.
+_SEVERITY_STYLE = {"serious": ("#cf222e", "✖"), "warning": ("#9a6700", "⚠"), "info": ("#1a7f37", "✔")}
+
+
+def finding_html(f: Any) -> str:
+    """One finding as inert HTML: mark, severity, kind, the concept, the sentence, who found it."""
+    colour, mark = _SEVERITY_STYLE.get(f.severity, ("#555", "•"))
+    about = f" <code>{_e(f.about)}</code>" if f.about else ""
+    by = "workbench check" if f.source == "check" else "reviewer"
+    return (f"<div class='wb-finding wb-finding-{_e(f.severity)}' style='color:{colour};margin-left:1em'>"
+            f"{mark} <b>{_e(f.severity)}</b> {_e(f.kind.replace('_', ' '))}{about}: "
+            f"<span style='color:#333'>{_e(f.message)}</span> <small style='color:#777'>({by})</small></div>")
+
+
+def review_html(p: Any, *, note: str = "") -> str:
+    """The review block shown beside the diff: who reviewed and when, the summary, every finding."""
+    r = p.review
+    if r is None:
+        return ("<div class='wb-findings'><b>Second reviewer</b><br><i>not reviewed yet</i>"
+                + (f"<br><small style='color:#a00'>{_e(note)}</small>" if note else "")
+                + f"<br><small>run <code>workbench review {_e(p.id or 'ID')} --workspace WS</code></small></div>")
+    who = _e(r.reviewer) + (" <small>(scripted: authored findings, not model output)</small>" if r.scripted else "")
+    counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n) or "no findings"
+    rows = []
+    for f in r.findings:
+        where = f"<small style='color:#777'>edit {f.edit}</small> " if f.edit is not None else ""
+        rows.append(where + finding_html(f).replace("margin-left:1em", "margin-left:0;display:inline"))
+    return ("<div class='wb-findings' style='max-width:520px;border-left:3px solid #ddd;padding-left:8px'>"
+            f"<b>Second reviewer</b>: {who} · {_e(r.at)}<br><small>{_e(counts)} · advice only: you decide</small>"
+            + (f"<div style='margin:4px 0'>{_e(r.summary)}</div>" if r.summary else "")
+            + "".join(f"<div>{x}</div>" for x in rows) + "</div>")
 
 
 class _EditRow:
     """One proposed edit: a checkbox, its text, and an optional JSON editor."""
 
-    def __init__(self, index: int, pe: Any, on_change: Any):
+    def __init__(self, index: int, pe: Any, on_change: Any, findings: Any = ()):
         self.index = index
         self.pe = pe
+        self.findings = [f for f in findings if not f.is_lint]  # the lint is shown on its own line
         decided = pe.decision not in ("pending",)
         self.check = ipywidgets.Checkbox(value=pe.valid and not decided, disabled=not pe.valid or decided,
                                          indent=False, layout=ipywidgets.Layout(width="28px"))
@@ -82,6 +119,7 @@ class _EditRow:
             parts.append(f"<div style='color:#a60;margin-left:1em'>⚠ lint: {_e(w)}</div>")
         if pe.problem:
             parts.append(f"<div style='color:#a00;margin-left:1em'>✖ cannot be applied: {_e(pe.problem)}</div>")
+        parts += [finding_html(f) for f in self.findings]
         return "<div style='max-width:640px'>" + "".join(parts) + "</div>"
 
     def _toggle(self, change: dict[str, Any]) -> None:
@@ -126,6 +164,8 @@ class ReviewWidget(LiveDisplay, ipywidgets.VBox):
         self.checklist = ipywidgets.VBox()
         self.preview_html = ipywidgets.HTML()
         self.diff_html = ipywidgets.HTML()
+        self.findings_html = ipywidgets.HTML()
+        self._review_note = ""
         self.graphs = ipywidgets.HTML()
         self.note = ipywidgets.Text(placeholder="note / reason (optional)", layout=ipywidgets.Layout(width="420px"))
         self.accept_button = ipywidgets.Button(description="Accept selected", button_style="success", icon="check")
@@ -135,7 +175,10 @@ class ReviewWidget(LiveDisplay, ipywidgets.VBox):
         self.reject_button.on_click(lambda _b: self._guard(self.reject))
         super().__init__([self.error, self.header, self.evidence, self.checklist,
                           ipywidgets.HBox([self.accept_button, self.reject_button, self.note]), self.result,
-                          self.preview_html, self.touched, self.diff_html, self.graphs], **kwargs)
+                          self.preview_html, self.touched,
+                          ipywidgets.HBox([self.diff_html, self.findings_html],
+                                          layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start")),
+                          self.graphs], **kwargs)
         self.add_class("wb-review")
         self._guard(self.load, ref)
 
@@ -149,13 +192,16 @@ class ReviewWidget(LiveDisplay, ipywidgets.VBox):
                 self.proposal = None
                 self.header.value = "<i>No pending proposals.</i>"
                 self.checklist.children = ()
-                self.evidence.value = self.touched.value = ""
+                self.evidence.value = self.touched.value = self.findings_html.value = ""
                 self.preview_html.value = self.diff_html.value = self.graphs.value = ""
                 self._set_buttons(False)
                 return
             self.proposal = pending[0]
         else:
             self.proposal = store.load(ref)
+        if self.proposal.status == "pending" and self.proposal.review is None:  # before the person reads it
+            self.proposal, self._review_note = review_if_configured(self.workspace, self.proposal)
+            self._review_note = self._review_note or ""
         p = self.proposal
         self._show_rows(p)
         self.header.value = self._header_html(p)
@@ -172,8 +218,11 @@ class ReviewWidget(LiveDisplay, ipywidgets.VBox):
         self.update_displays()
 
     def _show_rows(self, p: Any) -> None:
-        self.rows = [_EditRow(i, pe, self._changed) for i, pe in enumerate(p.edits)]
+        review = p.review
+        self.rows = [_EditRow(i, pe, self._changed, review.for_edit(i) if review is not None else ())
+                     for i, pe in enumerate(p.edits)]
         self.checklist.children = tuple(r.box for r in self.rows)
+        self.findings_html.value = review_html(p, note=self._review_note)
 
     def selected(self) -> list[int]:
         """Indices of the checked edits."""
@@ -326,7 +375,8 @@ class ReviewWidget(LiveDisplay, ipywidgets.VBox):
         if self.proposal is not None and self.proposal.status == "pending" and self.graphs.value:
             graphs = "".join(f"<div><b>{what}</b><br><img src='{svg_data_url(svg)}' alt='ontology {what}' "
                              "style='max-width:100%'></div>" for what, svg in zip(("before", "after"), self._svgs))
-        return self.header.value + self.evidence.value + rows + self.result.value + self.preview_html.value + graphs
+        return (self.header.value + self.evidence.value + rows + self.result.value + self.preview_html.value
+                + self.findings_html.value + graphs)
 
     def _set_buttons(self, on: bool) -> None:
         self.accept_button.disabled = not on

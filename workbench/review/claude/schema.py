@@ -19,12 +19,14 @@ from typing import Any
 from workbench.ontology.edits import EDIT_OPS, ConceptSpec
 from workbench.ontology.graph import IMPLEMENTATIONS
 
-__all__ = ["PROPOSE_TOOL", "SORT_TOOL", "REFACTOR_OPS", "edit_schema", "propose_edits_tool", "sort_segments_tool",
-           "tools"]
+__all__ = ["PROPOSE_TOOL", "SORT_TOOL", "REVIEW_TOOL", "REFACTOR_OPS", "edit_schema", "propose_edits_tool",
+           "sort_segments_tool", "review_findings_tool", "tools"]
 
 #: Tool names (also the structured-output schema names).
 PROPOSE_TOOL = "propose_edits"
 SORT_TOOL = "sort_segments"
+#: The second reviewer's tool: findings about a proposal (it has no field that could carry an edit or a decision).
+REVIEW_TOOL = "review_findings"
 #: Operations a refactor may propose (it keeps the ontology compact; it does not grow it).
 REFACTOR_OPS = ("merge", "rename", "split", "remove_concept", "remove_part", "describe")
 
@@ -130,3 +132,41 @@ def sort_segments_tool() -> dict[str, Any]:
 def tools() -> list[dict[str, Any]]:
     """Both tools, in the order every request declares them (part of the cached prefix)."""
     return [propose_edits_tool(), sort_segments_tool()]
+
+
+def review_findings_tool() -> dict[str, Any]:
+    """The ``review_findings`` tool: an overall sentence and findings about a proposal's edits.
+
+    Closed objects only: there is no field for edits, a status or a decision, so an answer can only
+    ever be read as advice (and :func:`workbench.review.claude.reviewer.parse_review` reads nothing else).
+    The kinds and severities are :data:`workbench.review.findings.FINDING_KINDS` and ``SEVERITIES``.
+    """
+    return {
+        "name": REVIEW_TOOL,
+        "description": "Write review findings about a proposed ontology change. A person decides; you only advise.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string", "description": "one or two sentences: what a reviewer should know"},
+                "findings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "edit": {"type": "integer", "description": "index of the edit it is about; -1 for the "
+                                                                       "whole proposal"},
+                            "about": {"type": "string", "description": "the concept id it is about, or \"\""},
+                            "kind": {"type": "string",
+                                     "enum": ["not_visual", "overlap", "contradiction", "unsupported", "ok"]},
+                            "severity": {"type": "string", "enum": ["serious", "warning", "info"]},
+                            "message": {"type": "string", "description": "one plain sentence"},
+                        },
+                        "required": ["edit", "about", "kind", "severity", "message"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "required": ["summary", "findings"],
+            "additionalProperties": False,
+        },
+    }

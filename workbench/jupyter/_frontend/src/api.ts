@@ -17,6 +17,8 @@ export interface IConcept {
   rule: string | null;
   parts: string[];
   parents: string[];
+  /** Labelled and trained, but not yet part of its parent's composition (confirmed after the gate). */
+  provisional?: boolean;
   metrics: {
     val_balanced_accuracy?: number | null;
     val_examples?: number | null;
@@ -46,6 +48,30 @@ export interface IGate {
   [key: string]: unknown;
 }
 
+/** One finding of a second reviewer (workbench/review/findings.py): advice, never a decision. */
+export interface IFinding {
+  kind: 'not_visual' | 'overlap' | 'contradiction' | 'unsupported' | 'ok' | string;
+  severity: 'serious' | 'warning' | 'info' | string;
+  /** 'check': found by the workbench's own code; 'reviewer': the reviewer's judgement. */
+  source: string;
+  edit?: number;
+  about?: string;
+  message: string;
+  evidence?: { [key: string]: unknown };
+}
+
+/** A proposal's review as the server summarises it (the recorded model exchange left out). */
+export interface IReview {
+  reviewer: string;
+  at: string;
+  model: string | null;
+  /** True when the judgements were authored by hand (the demo), not model output. */
+  scripted: boolean;
+  summary: string;
+  counts: { [severity: string]: number };
+  findings: IFinding[];
+}
+
 export interface IProposalSummary {
   id: string;
   kind: string;
@@ -58,6 +84,7 @@ export interface IProposalSummary {
   gate: IGate | null;
   commit: string | null;
   stale: boolean;
+  review?: IReview | null;
 }
 
 /** An nbformat-style cell as produced by workbench.cells.proposal_cells. */
@@ -266,4 +293,17 @@ export function postGate(
     {},
     { method: 'POST', body: JSON.stringify({ workspace, proposal, settings }) }
   );
+}
+
+/** Ask a second reviewer for findings on a proposal (stored beside its edits; it never decides). */
+export function postReview(
+  workspace: string,
+  proposal: string,
+  reviewer?: string
+): Promise<{ review: IReview | null }> {
+  const body: { [key: string]: string } = { workspace, proposal };
+  if (reviewer) {
+    body.reviewer = reviewer;
+  }
+  return requestAPI('review', {}, { method: 'POST', body: JSON.stringify(body) });
 }

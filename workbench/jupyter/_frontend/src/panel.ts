@@ -11,15 +11,18 @@ import { Widget } from '@lumino/widgets';
 import {
   IConcept,
   IConceptCard,
+  IFinding,
   IGate,
   IHistoryEntry,
   IOntology,
   IProposalSummary,
+  IReview,
   getConcept,
   getHistory,
   getOntology,
   getProposals,
-  getState
+  getState,
+  postReview
 } from './api';
 
 /** How often the panel checks whether the workspace changed (while it is visible), in ms. */
@@ -58,6 +61,41 @@ export function formatGate(gate: IGate | null): string {
     return `${decision} (${pts(gate.difference)} pts, CI [${pts(gate.ci_low)}, ${pts(gate.ci_high)}])`;
   }
   return gate.message ? `${decision}: ${String(gate.message)}` : decision;
+}
+
+/** What a provisional concept is, in one sentence (its badge's tooltip and its card). */
+export const PROVISIONAL_NOTE =
+  'provisional: labelled and trained, but not yet part of its parent\'s composition; ' +
+  'once it has enough labels the gate judges it and a person confirms or removes it';
+
+/** "2 serious, 1 warning" for a review's counts; "no concerns" when only info findings. */
+export function formatReviewCounts(review: IReview): string {
+  const said = ['serious', 'warning']
+    .filter(s => (review.counts?.[s] ?? 0) > 0)
+    .map(s => `${review.counts[s]} ${s}`);
+  return said.length ? said.join(', ') : 'no concerns';
+}
+
+/** One finding as a list item (all text set with textContent). */
+export function findingItem(f: IFinding): HTMLElement {
+  const li = el('li', `jp-Workbench-finding jp-mod-${f.severity}`);
+  li.dataset.kind = f.kind;
+  const where = [typeof f.edit === 'number' ? `edit ${f.edit}` : '', f.about ?? '']
+    .filter(Boolean)
+    .join(' · ');
+  li.append(
+    el('span', `jp-Workbench-severity jp-mod-${f.severity}`, f.severity),
+    el('span', 'jp-Workbench-findingKind', f.kind.replace('_', ' '))
+  );
+  if (where) {
+    li.append(el('span', 'jp-Workbench-conceptId', where));
+  }
+  if (f.source === 'check') {
+    li.append(el('span', 'jp-Workbench-findingSource', 'workbench check'));
+  }
+  li.append(el('div', 'jp-Workbench-findingText', f.message));
+  li.title = f.source === 'check' ? 'found by the workbench\'s own checks' : 'the reviewer\'s judgement';
+  return li;
 }
 
 /** Text of the first of `keys` present in a history entry. */
@@ -322,6 +360,12 @@ export class WorkbenchPanel extends Widget {
         ? `validation balanced accuracy ${formatAccuracy(acc)} on ${c.metrics.val_examples ?? '?'} examples`
         : 'no trained model yet';
       row.append(name, el('span', 'jp-Workbench-conceptId', c.id), impl, accuracy);
+      if (c.provisional) {
+        const badge = el('span', 'jp-Workbench-badge jp-mod-provisional', 'provisional');
+        badge.title = PROVISIONAL_NOTE;
+        row.append(badge);
+        li.classList.add('jp-mod-provisional');
+      }
       row.title = 'Click: the concept card (accuracy, examples, where it came from)';
       row.addEventListener('click', () => void this._toggleCard(li, c.id));
       li.append(row);
@@ -382,6 +426,9 @@ export class WorkbenchPanel extends Widget {
     rows.push(['implementation', c.implementation === 'rule' ? `rule ${c.rule ?? ''}`.trim() : 'net']);
     rows.push(['kind', c.kind + (c.parts.length ? ` of ${c.parts.join(', ')}` : '')]);
     rows.push(['labelled segments', String(c.labelled)]);
+    if (c.provisional) {
+      rows.push(['in the ontology', 'provisional (not yet confirmed)']);
+    }
     const intro = c.introduced;
     if (intro) {
       const by = pick(intro, 'proposal') ? `proposal ${pick(intro, 'proposal')}` : pick(intro, 'sha').slice(0, 7);
@@ -400,6 +447,9 @@ export class WorkbenchPanel extends Widget {
       parts.push(el('div', 'jp-Workbench-cardDesc', c.description));
     }
     parts.push(table);
+    if (c.provisional) {
+      parts.push(el('div', 'jp-Workbench-provisionalNote', PROVISIONAL_NOTE.replace(/^provisional: /, 'Provisional: ')));
+    }
     const examples = el('div', 'jp-Workbench-examples');
     for (const ex of c.examples) {
       const img = el('img', 'jp-Workbench-example') as HTMLImageElement;
@@ -449,6 +499,10 @@ export class WorkbenchPanel extends Widget {
         meta.append(el('span', 'jp-Workbench-badge jp-mod-warn', `${p.invalid} invalid`));
       }
       li.append(head, meta);
+      const review = this._reviewBlock(p);
+      if (review) {
+        li.append(review);
+      }
       if (p.status === 'pending') {
         const insert = el('button', 'jp-Button jp-mod-styled jp-Workbench-insert', 'Insert as cells');
         insert.title = 'Insert this proposal below the active cell of the current notebook';
@@ -477,6 +531,62 @@ export class WorkbenchPanel extends Widget {
         ? 'No pending proposals.'
         : '';
     this._proposals.replaceChildren(empty ? el('div', 'jp-Workbench-caption', empty) : list);
+  }
+
+  /** The second reviewer's findings under a proposal (open for a pending one with concerns), or, for a
+   * pending proposal nobody reviewed yet, a button that asks the workspace's reviewer. */
+  private _reviewBlock(p: IProposalSummary): HTMLElement | null {
+    const r = p.review;
+    if (!r) {
+      if (p.status !== 'pending') {
+        return null;
+      }
+      const box = el('div', 'jp-Workbench-actions jp-Workbench-noReview');
+      const button = el('button', 'jp-Button jp-mod-styled jp-Workbench-askReview', 'Review');
+      button.title = 'Ask the second reviewer (the workspace\'s reviewer setting) for findings; it never decides';
+      button.addEventListener('click', async () => {
+        if (this._workspace === null) {
+          return;
+        }
+        button.disabled = true;
+        button.textContent = 'Reviewing…';
+        try {
+          await postReview(this._workspace, p.id);
+          await this.refresh();
+        } catch (error) {
+          this._status.textContent = `Review of ${p.id}: ${(error as Error).message}`;
+          this._status.classList.add('jp-mod-error');
+          button.disabled = false;
+          button.textContent = 'Review';
+        }
+      });
+      box.append(el('span', 'jp-Workbench-caption', 'not reviewed yet'), button);
+      return box;
+    }
+    const details = el('details', 'jp-Workbench-review');
+    const concerns = (r.counts?.serious ?? 0) + (r.counts?.warning ?? 0);
+    details.open = p.status === 'pending' && concerns > 0;
+    const summary = el('summary', concerns ? 'jp-mod-warn' : '');
+    summary.textContent = `Review: ${formatReviewCounts(r)}`;
+    summary.title = `${r.reviewer}, ${r.at}: advice for the person who decides`;
+    details.append(summary);
+    const who = el(
+      'div',
+      'jp-Workbench-caption',
+      r.scripted ? `${r.reviewer} (authored findings, not model output)` : r.reviewer
+    );
+    details.append(who);
+    if (r.summary) {
+      details.append(el('div', 'jp-Workbench-reviewSummary', r.summary));
+    }
+    const list = el('ul', 'jp-Workbench-findings');
+    const rank: { [k: string]: number } = { serious: 0, warning: 1, info: 2 };
+    const shown = [...r.findings].sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3));
+    for (const f of shown) {
+      list.append(findingItem(f));
+    }
+    details.append(list);
+    return details;
   }
 
   private _renderHistory(entries: IHistoryEntry[]): void {
