@@ -18,6 +18,9 @@ Benchmarks (each its own script too, ``python benchmarks/bench_<name>.py``):
 - ``curves``: on both generated domains (``parts``, ``house``), held-out test split, seeds: the hybrid vs the
   CNN at the per-net and the total budget and the part-blind baselines at 10/30/all labelled images per
   class, with labelling time; ablation, control and swap with all labels (``bench_curves.py``);
+- ``labelling``: a simulated person labels with each strategy (one by one, least certain first, grid pages with
+  propagation): person-seconds against the hybrid's test balanced accuracy, with the CNN's curve from image
+  labels and ``person_time_ratio`` (``bench_labelling.py``);
 - ``demo_full``: ``workbench demo`` (not quick), only with ``--full-demo``.
 
 A benchmark that cannot run here (a module another part of the project has not shipped yet) is
@@ -42,7 +45,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from _common import RESULTS, PeakRSS, machine_info, md_table, peak_rss_of, write_json
 from _common import pct as _pct  # noqa: E402
 
-ORDER = ("scoring", "incremental", "demo_quick", "photos", "label", "growth", "curves", "demo_full")
+ORDER = ("scoring", "incremental", "demo_quick", "photos", "label", "growth", "curves", "labelling", "demo_full")
 
 #: Keyword arguments of each benchmark's ``run`` per profile. "tiny" keeps every benchmark to seconds.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
@@ -54,6 +57,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "photos": {"tiny": True},
         "label": {"tiny": True},
         "growth": {"tiny": True},
+        "labelling": {"tiny": True},
     },
     "default": {
         "scoring": {},
@@ -63,6 +67,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "photos": {},
         "label": {},
         "growth": {},
+        "labelling": {},
         "demo_full": {},
     },
 }
@@ -191,6 +196,7 @@ TITLES = {
     "label": "Labelling action latency (10,000 segments in the store)",
     "growth": "Ontology growth with and without refactors",
     "curves": "Hybrid vs CNNs and part-blind baselines by labelled images per class (test balanced accuracy, median and range over seeds)",
+    "labelling": "Person-seconds against test balanced accuracy: labelling strategies of a simulated person, and the CNN",
     "demo_full": "The main job, full: `workbench demo`",
 }
 

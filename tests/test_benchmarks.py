@@ -189,3 +189,61 @@ def test_curves_take_the_labelling_time_a_person_really_took(tmp_path):
         ws.close()
     secs, n = measured_segment_seconds(tmp_path / "ws")
     assert (secs, n) == (2.0, 3)  # the median of the person's timed labels; masks and untimed ones ignored
+
+
+def test_labelling(tmp_path):
+    r = _run(tmp_path, "labelling")["result"]
+    d = r["domains"]["parts"]
+    assert d["strategies"]["llm_presort"]["status"] == "not run" and d["strategies"]["llm_presort"]["reason"]
+    for name in ("store_order", "least_certain", "grid"):
+        s = d["strategies"][name]
+        assert s["status"] == "ok" and len(s["runs"]) == 1
+        pts = s["runs"][0]["points"]
+        assert [p["seconds"] for p in pts] == r["settings"]["budgets_s"]
+        assert [p["labels"] for p in pts] == sorted(p["labels"] for p in pts)  # more time, never fewer labels
+        assert all(p["balanced_accuracy"] is None or 0.0 <= p["balanced_accuracy"] <= 1.0 for p in pts)
+    assert d["strategies"]["grid"]["runs"][0]["actions"]["single"] >= 1  # the seed labels before the pages
+    assert {"cnn_per_net", "cnn_total"} == set(d["cnn"])
+    ratio = d["ratio"]
+    assert "person_time_ratio" in ratio and ratio["note"]
+    assert r["person_time_ratio"] == ratio["person_time_ratio"]
+    assert all(r["action_seconds"]["sources"][k] for k in ("grid_page_s", "grid_item_s", "correction_s"))
+    import bench_labelling
+
+    paths = bench_labelling.plot(r, tmp_path / "labelling")  # the figure, from the JSON as written
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in paths[1].read_bytes()[:2000]
+    assert "person_time_ratio" in bench_labelling.table(r)
+
+
+def test_simulated_person_pays_for_each_action_and_grid_pages_find_parts_faster():
+    import numpy as np
+    from bench_labelling import ACTION_SECONDS, simulate
+
+    rng = np.random.default_rng(0)
+    truth = list(rng.choice(["petal", "disk", "none", "none", "none"], size=600))
+    features = np.stack([np.array([t == c for c in ("petal", "disk", "none")], float) * 3 for t in truth])
+    features = (features + rng.normal(scale=0.5, size=features.shape)).astype(np.float32)
+    pool = np.arange(500)  # rows 500.. are never labelled (not in the pool)
+    seen = {}
+
+    def run(strategy):
+        got = []
+        info = simulate(strategy, features, truth, pool, ["petal", "disk"], [60.0, 240.0], 10.0,
+                        lambda s, labels: got.append((s, labels)), lambda: {}, page=20)
+        seen[strategy] = got
+        return info
+
+    grid = run("grid")
+    a, s = grid["actions"], ACTION_SECONDS
+    assert a["page"] >= 1 and a["grid_item"] == 20 * a["page"] and a["single"] >= 5
+    assert grid["spent_s"] == round(10.0 + a["single"] * s["segment_label_s"] + a["page"] * s["grid_page_s"]
+                                    + a["grid_item"] * s["grid_item_s"] + a["correction"] * s["correction_s"], 1)
+    store = run("store_order")
+    for strategy in ("grid", "store_order"):
+        (t1, l1), (t2, l2) = seen[strategy]
+        assert (t1, t2) == (60.0, 240.0) and set(l1) <= set(l2) and max(l2) < 500
+        assert all(lab == (truth[r] or "none") for r, lab in l2.items())  # the oracle answers from the truth
+    parts = {k: sum(1 for v in seen[k][1][1].values() if v != "none") for k in seen}
+    assert parts["grid"] > 2 * parts["store_order"], parts
+    assert store["page_precision"] is None and grid["page_precision"]["median"] > 0.8

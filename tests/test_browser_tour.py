@@ -109,7 +109,7 @@ def test_run_all_then_label_the_sidebar_follows_and_a_saved_copy_reads(tmp_path:
         ran_all = time.monotonic() - t0
 
         # ------------------------------------------------------------------ 1. the labeler
-        labeler = page.locator(".wb-labeler")
+        labeler = page.locator(".wb-labeler").first
         labeler.wait_for(state="visible", timeout=30_000)
         labeler.locator("img.wb-context[src^='data:image/']").wait_for(timeout=10_000)
         with LabelStore(store_file) as store:

@@ -501,3 +501,69 @@ def test_acknowledged_labels_survive_sigkill(seeded):
                 row = history.get(int(label_id))
                 assert row is not None, f"round {round_}: acknowledged label {label_id} lost"
                 assert (row.segment_id, row.concept) == (int(seg), concept)
+
+
+# -- provenance: how a person's label was made (``via``) ---------------------------------------------------
+
+
+def test_a_label_records_how_it_was_made_and_undo_restores_it(seeded, tmp_path):
+    store, ids = seeded
+    store.set_label(ids[0], "petal", source="person", author="alice")  # one at a time: no via
+    with store.transaction():  # a grid page: one transaction, each label naming what ranked it
+        store.set_label(ids[0], "disk", source="person", author="alice", via="grid: disk model")
+        store.set_label(ids[1], NONE, source="person", author="alice", via="grid: disk model")
+    assert [(r.concept, r.via) for r in store.label_history(ids[0])] == [("petal", None), ("disk", "grid: disk model")]
+    assert store.label(ids[1]).via == "grid: disk model"
+    assert {r.segment_id: r.via for r in store.labels()} == {ids[0]: "grid: disk model", ids[1]: "grid: disk model"}
+    undo = store.undo(ids[0], author="alice")  # back to the one-at-a-time label, with its own (empty) via
+    assert (undo.concept, undo.via) == ("petal", None)
+    store.set_label(ids[0], "leaf", source="person", author="bob", via="suggestion: claude-x")
+    store.set_label(ids[0], "stem", source="person", author="bob")
+    assert (store.undo(ids[0], author="bob").via, store.label(ids[0]).concept) == ("suggestion: claude-x", "leaf")
+    assert store.set_labels([(ids[2], "stem")], source="person", author="bob", via="grid: stem model") == 1
+    assert store.label(ids[2]).via == "grid: stem model"
+    store.export_csv(tmp_path / "labels.csv")
+    rows = {int(r["segment_id"]): r for r in csv.DictReader((tmp_path / "labels.csv").open())}
+    assert rows[ids[1]]["via"] == "grid: disk model" and rows[ids[0]]["via"] == "suggestion: claude-x"
+    store.export_json(tmp_path / "labels.json", history=True)
+    doc = json.loads((tmp_path / "labels.json").read_text())
+    assert [r["via"] for r in doc["segment_labels"] if r["segment_id"] == ids[2]] == ["grid: stem model"]
+
+
+@pytest.mark.parametrize("via", ["", "  ", "a\nb", "x" * 201, 7])
+def test_a_bad_via_is_refused_and_nothing_is_written(seeded, via):
+    store, ids = seeded
+    with pytest.raises(StoreError, match="via must be a short one-line text"):
+        store.set_label(ids[0], "petal", source="person", author="alice", via=via)
+    assert store.label_history(ids[0]) == []
+
+
+def test_a_store_made_before_via_opens_gains_the_column_and_keeps_its_labels(tmp_path):
+    """A store written by the release before ``via`` (its labels table without the column) opens, its
+    rows read with ``via`` None, and new labels record it; opening it again changes nothing more."""
+    import workbench.data.store as store_mod
+
+    path = tmp_path / "old.sqlite"
+    old_schema = store_mod._SCHEMA.replace(
+        "elapsed_ms INTEGER,            -- time the person took for this label, when the labeler measured it\n"
+        "    via TEXT ", "elapsed_ms INTEGER ")
+    assert old_schema != store_mod._SCHEMA and "via" not in old_schema.split("CREATE TABLE labels")[1].split(");")[0]
+    conn = sqlite3.connect(path)
+    conn.executescript(old_schema)
+    conn.execute("INSERT INTO schema_version VALUES (1, '2026-01-01')")
+    conn.execute("INSERT INTO images (path, sha256, width, height, added_at) VALUES ('a.png', ?, 4, 4, 'x')", (SHA,))
+    conn.execute("INSERT INTO segments (image_id, settings_hash, x0, y0, x1, y1, area, mask, mask_height, mask_width)"
+                 " VALUES (1, 'h', 0, 0, 1, 1, 1, ?, 4, 4)", (b"",))
+    conn.execute("INSERT INTO labels (segment_id, concept, source, author, created_at) VALUES (1, 'petal', 'person', 'old', 'x')")
+    conn.commit()
+    conn.close()
+    with LabelStore(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        old = s.label(1)
+        assert (old.concept, old.author, old.via) == ("petal", "old", None)
+        s.set_label(1, "disk", source="person", author="new", via="grid: disk model")
+    with LabelStore(path) as s:  # the second open finds the column and adds nothing
+        assert [(r.concept, r.via) for r in s.label_history(1)] == [("petal", None), ("disk", "grid: disk model")]
+        assert s.integrity_check() == ["ok"]
+    cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(labels)")]
+    assert cols.count("via") == 1

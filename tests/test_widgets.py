@@ -358,3 +358,32 @@ def test_a_saved_labeler_shows_a_picture_and_how_to_get_it_back(ws):
     html = bundle["text/html"]
     assert "wb-fallback" in html and "run the cell again" in html and "data:image/jpeg;base64," in html
     assert f"segment {w.segment_id}" in html and "0 / " in html
+
+
+def test_the_pin_key_pins_the_current_segment_as_its_label_and_commits_it(labelled_ws):
+    """``!`` in the one-at-a-time labeler pins the segment on screen as "must be" its label, in a committed
+    ``pins/<concept>.yaml``; on an unlabelled segment it pins nothing and says why."""
+    import subprocess
+
+    from workbench.workspace.pins import pins
+
+    ws = labelled_ws
+    petal = [s for s, lab in ws.store.segments_with_labels() if lab is not None and lab.concept == "petal"]
+    assert petal, "the fixture has petal labels"
+    lab = Labeler(ws, concept="petal", grid=False, author="ana")
+    shown = lab.segment_id
+    lab.press("!")
+    got = pins(ws)
+    assert [(p.concept, p.expect) for p in got] == [("petal", "must")], lab.message
+    assert "pinned segment" in lab.message and str(shown) in lab.message
+    log = subprocess.run(["git", "-C", str(ws.path), "log", "-1", "--format=%B"], capture_output=True, text=True).stdout
+    assert "petal" in log and "ana" in log
+    lab.close()
+
+    ws.store.clear_label(shown, author="ana")  # an unlabelled segment: nothing to pin it as
+    fresh = Labeler(ws, grid=False, author="ana")
+    fresh.goto(shown)
+    fresh.press("!")
+    assert "no label yet" in fresh.message
+    assert len(pins(ws)) == 1
+    fresh.close()

@@ -15,6 +15,10 @@ One SQLite file per workspace (``labels.sqlite``). What it promises:
   rows in one transaction and records every row it changed in ``concept_event_labels`` (so the change is
   visible and :meth:`LabelStore.revert_concept_event` can put it back). Removing a concept from the
   ontology touches nothing here: its labels stay retrievable with ``labels(concept=...)``.
+* **Provenance.** Every label row says who made it (``source``: person, llm, ground_truth; ``author``)
+  and, for a person's labels made other than one at a time, how (``via``: the labeler's grid review
+  writes ``"grid: <what ranked the page>"``, an accepted LLM suggestion ``"suggestion: <model>"``).
+  ``via`` is a column added to stores made before it (NULL on their old rows), so old stores keep opening.
 * **Nothing silently deleted.** Re-segmenting an image with the same settings hash replaces its
   segments only while none of them has a label or a suggestion; otherwise it is an error.
 * **Versioned schema.** A store written by a newer workbench is refused with a message saying upgrade.
@@ -73,6 +77,7 @@ __all__ = [
     "SOURCES",
     "SPLIT_NAMES",
     "NONE",
+    "MAX_VIA",
     "SegmentData",
     "ImageRow",
     "SegmentRow",
@@ -130,7 +135,8 @@ CREATE TABLE labels (
     author TEXT NOT NULL,          -- 'alice', 'claude-...', 'masks:parts.json'
     created_at TEXT NOT NULL,
     reverts INTEGER REFERENCES labels(id),  -- set on undo rows: the label row this one undoes
-    elapsed_ms INTEGER             -- time the person took for this label, when the labeler measured it
+    elapsed_ms INTEGER,            -- time the person took for this label, when the labeler measured it
+    via TEXT                       -- how a person's label was made, when not one at a time: 'grid: <ranker>'
 );
 CREATE INDEX labels_by_segment ON labels (segment_id, id);
 CREATE INDEX labels_by_concept ON labels (concept);
@@ -173,6 +179,15 @@ CREATE TABLE concept_event_labels (
     PRIMARY KEY (event_id, label_id)
 );
 """
+
+#: Columns added to version-1 tables after it was released, added (``ALTER TABLE ... ADD COLUMN``, nullable)
+#: when a store without them is opened: additive, so a store that has them still opens in a workbench that
+#: does not know them (it names its columns) and old rows read as NULL ("not recorded").
+_ADDED_COLUMNS = {
+    # Provenance of a person's label beyond "person": the labeler's grid review records where the page's
+    # ranking came from ("grid: petal model + similarity"), an accepted LLM suggestion its model.
+    ("labels", "via"): "ALTER TABLE labels ADD COLUMN via TEXT",
+}
 
 #: Tables added after schema version 1 was released, created when a store without them is opened
 #: (additive: a store that has them still opens in a workbench that does not know them).
@@ -254,6 +269,7 @@ class LabelRow:
     created_at: str
     reverts: int | None = None  # on undo rows, the row undone
     elapsed_ms: int | None = None
+    via: str | None = None  # how a person made it, beyond one at a time: "grid: <ranker>", "suggestion: <model>"
 
 
 @dataclass(frozen=True)
@@ -289,7 +305,7 @@ class ConceptEvent:
     labels_changed: int
 
 
-_LABEL_COLS = "id, segment_id, concept, source, author, created_at, reverts, elapsed_ms"
+_LABEL_COLS = "id, segment_id, concept, source, author, created_at, reverts, elapsed_ms, via"
 _SEGMENT_COLS = "id, image_id, settings_hash, x0, y0, x1, y1, area, mask_height, mask_width, mask"
 
 
@@ -358,6 +374,10 @@ class LabelStore:
             # version < SCHEMA_VERSION: migrations go here when there is a version 2.
             for name, sql in _ADDED_TABLES.items():
                 if name not in tables:
+                    self._conn.execute(sql)
+            for (table, column), sql in _ADDED_COLUMNS.items():
+                have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
                     self._conn.execute(sql)
 
     @contextmanager
@@ -681,27 +701,34 @@ class LabelStore:
     # -- segment labels ----------------------------------------------------------------------------------
 
     def set_label(
-        self, segment_id: int, concept: str, *, source: str, author: str, elapsed_ms: int | None = None
+        self, segment_id: int, concept: str, *, source: str, author: str, elapsed_ms: int | None = None,
+        via: str | None = None,
     ) -> LabelRow:
         """Label a segment with a concept id or ``"none"``; committed durably before returning.
 
-        A person's label also resolves that segment's pending suggestions (confirmed when it agrees,
-        rejected otherwise), which is what :meth:`suggestion_agreement` counts.
+        ``via``: how the label was made when that matters for trusting it (the labeler's grid review
+        writes ``"grid: <what ranked the page>"``, an accepted LLM suggestion ``"suggestion: <model>"``);
+        None for one label at a time. A person's label also resolves that segment's pending suggestions
+        (confirmed when it agrees, rejected otherwise), which is what :meth:`suggestion_agreement` counts.
         """
         _check_concept(concept)
         _check_source(source, author)
+        _check_via(via)
         with self.transaction():
-            return self._insert_label(int(segment_id), concept, source, author, None, elapsed_ms)
+            return self._insert_label(int(segment_id), concept, source, author, None, elapsed_ms, via)
 
-    def set_labels(self, items: Iterable[tuple[int, str]], *, source: str, author: str) -> int:
+    def set_labels(
+        self, items: Iterable[tuple[int, str]], *, source: str, author: str, via: str | None = None
+    ) -> int:
         """Label many segments in one transaction (one fsync): ``[(segment_id, concept), ...]``."""
         _check_source(source, author)
+        _check_via(via)
         items = list(items)
         for _, concept in items:
             _check_concept(concept)
         with self.transaction():
             for segment_id, concept in items:
-                self._insert_label(int(segment_id), concept, source, author, None, None)
+                self._insert_label(int(segment_id), concept, source, author, None, None, via)
         return len(items)
 
     def clear_label(self, segment_id: int, *, author: str) -> LabelRow:
@@ -718,12 +745,13 @@ class LabelStore:
         author: str,
         reverts: int | None,
         elapsed_ms: int | None,
+        via: str | None = None,
     ) -> LabelRow:
         now = _now()
         try:
             cur = self._conn.execute(
-                f"INSERT INTO labels ({_LABEL_COLS.split(', ', 1)[1]}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (segment_id, concept, source, author, now, reverts, elapsed_ms),
+                f"INSERT INTO labels ({_LABEL_COLS.split(', ', 1)[1]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (segment_id, concept, source, author, now, reverts, elapsed_ms, via),
             )
         except sqlite3.IntegrityError:
             raise StoreError(f"{self.path}: no segment with id {segment_id}") from None
@@ -733,13 +761,13 @@ class LabelStore:
                 "resolved_at = ?, resolved_by = ? WHERE segment_id = ? AND status = 'pending'",
                 (concept, now, author, segment_id),
             )
-        return LabelRow(int(cur.lastrowid), segment_id, concept, source, author, now, reverts, elapsed_ms)
+        return LabelRow(int(cur.lastrowid), segment_id, concept, source, author, now, reverts, elapsed_ms, via)
 
     def undo(self, segment_id: int, *, author: str) -> LabelRow | None:
         """Undo the segment's last label action; returns the appended row, or None if nothing to undo.
 
-        The appended row restores the label before it (with that label's source and author) or, when
-        there was none, is a cleared row by ``author``. Repeated undos walk further back.
+        The appended row restores the label before it (with that label's source, author and ``via``) or,
+        when there was none, is a cleared row by ``author``. Repeated undos walk further back.
         """
         _check_source("person", author)
         with self.transaction():
@@ -755,7 +783,8 @@ class LabelStore:
             undone = stack.pop()
             if stack:
                 prev = stack[-1]
-                return self._insert_label(int(segment_id), prev.concept, prev.source, prev.author, undone.id, None)
+                return self._insert_label(int(segment_id), prev.concept, prev.source, prev.author, undone.id, None,
+                                          prev.via)
             return self._insert_label(int(segment_id), None, "person", author, undone.id, None)
 
     def label(self, segment_id: int) -> LabelRow | None:
@@ -960,13 +989,14 @@ class LabelStore:
 
     _EXPORT_SQL = (
         "SELECT l.id, l.segment_id, s.image_id, i.path, i.sha256, s.settings_hash, s.x0, s.y0, s.x1, s.y1, s.area, "
-        "l.concept, l.source, l.author, l.created_at, l.reverts, l.elapsed_ms "
+        "l.concept, l.source, l.author, l.created_at, l.reverts, l.elapsed_ms, l.via "
         "FROM {table} l JOIN segments s ON s.id = l.segment_id JOIN images i ON i.id = s.image_id{where} "
         "ORDER BY l.segment_id, l.id"
     )
     _EXPORT_COLS = (
         "label_id", "segment_id", "image_id", "image_path", "image_sha256", "settings_hash",
         "x0", "y0", "x1", "y1", "area", "concept", "source", "author", "created_at", "reverts", "elapsed_ms",
+        "via",
     )  # fmt: skip
 
     def _export_rows(self, history: bool) -> list[dict[str, Any]]:
@@ -1043,6 +1073,18 @@ def _check_source(source: object, author: object) -> None:
             "every label needs an author: a person's name, the LLM's model id, or the mask file "
             f"(e.g. 'masks:parts.json'); got {author!r}"
         )
+
+
+#: The longest ``via`` a label may carry (a short text naming a ranker or a model, never a document).
+MAX_VIA = 200
+
+
+def _check_via(via: object) -> None:
+    if via is None:
+        return
+    if not isinstance(via, str) or not via.strip() or len(via) > MAX_VIA or any(ord(ch) < 32 for ch in via):
+        raise StoreError(f"a label's via must be a short one-line text (at most {MAX_VIA} characters) naming how "
+                         f"it was made, e.g. 'grid: petal model'; got {via!r}")
 
 
 def _segment_filter(image_id: int | None, settings_hash: str | None) -> tuple[str, list[Any]]:

@@ -65,17 +65,26 @@ function render({ model, el }) {
     h("div", {}, fId, " ", fLabel, " part of ", fParent), h("div", {}, fDesc), h("div", {}, fWhy, " ", fGo));
 
   const upnext = h("div", { class: "wb-upnext" }, "Up next");
-  root.append(header, errorBox, skippedBox, noticeBox, messageBox, emptyBox, main, keysBox, upnext, strip, counts, form);
+  // grid review: a page of tiles ranked as one concept, all selected at first
+  const gridHead = h("div", { class: "wb-grid-head" });
+  const gridBox = h("div", { class: "wb-grid", role: "listbox", "aria-multiselectable": "true" });
+  const trainerBox = h("div", { class: "wb-trainer" });
+  root.append(header, errorBox, skippedBox, noticeBox, messageBox, emptyBox, gridHead, gridBox, main, keysBox,
+    upnext, strip, trainerBox, counts, form);
+  let focus = 0; // the focused tile of the grid page (arrow keys move it)
+  const GRID_COLS = 8;
 
-  const send = (key) => model.send({ type: "key", key });
+  const send = (key, extra) => model.send(Object.assign({ type: "key", key }, extra || {}));
+  const isGrid = () => model.get("mode") === "grid";
+  const tiles = () => (model.get("grid") || {}).tiles || [];
 
   function drawKeys() {
     keysBox.replaceChildren();
     for (const k of model.get("bindings") || []) {
       if (k.hidden) continue;
       const b = h("button", { class: "wb-btn wb-key-" + k.action, type: "button", title: k.concept || k.action },
-        h("kbd", {}, k.key === "Enter" ? "⏎" : k.key), " ", k.label);
-      b.addEventListener("click", () => { send(k.key); root.focus(); });
+        h("kbd", {}, k.key === "Enter" ? "⏎" : k.key === " " ? "space" : k.key), " ", k.label);
+      b.addEventListener("click", () => { sendKey(k.key); root.focus(); });
       keysBox.append(b);
     }
   }
@@ -90,9 +99,80 @@ function render({ model, el }) {
   }
   filterSel.addEventListener("change", () => model.send({ type: "filter", value: filterSel.value }));
 
+  // Send a key; on a grid page the focused tile goes with it (space, x, a concept key act on that tile).
+  function sendKey(key) {
+    const t = tiles();
+    if (isGrid() && t.length) send(key, { segment_id: t[Math.min(focus, t.length - 1)].segment_id });
+    else send(key);
+  }
+
+  function drawGrid() {
+    const g = model.get("grid") || {};
+    const grid = isGrid();
+    root.classList.toggle("wb-grid-mode", grid);
+    gridHead.style.display = grid ? "" : "none";
+    gridBox.style.display = grid && (g.tiles || []).length ? "" : "none";
+    if (!grid) { gridBox.replaceChildren(); return; }
+    const page = String(g.page || 0);
+    if (gridBox.dataset.page !== page) {
+      focus = 0;
+      gridHead.replaceChildren(
+        h("div", { class: "wb-grid-q" }, "Is each of these ", h("b", {}, g.label || g.concept || ""), "?"),
+        h("div", { class: "wb-grid-how" }, "All are selected (✓). Deselect the wrong ones: click a tile, or move with the ",
+          "arrow keys and press space or x. ⏎ accepts the page: ✓ → " + (g.concept || "") +
+          ", ✗ → none (or the concept key you pressed on it)."),
+        h("div", { class: "wb-grid-by" }, (g.tiles || []).length + " unlabelled segments ranked by " + (g.model || "?")));
+      gridBox.replaceChildren();
+      (g.tiles || []).forEach((t, i) => {
+        const img = h("img", { src: t.thumb, alt: "segment " + t.segment_id });
+        const tile = h("div", { class: "wb-tile", role: "option", "data-segment": String(t.segment_id),
+          title: "segment " + t.segment_id + " · " + t.image + " · score " + t.score },
+          img, h("span", { class: "wb-tile-mark" }), h("span", { class: "wb-tile-label" }));
+        tile.addEventListener("click", () => {
+          focus = i;
+          send(" ", { segment_id: t.segment_id });
+          markTiles(t.segment_id);
+          root.focus();
+        });
+        gridBox.append(tile);
+      });
+      gridBox.dataset.page = page; // set last: a test (or a person) sees the new page only when it is drawn
+    }
+    markTiles();
+  }
+
+  // Draw each tile's state: ✓ selected (the page's concept), ✗ with the concept it will get otherwise.
+  // `flip`: a tile just clicked or toggled, drawn at once before Python's answer confirms it.
+  function markTiles(flip) {
+    const g = model.get("grid") || {};
+    const choices = Object.assign({}, model.get("grid_choices") || {});
+    if (flip !== undefined) {
+      if (choices[String(flip)] === undefined) choices[String(flip)] = "none";
+      else delete choices[String(flip)];
+    }
+    Array.from(gridBox.children).forEach((tile, i) => {
+      const c = choices[tile.dataset.segment];
+      const selected = c === undefined;
+      tile.classList.toggle("wb-off", !selected);
+      tile.classList.toggle("wb-focus", i === focus);
+      tile.setAttribute("aria-selected", selected ? "true" : "false");
+      tile.querySelector(".wb-tile-mark").textContent = selected ? "✓" : "✗";
+      tile.querySelector(".wb-tile-label").textContent = selected ? g.concept || "" : c;
+    });
+  }
+
   function drawCurrent() {
     const cur = model.get("current") || {};
     root.classList.remove("wb-pending");
+    if (isGrid()) {
+      main.style.display = "none";
+      upnext.style.display = "none";
+      strip.style.display = "none";
+      const none = !tiles().length;
+      emptyBox.style.display = none ? "" : "none";
+      emptyBox.textContent = none ? (model.get("empty") || "No grid page: pick another filter above.") : "";
+      return;
+    }
     const empty = !cur.segment_id;
     // Nothing to show: one clear sentence instead of empty picture frames.
     main.style.display = empty ? "none" : "";
@@ -120,6 +200,7 @@ function render({ model, el }) {
 
   function drawStrip() {
     strip.replaceChildren();
+    if (isGrid()) return;
     const none = !(model.get("upcoming") || []).length;
     upnext.style.display = none ? "none" : "";
     strip.style.display = none ? "none" : "";
@@ -148,6 +229,9 @@ function render({ model, el }) {
     const sk = model.get("skipped") || [];
     skippedBox.textContent = sk.length ? "Skipped (cannot be shown): " + sk.map((x) => x.image + ": " + x.reason).join("; ") : "";
     skippedBox.style.display = sk.length ? "" : "none";
+    const ts = model.get("trainer_status") || "";
+    trainerBox.textContent = ts ? "Background retraining: " + ts : "";
+    trainerBox.style.display = ts ? "" : "none";
   }
 
   root.addEventListener("keydown", (e) => {
@@ -155,10 +239,27 @@ function render({ model, el }) {
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
     const key = keyName(e);
     if (key === null) return;
+    if (isGrid() && key.startsWith("Arrow")) { // move the focus ring; nothing is sent
+      const n = tiles().length;
+      if (!n) return;
+      e.preventDefault();
+      e.stopPropagation();
+      const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -GRID_COLS, ArrowDown: GRID_COLS }[key] || 0;
+      focus = Math.max(0, Math.min(n - 1, focus + step));
+      markTiles();
+      return;
+    }
     const known = (model.get("bindings") || []).some((k) => k.key === key);
     if (!known) return;
     e.preventDefault();
     e.stopPropagation();
+    if (isGrid()) {
+      const k = (model.get("bindings") || []).find((x) => x.key === key);
+      const t = tiles();
+      if (k && k.action === "toggle" && t.length) markTiles(t[Math.min(focus, t.length - 1)].segment_id);
+      sendKey(key);
+      return;
+    }
     // Show the next segment at once (its thumbnail is already here); Python's view replaces it.
     const up = model.get("upcoming") || [];
     const k = (model.get("bindings") || []).find((x) => x.key === key);
@@ -182,7 +283,7 @@ function render({ model, el }) {
     if (!(t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.tagName === "SUMMARY"))) root.focus();
   });
 
-  drawKeys(); drawFilter(); drawCurrent(); drawStrip(); drawProgress(); drawText();
+  drawKeys(); drawFilter(); drawGrid(); drawCurrent(); drawStrip(); drawProgress(); drawText();
   const on = (name, fn) => model.on("change:" + name, fn);
   on("bindings", drawKeys);
   on("filter_options", drawFilter);
@@ -190,6 +291,10 @@ function render({ model, el }) {
   on("filter_value", drawFilter);
   on("composites", drawFilter);
   on("current", drawCurrent);
+  on("mode", () => { drawGrid(); drawCurrent(); drawStrip(); });
+  on("grid", () => { drawGrid(); drawCurrent(); });
+  on("grid_choices", () => markTiles());
+  on("trainer_status", drawText);
   on("empty", drawCurrent);
   on("upcoming", drawStrip);
   on("progress", drawProgress);
