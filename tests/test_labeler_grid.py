@@ -254,3 +254,22 @@ def test_an_unknown_default_strategy_is_a_clear_error(half_ws, monkeypatch):
     monkeypatch.setattr(labeler_mod, "DEFAULT_STRATEGY", "llm_presort")
     with pytest.raises(Exception, match="DEFAULT_STRATEGY must be one of grid, least_certain, store_order"):
         Labeler(half_ws, author="ana", train_every=0)
+
+
+def test_the_pin_key_on_a_grid_tile_pins_it_by_its_choice_on_the_page(half_ws):
+    """``!`` on a focused tile pins it as a per-concept test: selected → must be the page's concept,
+    deselected → must not be it, given another concept → must be that one; each a committed pin file."""
+    from workbench.workspace.pins import pins
+
+    ws = half_ws
+    w = Labeler(ws, author="ana", concept="petal", grid=True, train_every=0)
+    page = w.page_ids
+    key(w, "x", page[1])
+    key(w, keymap(w)["stem"], page[2])
+    for sid in page[:3]:
+        key(w, "!", sid)
+        assert "pinned segment" in w.message, w.message
+    got = {(p.concept, p.expect) for p in pins(ws)}
+    assert got == {("petal", "must"), ("petal", "must_not"), ("stem", "must")}
+    assert all(ws.store.label(s) is None for s in page)  # pinning labels nothing
+    w.close()
