@@ -423,3 +423,26 @@ def test_concurrent_accepts_of_one_proposal_apply_it_once(ws):
         t.join()
     assert results.count("ok") == 1 and set(results) <= {"ok", "busy", "decided"}, results
     assert len(ProposalStore(ws).load(p.id).decisions) == 1
+
+
+
+_SEPAL = {"op": {"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+                 "description": "Small green points under the flower head."}, "rationale": "r"}
+
+
+def test_preview_before_the_first_train_an_addition_joins_its_parent(labelled_ws):
+    """No classifier yet: the addition joins its parent at once, so the parent and the root retrain."""
+    pv = preview(labelled_ws, make_proposal(labelled_ws.ontology, [_SEPAL], kind="person", author="person:t"))
+    assert pv.provisional == [] and pv.retrain == ["sepal", "flower_head", "daisy"]
+
+
+def test_preview_once_trained_an_addition_goes_provisional_and_only_it_trains(trained_ws):
+    """With a trained classifier the same addition goes provisional (no parent combines it), so only the
+    new concept trains; a new description retrains nothing (no model reads it)."""
+    describe = {"op": {"op": "describe", "id": "petal", "description": "A long white blade around the disk."},
+                "rationale": "r"}
+    pv = preview(trained_ws, make_proposal(trained_ws.ontology, [_SEPAL], kind="person", author="person:t"))
+    assert pv.provisional == ["sepal"] and pv.retrain == ["sepal"]
+    assert pv.after.concepts["sepal"].provisional and "provisional: true" in pv.diff
+    described = preview(trained_ws, make_proposal(trained_ws.ontology, [describe], kind="person", author="person:t"))
+    assert described.changed == ["petal"] and described.retrain == []

@@ -254,3 +254,31 @@ def test_the_notebook_session_accepts_an_addition_as_provisional_and_the_graph_m
     assert "provisional" in card and "0 of 5 labels" in card
     wb.remove("bud", reason="done")
     assert "bud" not in ws.ontology.concepts
+
+
+def test_a_provisional_concept_without_labels_never_stops_training_or_scoring(trained_ws):
+    """An accepted addition with no labels yet is left out of training (with a sentence saying how to get it
+    trained) instead of failing the whole train; explanations and scoring leave it out until it has a model.
+    A confirmed concept without labels stays an error: the classifier needs it."""
+    from workbench.errors import WorkbenchError
+    from workbench.models.inference import explain_image, load_workspace_models
+    from workbench.models.job import saved_ontology, train_workspace
+
+    ws = trained_ws
+    ws.apply_edits([{"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
+                     "description": "Small green points under the flower head."},
+                    {"op": "set_provisional", "id": "sepal", "provisional": True}])
+    assert ws.ontology.concepts["sepal"].provisional
+    run = train_workspace(ws, max_epochs=2)
+    assert "sepal" not in run.result.ontology.concepts and "sepal" not in run.models
+    assert any("sepal (provisional) is not trained yet" in n and "wb.label(concept='sepal')" in n for n in run.notes)
+    assert run.retrained == []  # no parent combines it: nothing else had to retrain
+    assert "sepal" not in saved_ontology(ws).concepts and "sepal" not in load_workspace_models(ws)
+    _, explanation, _ = explain_image(ws, ws.store.images()[0].path)
+    assert explanation is not None
+    other = gate_edits(ws, [{"op": "remove_concept", "id": "stem"}])  # another change is judged on its own
+    assert other.decision in ("merge", "reject") and "sepal" not in str(other) + other.meaning(), str(other)
+
+    ws.apply_edits([{"op": "set_provisional", "id": "sepal", "provisional": False}])  # confirmed, still no labels
+    with pytest.raises(WorkbenchError, match="sepal"):
+        train_workspace(ws, max_epochs=2)

@@ -83,6 +83,9 @@ def print_proposal(ws: Workspace, p: Proposal, *, with_preview: bool = True, acc
     say(f"  accepting edits {','.join(map(str, pv.chosen))} would:")
     say(f"    add: {', '.join(pv.added) or '-'}; remove: {', '.join(pv.removed) or '-'}; "
         f"change: {', '.join(pv.changed) or '-'}")
+    if pv.provisional:
+        say(f"    provisional: {', '.join(pv.provisional)} (trained and shown, combined by no parent until the gate "
+            "shows a gain and a person confirms it: workbench confirm)")
     touched = ", ".join(f"[{i}] {n}" for i, n in pv.labels_touched.items() if n)
     say(f"    labelled segments touched: {touched or 'none'}")
     say(f"    retrain: {', '.join(pv.retrain) or 'nothing'}")

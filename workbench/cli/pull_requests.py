@@ -6,10 +6,12 @@ import argparse
 
 from workbench.cli.common import EXIT_INVALID, EXIT_OK, edit_indices, say
 from workbench.errors import WorkbenchError
-from workbench.review.gate import GateRejected, apply_proposal, gate
+from workbench.review.decisions import plan_edits
+from workbench.review.gate import GateRejected, apply_proposal, gate, goes_provisional
 from workbench.review.history import history, revert, why
 from workbench.review.provisional import NotConfirmed, confirm, judge, provisional_status, remove
 from workbench.review.render import escape_terminal as esc
+from workbench.review.store import ProposalStore
 from workbench.workspace.folder import Workspace
 
 __all__ = ["cmd_history", "cmd_why", "cmd_revert", "cmd_gate", "cmd_provisional", "cmd_confirm", "cmd_remove"]
@@ -91,6 +93,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
         _say_verdict(v)
         if v.retrained:
             say(f"retrained: {', '.join(v.retrained)} ({v.seconds:.1f} s)")
+        if v.decision != "merge":
+            p = ProposalStore(ws).load(args.ref)
+            try:
+                provisional = goes_provisional(plan_edits(ws.ontology, p, accept, None)[1], v)
+            except WorkbenchError:  # the verdict above already says what is wrong with the edits
+                provisional = False
+            if provisional:
+                say(f"an addition the gate cannot judge yet: `workbench gate {p.id} --merge --by NAME` accepts it as "
+                    "provisional (trained and shown, combined by no parent); label it, train, and the gate judges it "
+                    "before `workbench confirm CONCEPT`")
         return EXIT_OK if v.decision == "merge" else EXIT_INVALID
     finally:
         ws.close()

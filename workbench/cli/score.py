@@ -11,7 +11,7 @@ import argparse
 from workbench.cli.common import EXIT_INVALID, EXIT_OK, say
 from workbench.errors import WorkbenchError
 from workbench.models.inference import load_workspace_models
-from workbench.models.job import workspace_segmenter
+from workbench.models.job import saved_ontology, workspace_segmenter
 from workbench.models.scoring import image_files, score_folder, write_scores
 from workbench.parallel import executor
 from workbench.workspace.folder import Workspace
@@ -30,7 +30,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         seg = workspace_segmenter(ws, args.segmenter, args.sam_checkpoint)
         workers = args.workers if args.workers is not None else int(ws.settings.workers)
         with executor(workers=workers, scheduler=args.scheduler) as ex:
-            run = score_folder(files, ws.ontology, models, seg, cache_dir=ws.cache_dir,
+            run = score_folder(files, saved_ontology(ws), models, seg, cache_dir=ws.cache_dir,
                                crop_size=int(ws.settings.crop_size), executor=ex, progress=not args.no_progress)
         csv_path, json_path = write_scores(run, args.out, base=args.dir)
         say(run.summary())

@@ -15,7 +15,7 @@ from workbench.data.segments import Segment, settings_hash
 from workbench.errors import WorkbenchError
 from workbench.models.contract import ConceptModel
 from workbench.models.hybrid import Explanation, HybridClassifier
-from workbench.models.job import workspace_segmenter
+from workbench.models.job import saved_ontology, workspace_segmenter
 from workbench.models.store import ModelStore
 from workbench.models.train import collect
 
@@ -27,7 +27,7 @@ __all__ = ["load_workspace_models", "explain_image", "least_certain_order"]
 
 def load_workspace_models(ws: Workspace) -> dict[str, ConceptModel]:
     """Every concept's saved model; a concept without one is an error naming it (train first)."""
-    o = ws.ontology
+    o = saved_ontology(ws)  # a provisional concept not trained yet is left out (no parent combines it)
     store = ModelStore(ws.models_dir)
     missing = [c for c in o.concepts if not store.has(c)]
     if missing:
@@ -59,7 +59,7 @@ def explain_image(ws: Workspace, image: Any) -> tuple[np.ndarray, Explanation, s
         bboxes = [s.bbox for s in rows]
         segs = [Segment.from_crop(s.crop_mask(), s.bbox, s.shape, s.area) for s in rows]  # box-sized masks only
         crops = (np.stack([s.crop(pixels, size) for s in segs]) if segs else np.zeros((0, size, size, 3), np.uint8))
-    hybrid = HybridClassifier(ws.ontology, load_workspace_models(ws))
+    hybrid = HybridClassifier(saved_ontology(ws), load_workspace_models(ws))
     return pixels, hybrid.explain(crops, bboxes), name
 
 

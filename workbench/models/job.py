@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from workbench.data.segment import make_segmenter
 from workbench.data.segments import Segmenter, settings_hash
 from workbench.errors import WorkbenchError
@@ -35,9 +37,12 @@ from workbench.models.train import (
     TrainConfig,
     TrainResult,
     collect,
+    leaf_targets,
     split_images,
     train_hybrid,
 )
+from workbench.ontology.edits import RemoveConcept
+from workbench.ontology.graph import Ontology
 from workbench.workspace.pins import pinned_segment_ids
 
 if TYPE_CHECKING:
@@ -46,6 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SETTINGS_IN_CONFIG",
+    "trainable_ontology",
+    "saved_ontology",
     "training_config",
     "workspace_segmenter",
     "collect_workspace",
@@ -196,6 +203,50 @@ class TrainingRun:
         return self.result.retrained
 
 
+def _without(ontology: Ontology, keep: Callable[[str], bool]) -> tuple[Ontology, list[str]]:
+    """``ontology`` minus its provisional leaves for which ``keep`` is False (repeated: a provisional
+    composite whose provisional parts all went becomes a leaf and is asked in turn), and their ids."""
+    gone: list[str] = []
+    while True:
+        drop = next((c for c in ontology.provisional() if c in ontology.leaves() and not keep(c)), None)
+        if drop is None:
+            return ontology, gone
+        ontology = RemoveConcept(drop).apply(ontology)
+        gone.append(drop)
+
+
+def trainable_ontology(ontology: Ontology, images: ImageTable, segments: SegmentTable) -> tuple[Ontology, list[str]]:
+    """The ontology to train now, and a sentence per provisional concept left out of it.
+
+    A provisional concept (an accepted addition no parent combines yet) needs labelled training segments
+    of both kinds (some of it, some not) before its model can be fitted. Until then it is left out of
+    training, so everything else still trains: no parent combines it, so no other fingerprint and nothing
+    the classifier computes changes. A confirmed concept without labels stays an error (the classifier
+    needs it).
+    """
+    train = images.mask("train")
+    counts: dict[str, tuple[int, int]] = {}
+
+    def ready(c: str) -> bool:
+        rows, y = leaf_targets(segments, c)
+        keep = train[segments.image_index[rows]] if len(rows) else np.zeros(0, bool)
+        pos = int(y[keep].sum())
+        counts[c] = (pos, int(keep.sum()) - pos)
+        return bool(counts[c][0] and counts[c][1])
+
+    ontology, gone = _without(ontology, ready)
+    return ontology, [f"{c} (provisional) is not trained yet: {counts.get(c, (0, 0))[0]} labelled training segments "
+                      f"are '{c}' and {counts.get(c, (0, 0))[1]} are not; label some as '{c}' "
+                      f"(wb.label(concept='{c}')), then train again" for c in gone]
+
+
+def saved_ontology(ws: Workspace) -> Ontology:
+    """The workspace's ontology as its saved models can score it: provisional concepts not trained yet
+    (no saved model) left out. Explanations and `workbench score` use it."""
+    store = ModelStore(ws.models_dir)
+    return _without(ws.ontology, store.has)[0]
+
+
 def train_workspace(
     ws: Workspace,
     *,
@@ -231,8 +282,10 @@ def train_workspace(
     if not len(segments):
         raise WorkbenchError(f"{ws.path}: no segments yet: run `workbench segment --workspace {ws.path} "
                              "--dataset DIR` first")
+    ontology, waiting = trainable_ontology(ws.ontology, images, segments)
+    notes += waiting
     t = time.perf_counter()
-    result = train_hybrid(ws.ontology, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
+    result = train_hybrid(ontology, images, segments, config, models_dir=ws.models_dir, settings_hash=shash,
                           executor=executor, force=force, progress=progress, on_fitted=on_fitted,
                           score_cache=ws.cache_dir / "scores")
     seconds["train"] = time.perf_counter() - t

@@ -53,10 +53,12 @@ class Preview:
     removed: list[str]  #: concept ids gone from the result
     changed: list[str]  #: ids in both whose fields or parts differ
     labels_touched: dict[int, int]  #: edit index -> labelled segments whose concept it renames/merges/removes/splits
-    retrain: list[str]  #: concepts whose models would retrain (changed + added + their ancestors), bottom-up
-    after: Ontology  #: the ontology after the chosen edits
+    retrain: list[str]  #: concepts whose models would retrain (added, or changed in implementation, rule or
+    #: combined parts, and the concepts that combine them), bottom-up
+    after: Ontology  #: the ontology after the chosen edits (new concepts marked provisional where they would be)
     stale: bool  #: the ontology changed since the proposal was made (edits were re-validated)
     chosen: list[int] = field(default_factory=list)  #: the edit indices this preview applies
+    provisional: list[str] = field(default_factory=list)  #: added concepts accepting would make provisional
 
 
 def _as_proposal(ws: Workspace, ref: Any) -> Proposal:
@@ -147,16 +149,28 @@ def preview(
         elif e.op == "merge":
             n = sum(counts.pop(s, 0) for s in e.sources)  # type: ignore[attr-defined]
             counts[e.into] = counts.get(e.into, 0) + n  # type: ignore[attr-defined]
+    marks = provisional_marks(ws, edits, None)  # what accept() adds: new concepts go provisional once trained
+    for m in marks:
+        after = m.apply(after)
     b, a = before.concepts, after.concepts
     added = sorted(set(a) - set(b))
     removed = sorted(set(b) - set(a))
     changed = sorted(c for c in set(a) & set(b) if a[c] != b[c])
-    hit = set(added) | set(changed)
-    for c in list(hit):
-        hit.update(after.ancestors(c))
+    # a model retrains when its own definition or the parts it combines change, and so does every concept
+    # that combines it; a provisional concept trains but no parent combines it (its parent stays as it is)
+    hit = set(added) | {c for c in changed if (a[c].implementation, a[c].rule, after.composed_parts(c))
+                        != (b[c].implementation, b[c].rule, before.composed_parts(c))}
+    hit |= {e.into for e in edits if e.op == "merge" and e.into in a}  # type: ignore[attr-defined]  # new labels
+    todo = list(hit)
+    while todo:
+        c = todo.pop()
+        for parent in after.parents(c):
+            if c in after.composed_parts(parent) and parent not in hit:
+                hit.add(parent)
+                todo.append(parent)
     retrain = [c for c in after.bottom_up() if c in hit]
     return Preview(text_diff(before, after, "a/ontology.yaml", "b/ontology.yaml"), added, removed, changed,
-                   touched, retrain, after, stale, chosen)
+                   touched, retrain, after, stale, chosen, sorted(m.id for m in marks))
 
 
 def commit_message(p: Proposal, edits: Sequence[Edit], *, by: str, gate: Mapping | None = None,

@@ -64,7 +64,7 @@ import numpy as np
 
 from workbench.data.segments import settings_hash
 from workbench.errors import EditError, ProposalConflict, ProposalError, WorkbenchError
-from workbench.models.job import collect_workspace, training_config, workspace_segmenter
+from workbench.models.job import collect_workspace, trainable_ontology, training_config, workspace_segmenter
 from workbench.models.metrics import BootstrapResult, paired_bootstrap
 from workbench.models.pins import compare_pins, run_pins
 from workbench.models.store import ModelStore
@@ -448,6 +448,10 @@ def gate_edits(
         return done("inconclusive", f"no segments in the workspace yet: run `workbench segment --workspace {ws.path}`")
     cand_segments = SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes,
                                  _relabel(segments.labels, edits), segments.crops)
+    # a provisional concept that cannot be trained yet (no parent combines it) is left out of both sides,
+    # as `workbench train` leaves it out: it must not hold up the judgement of another change
+    base_o, _ = trainable_ontology(base_o, images, segments)
+    cand_o, _ = trainable_ontology(cand_o, images, cand_segments)
 
     # concepts the candidate has to learn but nobody has labelled yet
     train_img = images.mask("train")

@@ -264,6 +264,8 @@ class ReviewWidget(LiveDisplay, ipywidgets.VBox):
                if pv.stale else "")
             + f"<br>added: {_e(', '.join(pv.added) or '—')} · removed: {_e(', '.join(pv.removed) or '—')} · "
               f"changed: {_e(', '.join(pv.changed) or '—')}"
+            + (f"<br>provisional: {_e(', '.join(pv.provisional))} (trained and shown, combined by no parent until "
+               "the gate shows a gain and you confirm it: wb.confirm)" if pv.provisional else "")
             + f"<br>labelled segments touched: {_e(touched)}"
             + f"<br>models to retrain: {_e(', '.join(pv.retrain) or 'none')}</div>"
         )
