@@ -286,7 +286,7 @@ from workbench.data.labelers import concept_for_segment
 
 records = {r.id: r for r in folder.records}
 index_to_concept = {i: c for i, c in folder.parts_map.items() if c in ws.ontology.concepts}
-stand_in = wb.label(author="stand-in")
+stand_in = wb.label(author="stand-in", grid=False)   # one segment at a time
 for _ in range(15):
     row = ws.store.segment(stand_in.segment_id)
     parts = folder.load_parts(records[ws.store.image(row.image_id).path])
@@ -299,10 +299,11 @@ print("by hand:", ws.store.counts(source="person"))
 **Your turn.** The labeler shows one segment at a time, outlined on its image, with one key per
 concept: `1` disk, `2` leaf, `3` petal, `4` stem, `n` none, `s` skip, `u` undo. Click into it and label
 a few: each keypress is stored before the next segment shows, and the count moves. The filter menu
-switches to *least certain* (once trained, below) or to the segments of one concept, to check them.
+switches to *least certain* (once trained, below), to the segments of one concept, to check them, or to
+a *grid review* (section 4 shows it).
 """),
     code("tour-17b", """
-labeler = wb.label()
+labeler = wb.label(grid=False)   # one segment at a time (without grid=False: a grid page, see below)
 display(labeler)
 done, total = ws.store.progress()
 assert labeler.segment_id is not None, "nothing left to label: the four images above should be"
@@ -326,6 +327,22 @@ assert outcome is not None, "training failed: the dashboard above says why"
 print([(c, m["kind"], m["implementation"]) for c, m in outcome["concepts"].items()])
 """, expect="[('disk', 'part', 'rule'), ('leaf', 'part', 'net'), ('petal', 'part', 'net'), ('stem', 'part', 'net'), "
              "('flower_head', 'composite', 'net'), ('daisy', 'root', 'net')]\n"),
+    md("tour-20b", """
+**Labels in pages: grid review.** Once a part concept has a few labels (5) or a trained model, the
+labeler ranks the unlabelled segments by how much they look like it (its model's score and the
+similarity to its labelled segments) and shows a page of 24 at once, all selected. You deselect the
+wrong ones (click, or arrow keys and space / `x`; a concept key gives a tile that concept instead) and
+press Enter: the page is stored in one step (selected → petal, the rest → none), each label saying it
+came from the grid and what ranked it. `u` undoes the whole page. While you look at a page the next one
+is prepared, and every 20 labels of a concept retrain that concept alone in the background. This is
+what `wb.label()` opens when a concept can be ranked; `grid=False` labels one at a time.
+"""),
+    code("tour-20c", """
+grid = wb.label(concept="petal", grid=True)
+display(grid)
+unlabelled = all(ws.store.label(s) is None for s in grid.page_ids)
+print(grid.mode, grid.grid["concept"], len(grid.page_ids), unlabelled)  # NBVAL_CHECK_OUTPUT
+""", expect="grid petal 24 True\n"),
     md("tour-21", """
 ## 5 · Why "daisy"? And is it any good?
 
@@ -678,21 +695,24 @@ NB04 = [
 Every change to the ontology goes through the same loop as a code change:
 
 ```
-proposal (suggester or person) ──review──▶ merge gate (retrain what it touches, compare) ──▶ apply: one git commit
-      ▲                                                                                        │
-      └──────────── history · why · revert (a new commit) ◀────────────────────────────────────┘
+proposal (suggester or person) ──second reviewer: findings (advice)──▶ a person reviews
+      ──▶ merge gate (retrain what it touches, compare, run the pins) ──▶ apply: one git commit
+      ▲                                                                        │
+      └──────────── history · why · revert (a new commit) ◀────────────────────┘
 ```
 
-This notebook starts from a trained daisy workspace (as notebook 03 leaves it) and goes through the
-loop with four proposals: a description change (nothing to retrain), a new concept nobody has labelled
-yet (the gate cannot decide), a harmful simplification (the gate refuses it; a recorded override
-merges it anyway), and its revert. Then a stale proposal that no longer applies, proposals as
-notebook cells, and how to do it all from the command line, with Claude, and on a cluster.
+This notebook starts from a trained daisy workspace that does not know leaves yet, and goes round
+the loop: a description change (nothing to retrain); **pins**, tests a person writes for single
+segments; a harmful simplification that a pin blocks (a recorded override merges it anyway) and its
+revert; a new concept that goes in **provisional**, is labelled, judged by the gate, then confirmed
+or removed; a **second reviewer**'s findings beside a diff, and proposals as notebook cells; a stale
+proposal; and how to do it all from the command line, with Claude, and on a cluster.
 """ + SETUP_NOTE),
     setup_cell("pr-02", "04"),
     code("pr-03", """
 from workbench.data.datasets import generate_demo
 from workbench.data.labelers import label_from_masks
+from workbench.ontology.edits import RemoveConcept
 from workbench.ontology.graph import Ontology
 from workbench.ontology.shipped import shipped_ontology
 from workbench.data.segment import make_segmenter, segment_dataset
@@ -701,7 +721,8 @@ from workbench.jupyter.widgets.dashboard import train_workspace
 from workbench.workspace.folder import Workspace
 
 folder = generate_demo(HERE / "data", n_per_class=20, seed=0)
-ontology = Ontology.load(shipped_ontology("daisy"))
+# the shipped daisy ontology without its leaf: section 5 proposes the leaf as a new concept
+ontology = RemoveConcept("leaf").apply(Ontology.load(shipped_ontology("daisy")))
 Workspace.create(HERE / "workspace", ontology, Settings(dataset=str(folder.root))).close()
 wb = workbench.open(HERE / "workspace", author="you")
 ws = wb.workspace
@@ -735,66 +756,93 @@ def propose(ops, title, rationale=""):
                                     kind="person", author="person:you", title=title, rationale=rationale))
 
 
+def commit_message(sha):
+    \"\"\"The full message of one commit of the workspace's git repository.\"\"\"
+    return subprocess.run(["git", "-C", str(ws.path), "show", "-s", "--format=%B", sha],
+                          capture_output=True, text=True, check=True).stdout
+
+
 desc = propose([({"op": "describe", "id": "petal", "description": ws.ontology.concepts["petal"].description
                   + " Seen edge-on, a petal is a thin white line."}, "Petals seen from the side look different.")],
                "Petals seen edge-on")
 applied = wb.apply(desc.id)
 verdict = applied.verdict
 print(applied)
-print(subprocess.run(["git", "-C", str(ws.path), "show", "-s", "--format=%B", store.load(desc.id).commit],
-                     capture_output=True, text=True, check=True).stdout)
+print(commit_message(store.load(desc.id).commit))
 """),
     code("pr-06", """
 # NBVAL_CHECK_OUTPUT
 print(verdict.decision, verdict.kind, list(verdict.retrained), store.load(desc.id).status)
 """, expect="merge neutral [] accepted\n"),
-    md("pr-07", """
-## 2 · A new concept nobody has labelled yet
+    md("pr-30", """
+## 2 · Pins: a test for one segment
 
-An addition must *gain* accuracy to merge, and a concept without labelled segments cannot be trained,
-so the gate answers *inconclusive* and names what to label. An inconclusive verdict merges nothing
-(`wb.apply` refuses it as it refuses a reject, unless you override with a reason); here the proposal
-is left pending and then rejected with a reason.
+The gate's main evidence is the root's accuracy on a few validation images, and that can miss a change
+that breaks one part. A **pin** is a test a person writes for one segment: *the petal model must score
+this segment as a petal* (`"must"`), or *must not* (`"must_not"`). Here a person reads an explanation
+and pins two segments that fired: the white petal must stay a petal, and the yellow disk must never
+be taken for one. Each pin is a commit to `pins/petal.yaml` (reviewable YAML; the labeler's `!` key
+and `workbench pin add` make the same). `wb.test()` runs every pin against the saved models and says
+what each one scored.
 """),
-    code("pr-08", """
-from workbench.review.gate import gate
-from workbench.review.decisions import reject
+    code("pr-31", """
+from workbench.models.inference import explain_image
 
-sepal = propose([({"op": "add_concept", "id": "sepal", "label": "Sepal", "parents": ["flower_head"],
-                   "description": "Small green pointed leaves cupping the flower head from below."},
-                  "Seen from the side, green points show under the petals.")], "A sepal under the flower head")
-v = gate(ws, sepal.id)
-print(v.summary(), "| label first:", v.labels_needed)
-reject(ws, sepal.id, by="you", reason="no sepal is visible in these images; label some first if they ever are")
-print(store.load(sepal.id).status)
+image = "daisy/0000.png"
+display(wb.explain(image))                      # each fired part boxed on the image, with its score
+_, explanation, _ = explain_image(ws, image)    # the same explanation as data
+fired = explanation.concepts
+assert fired["petal"].score >= 0.5 and fired["disk"].score >= 0.5, "pick an image where petal and disk fired"
+wb.pin((image, fired["petal"].bbox), "petal", note="a white petal: it must stay a petal")
+wb.pin((image, fired["disk"].bbox), "petal", "must_not", note="the yellow disk is never a petal")
+print((ws.path / "pins" / "petal.yaml").read_text())
+print(wb.test())
 """),
-    code("pr-09", """
+    md("pr-32", """
+A pinned segment is a test, never data: its label is taken out of training and out of every
+measurement (the segment stays in its image). So the concepts whose training data changed retrain on
+the next train, and `wb.test()` runs the pins again against the new models.
+"""),
+    code("pr-33", """
+print(train_workspace(ws)["result"].summary())
+report = wb.test()
+print(report)
+"""),
+    code("pr-34", """
 # NBVAL_CHECK_OUTPUT
-print(v.decision, v.kind, v.labels_needed)
-""", expect="inconclusive addition ('sepal',)\n"),
+print(sorted(p.expectation for p in wb.pins("petal")), report.ok)
+""", expect="[\"must be 'petal'\", \"must not be 'petal'\"] True\n"),
     md("pr-10", """
-## 3 · A harmful simplification
+## 3 · A harmful simplification, blocked by a pin
 
 Someone proposes to find petals with the disk's rule (`yellow_disk`) instead of a net: fewer
 parameters, but white petals are not yellow. The gate retrains what the change affects (petal, then
-flower head and daisy above it; everything else is reused from the workspace's saved models),
-compares the root's balanced accuracy with and without it on the same validation images, and draws a
-paired bootstrap interval. A simplification may lose at most `gate_max_loss` (1 point). If the gate
-rejects it, `wb.apply` raises `GateRejected`, nothing is merged, and the verdict is recorded in the
-proposal file.
+flower head and daisy above it; everything else is reused from the saved models), compares the
+root's balanced accuracy with and without it on the same validation images with a paired bootstrap
+interval, and runs the pins of every concept it retrained, with the old and with the new models. A
+simplification may lose at most `gate_max_loss` (1 point), and **a pin that passed and now fails
+blocks the merge**, whatever the accuracy says. `wb.apply` then merges nothing, records the verdict
+in the proposal file and raises `NotMerged` (a `GateRejected`); the verdict reads in words: how many
+images, what changed, which pins.
 """),
     code("pr-11", """
 from workbench.review.gate import GateRejected, Verdict
 
 harm = propose([({"op": "describe", "id": "petal", "implementation": "rule", "rule": "yellow_disk"},
                  "One rule for both parts of the flower head: fewer parameters.")], "Petals by rule")
+blocked = None
 try:
     print(wb.apply(harm.id))
-except GateRejected as e:
-    print("refused:", e)
+except GateRejected as e:   # the gate said no: show its verdict, not a traceback
+    blocked = e.verdict
+    print(blocked)
 recorded = store.load(harm.id)
-print("status:", recorded.status, "| recorded verdict:", (recorded.gate or {}).get("summary"))
+print("\\nstatus:", recorded.status, "| recorded verdict:", (recorded.gate or {}).get("summary"))
 """),
+    code("pr-35", """
+# NBVAL_CHECK_OUTPUT
+print(blocked.decision, blocked.pins_newly_failing > 0, recorded.status)
+""", expect="reject True pending\n"),
     md("pr-12", """
 A person can still merge against the gate, but only with a reason, which goes into the commit
 (`Gate-override:`) and the proposal's decisions. (`wb.apply(ref, override="why")` does it in one
@@ -807,6 +855,7 @@ if store.load(harm.id).status == "pending":
     merged = override(ws, harm.id, by="you", reason="trying it on the bigger data set next week",
                       verdict=Verdict.from_dict(store.load(harm.id).gate))
     print(merged.status, "- commit", merged.commit[:12])
+    print("\\n".join(line for line in commit_message(merged.commit).splitlines() if line.startswith("Gate")))
 print("petal is now a", ws.ontology.concepts["petal"].implementation)
 """),
     md("pr-14", """
@@ -832,8 +881,118 @@ print("petal is a", ws.ontology.concepts["petal"].implementation, "again")
 # NBVAL_CHECK_OUTPUT
 print(ws.ontology.concepts["petal"].implementation, back.reverts == store.load(harm.id).commit)
 """, expect="net True\n"),
+    md("pr-07", """
+## 5 · A new concept: provisional, labelled, judged, then confirmed or removed
+
+An addition must *gain* accuracy to merge, but a concept nobody has labelled yet cannot be trained,
+so the gate cannot judge it. `wb.apply` then accepts it as **provisional**: it is in the ontology (a
+commit; the file says `provisional: true`), it gets a labeler key and its own model, but no parent
+combines its score yet, so the classifier is what it was. Here a person adds the leaf.
+"""),
+    code("pr-08", """
+leaf = propose([({"op": "add_concept", "id": "leaf", "label": "Leaf", "parents": ["daisy"],
+                  "description": "A matte green leaf, spoon- or lance-shaped, low at the foot of the stem."},
+                 "Daisies have leaves at the foot of the stem; the classifier does not look at them.")], "Leaves")
+print(wb.apply(leaf.id))
+for st in wb.provisional(gate=False):
+    print(st.line())
+"""),
+    md("pr-36", """
+**Label it.** In the labeler (`wb.label()` has a key for *leaf* now) or, here, from the data set's
+part masks: ground-truth labels that said *none* become *leaf*. With `provisional_min_labels` (10)
+labels on training images, a train trains the leaf's own model (nothing else changes), and the gate
+judges it: the composition with the leaf against the composition without it, on the validation
+images. `wb.train()` runs that gate by itself after training; `wb.provisional()` runs it now.
+"""),
+    code("pr-37", """
+print(label_from_masks(ws.store, folder, ws.ontology).summary())
+print(train_workspace(ws)["result"].summary())
+[leaf_status] = wb.provisional()   # the gate, for each provisional concept with enough labels; recorded
+assert leaf_status.ready, leaf_status.line()
+print(leaf_status.line())
+print(leaf_status.verdict)
+"""),
+    md("pr-38", """
+**Decide.** The verdict is recorded in the leaf's proposal file. On *merge* the person confirms the
+leaf: a commit whose message holds the verdict, and the daisy combines the leaf from then on. Without
+a gain the person removes it (a commit; its labels stay in the store), or confirms it anyway with a
+reason, `wb.confirm("leaf", override="why")`, recorded as `Gate-override:`. The cell below does what
+the measured verdict allows.
+"""),
+    code("pr-39", """
+if leaf_status.verdict.decision == "merge":
+    wb.confirm("leaf")
+    print("confirmed: the daisy now combines the leaf")
+else:
+    wb.remove("leaf", reason=f"the gate measured no gain: {leaf_status.verdict.line()}")
+    print("removed: the classifier stays as it was")
+print(commit_message(store.load(leaf.id).decisions[-1]["commit"]))   # the decision's commit
+"""),
+    code("pr-09", """
+# NBVAL_CHECK_OUTPUT
+steps = [d["action"] for d in store.load(leaf.id).decisions if d.get("concept") == "leaf"]
+merged = leaf_status.verdict.decision == "merge"
+print(steps == ["gate", "confirm" if merged else "remove"], ("leaf" in ws.ontology.composed_parts("daisy")) == merged,
+      ws.ontology.provisional())
+""", expect="True True []\n"),
+    md("pr-40", """
+## 6 · A second reviewer, beside the diff
+
+Before a person reads a proposal, a **second reviewer** writes findings: is each new concept visual
+at the scale of one segment; does it duplicate a concept the ontology has (label overlap in the store,
+similar descriptions); does an edit contradict the ontology; does the evidence image bear the
+rationale out. Findings are advice stored beside the edits: a reviewer can never accept, reject or
+change a proposal. Reviewers form a registry like the suggesters: `scripted` (findings written by
+hand for the shipped demo suggestions, **marked as scripted: not model output**), `replay`
+(recorded reviews, offline) and `claude` (with `ANTHROPIC_API_KEY`). Here the demo script suggests
+pink petal tips and a stalk, and the scripted reviewer reviews the proposal (`workbench review ID
+--workspace WS` does the same; `workbench suggest` and the review widget run the workspace's
+`reviewer` setting by themselves).
+"""),
+    code("pr-41", """
+from workbench.review.reviewers import review_proposal
+from workbench.review.suggest import ScriptedSuggester
+
+script = ScriptedSuggester(workspace=ws)
+tips = store.save(script.play(script.steps[2], ws.ontology))   # the demo script's third suggestion
+tips = review_proposal(ws, tips.id, "scripted")                 # the findings go into proposals/NNNN.yaml
+print(tips.title, "|", tips.review.line())
+print(tips.review.summary)
+for f in tips.review.findings:
+    print("-", f.line(), f"({'workbench check' if f.source == 'check' else 'reviewer'})")
+display(wb.review(tips.id))   # the review widget: the edits to tick, the diff, the findings beside it
+"""),
+    md("pr-20", """
+The same findings appear in the proposal's notebook cells: `wb.propose_cells(ref)` shows a proposal as
+a Markdown review (title, who proposed it, rationale, each edit with its lint, problems and findings,
+the diff, the second reviewer's block; with `gate=True` the verdict and before/after pictures of the
+retrained concepts) and puts a code cell `wb.apply("proposals/NNNN.yaml")` below the current cell,
+to run deliberately. The JupyterLab sidebar's *Insert proposal as cells* does the same. Model text in
+the Markdown is escaped: it can load nothing and run nothing. `workbench.review.cells.proposal_cells`
+returns the cells as data (stable ids, so inserting again replaces them in place). The person
+decides: here, a rejection that cites the findings.
+"""),
+    code("pr-21", """
+from IPython.display import Markdown
+
+from workbench.review.cells import proposal_cells
+from workbench.review.decisions import reject
+
+cells = proposal_cells(ws, tips.id)
+print([(c["cell_type"], c["id"]) for c in cells])
+print(cells[1]["source"])
+display(Markdown(cells[0]["source"]))
+rejected = reject(ws, tips.id, by="you",
+                  reason="as the reviewer says: a tip is part of a petal, and a stalk is the stem")
+print(rejected.status, "by", rejected.decisions[-1].get("by"))
+"""),
+    code("pr-42", """
+# NBVAL_CHECK_OUTPUT
+judged = sorted({f.kind for f in tips.review.findings if f.source == "reviewer"})
+print(tips.review.scripted, judged, "petal_tip" in ws.ontology.concepts, store.load(tips.id).status)
+""", expect="True ['not_visual', 'overlap'] False rejected\n"),
     md("pr-18", """
-## 5 · A stale proposal
+## 7 · A stale proposal
 
 Proposals are made against one version of the ontology (their `base` hash). When the ontology has
 changed since, accepting re-validates every chosen edit against the current one: what still applies
@@ -853,33 +1012,19 @@ try:
 except ProposalConflict as e:
     print("conflict:", e)
 """),
-    md("pr-20", """
-## 6 · Proposals as notebook cells
-
-`wb.propose_cells(ref)` shows a proposal as a Markdown review (title, who proposed it, rationale,
-each edit with its lint or problem, the diff; with `gate=True` the verdict and before/after pictures
-of the retrained concepts) and puts a code cell `wb.apply("proposals/NNNN.yaml")` below the current
-cell, to run deliberately. The JupyterLab sidebar's *Insert proposal as cells* does the same. Model
-text in the Markdown is escaped: it can load nothing and run nothing. `workbench.review.cells.proposal_cells`
-returns the cells as data (stable ids, so inserting again replaces them in place).
-"""),
-    code("pr-21", """
-from IPython.display import Markdown
-
-from workbench.review.cells import proposal_cells
-
-cells = proposal_cells(ws, describe.id)
-print([(c["cell_type"], c["id"]) for c in cells])
-print(cells[1]["source"])
-display(Markdown(cells[0]["source"]))
-"""),
     md("pr-22", """
 ## From the command line
 
 ```bash
 workbench proposals list --workspace WS
+workbench review 0007 --workspace WS [--reviewer scripted|replay|claude]   # findings, stored in the proposal
+workbench proposals show 0007 --workspace WS          # the diff, the findings, what would retrain
+workbench pin add 812 petal --workspace WS --by ana   # a pin (--not: must not; or --image P --at X,Y)
+workbench test --workspace WS                         # run the pins: exit 1 when one fails
 workbench gate 0007 --workspace WS                    # exit 0 only for "merge"
-workbench gate 0007 --workspace WS --merge --by ana   # gate, then accept unless rejected
+workbench gate 0007 --workspace WS --merge --by ana   # gate, then accept (an addition it cannot judge: provisional)
+workbench provisional --workspace WS --gate           # provisional concepts; judge those with enough labels
+workbench confirm leaf --workspace WS --by ana        # or: workbench remove leaf --workspace WS --by ana
 workbench history --workspace WS
 workbench why petal --workspace WS
 workbench revert 0007 --workspace WS --by ana --reason "..."
@@ -914,11 +1059,12 @@ Dask cluster (`executor(scheduler="tcp://host:8786")`, workers reading the same 
 """),
     code("pr-25", """
 from workbench.parallel import executor
+from workbench.review.gate import gate
 
 SCHEDULER = os.environ.get("WORKBENCH_SCHEDULER")   # e.g. "tcp://10.0.0.5:8786"
 if SCHEDULER:
-    p = propose([({"op": "describe", "id": "leaf", "implementation": "rule", "rule": "green_elongated"},
-                  "Leaves are green.")], "Leaves by rule")
+    p = propose([({"op": "describe", "id": "disk", "implementation": "net"},
+                  "A net might find disks the rule misses.")], "The disk by a net")
     with executor(scheduler=SCHEDULER) as ex:
         v = gate(ws, p.id, seeds=(0, 1, 2), executor=ex)
     print(v.summary())
@@ -1510,8 +1656,10 @@ print(lint_concept("Leaf", leaf_description))
 ### 1.4 · Review someone else's proposal (9 min)
 
 A suggester proposed three edits for a side view of a daisy. Review them in the widget (or with
-`preview`), then accept only what deserves to go in, and say `reviewed = True`. Think: is each edit
-valid? Does the ontology already have what it adds?
+`preview`). Beside the diff, a *second reviewer* has left findings before you: here the workbench's
+own checks (a duplicate description, an edit that cannot apply). Findings are advice; you decide.
+Accept only what deserves to go in, and say `reviewed = True`. Think: is each edit valid? Does the
+ontology already have what it adds?
 """, """
 from workbench.review.decisions import accept, preview
 
@@ -1522,7 +1670,9 @@ reviewed = ...   # accept(ws, to_review, [...], by="you"), then reviewed = True
 from workbench.review.decisions import accept, preview
 
 to_review = next(p for p in ProposalStore(ws).list(status="pending") if p.title == course.REVIEW_TITLE)
-display(wb.review(to_review.id))
+display(wb.review(to_review.id))   # the widget asks the second reviewer first; its findings sit beside the diff
+for finding in ProposalStore(ws).load(to_review.id).review.findings:
+    print(finding.line())
 print([(e.summary(), e.decision, e.problem) for e in to_review.edits])
 print(preview(ws, to_review, [0]).diff)
 accept(ws, to_review, [0], by="you", note="stalk is the stem; the sepal part needs the concept first (1.2)")
@@ -1610,12 +1760,13 @@ check.ex2_4(wb, will_retrain, again["result"].retrained if again else None{stric
         "title": "Block 3 · Change it like code: gate, merge, trace, revert (25 min)",
         "intro": """
 The workspace holds the daisy ontology, every segment labelled and every concept trained. You will
-propose a simplification, let the merge gate judge it, merge it, trace it with `why`, and revert it.
-(The set-up trains the models first: it takes about half a minute.)
+propose a simplification, let the merge gate judge it, merge it, trace it with `why`, revert it, and
+write a test for one segment (a *pin*) that stops a harmful change. (The set-up trains the models
+first: it takes about half a minute.)
 """,
         "exercises": [
             ("3.1", """
-### 3.1 · Propose, gate, merge (12 min)
+### 3.1 · Propose, gate, merge (9 min)
 
 Propose to replace the petal net by the plain-code rule `white_elongated` (a petal: white, longer than
 wide) and run it through the gate with `wb.apply`. If the gate refuses, merge it anyway with a reason
@@ -1644,7 +1795,7 @@ except GateRejected as e:
 print(applied)
 """, "check.ex3_1(wb{strict})"),
             ("3.2", """
-### 3.2 · Why is the petal a rule? (5 min)
+### 3.2 · Why is the petal a rule? (4 min)
 
 Which proposal last changed the petal? Put its id (e.g. `"0001"`) in `last_petal_change`.
 """, """
@@ -1654,7 +1805,7 @@ print(wb.why("petal"))
 last_petal_change = wb.why("petal").last_changed.proposal
 """, "check.ex3_2(wb, last_petal_change{strict})"),
             ("3.3", """
-### 3.3 · Revert (5 min)
+### 3.3 · Revert (4 min)
 
 Undo the petal change with a reason. The revert is a new commit; the history keeps both.
 """, """
@@ -1665,7 +1816,62 @@ print(back.summary())
 for change in wb.history(limit=3):
     print(change.summary())
 """, "check.ex3_3(wb{strict})"),
+            ("3.4", """
+### 3.4 · A test for one segment (6 min)
+
+The gate judges a change mostly by the root's accuracy on a few validation images, which can miss a
+change that breaks one part. A *pin* is a test you write for one segment: "the petal model must (or
+must not) call this a petal". Someone wants to find petals with the disk's yellow rule; the proposal
+is made for you below. First pin the yellow disk of `daisy/0000.png` as *must not be a petal*, check
+with `wb.test()` that your pin passes, then run the proposal through the gate with `wb.apply`. Read
+the verdict: what does the accuracy say, and what do the pins say? Leave the proposal unmerged.
+""", """
+from workbench.models.inference import explain_image
+from workbench.review.gate import GateRejected
+
+display(wb.explain("daisy/0000.png"))
+_, explanation, _ = explain_image(ws, "daisy/0000.png")
+disk_box = explanation.concepts["disk"].bbox   # the box of the segment the disk fired on
+disk_rule = course.petals_by_disk_rule(wb)     # the proposal to gate
+...   # wb.pin(("daisy/0000.png", disk_box), "petal", "must_not"), print(wb.test()), then wb.apply(disk_rule.id)
+""", """
+from workbench.models.inference import explain_image
+from workbench.review.gate import GateRejected
+
+display(wb.explain("daisy/0000.png"))
+_, explanation, _ = explain_image(ws, "daisy/0000.png")
+disk_box = explanation.concepts["disk"].bbox   # the box of the segment the disk fired on
+disk_rule = course.petals_by_disk_rule(wb)     # the proposal to gate
+wb.pin(("daisy/0000.png", disk_box), "petal", "must_not", note="the yellow disk is never a petal")
+print(wb.test())
+try:
+    wb.apply(disk_rule.id)
+except GateRejected as e:   # the gate said no: its verdict, in words
+    print(e.verdict)
+""", "check.ex3_4(wb{strict})"),
         ],
+        "outro": ("""
+### One more thing: a new concept goes in *provisional* (2 min, nothing to answer)
+
+An addition must *gain* accuracy to merge, and nobody has labelled a new concept yet, so the gate
+cannot judge it. `wb.apply` then takes it in as *provisional*: it gets a labeler key and its own
+model, but the classifier leaves it out until it has enough labels, the gate has measured a gain,
+and a person confirms it (`wb.confirm`). Notebook 04, section 5, follows one all the way.
+""", """
+from workbench.review.proposals import make_proposal
+from workbench.review.store import ProposalStore
+
+bud = ProposalStore(ws).save(make_proposal(
+    wb.ontology, [{"op": {"op": "add_concept", "id": "bud", "label": "Bud", "parents": ["daisy"],
+                          "description": "A small closed green bud on its own stem, round, with white showing at the tip."},
+                   "rationale": "Some daisies have buds beside the open flower."}],
+    kind="person", author="person:you", title="Buds"))
+print(wb.apply(bud.id))
+for status in wb.provisional(gate=False):
+    print(status.line())
+wb.remove("bud", reason="no buds in these pictures yet")
+print("bud" in wb.ontology.concepts)
+"""),
     },
 }
 
@@ -1686,6 +1892,10 @@ def workshop_notebook(block: int, solution: bool) -> list[dict]:
             call = f"# check.hint(\"{number}\")   # a hint, if you want one\n" + call
         cells.append(code(f"{pre}-{n + 2:02d}", call))
         n += 3
+    if "outro" in spec:   # something to watch, not an exercise: no template, no check
+        cells.append(md(f"{pre}-{n:02d}", spec["outro"][0]))
+        cells.append(code(f"{pre}-{n + 1:02d}", spec["outro"][1]))
+        n += 2
     cells.append(md(f"{pre}-{n:02d}", f"That was block {block} ({what})." + (
         " Next: the next block's notebook." if block < 3 else
         " That's the workshop: the tour and notebooks 01-04 go deeper; `FACILITATOR.md` lists what to try next.")))

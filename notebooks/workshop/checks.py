@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["hint", "ex1_1", "ex1_2", "ex1_3", "ex1_4", "ex2_1", "ex2_2", "ex2_3", "ex2_4", "ex3_1", "ex3_2",
-           "ex3_3"]
+           "ex3_3", "ex3_4"]
 
 _HINTS = Path(__file__).with_name("hints.md")
 
@@ -48,7 +48,7 @@ def hint(exercise: str) -> None:
     """Print the hint for ``exercise`` ("1.2") from hints.md."""
     text = _HINTS.read_text(encoding="utf-8")
     m = re.search(rf"^## {re.escape(exercise)}\b.*?$(.*?)(?=^## |\Z)", text, re.S | re.M)
-    print(m.group(1).strip() if m else f"no hint for {exercise!r}; the exercises are 1.1-1.4, 2.1-2.4, 3.1-3.3")
+    print(m.group(1).strip() if m else f"no hint for {exercise!r}; the exercises are 1.1-1.4, 2.1-2.4, 3.1-3.4")
 
 
 # ------------------------------------------------------------------------------ block 1: the ontology
@@ -212,3 +212,34 @@ def ex3_3(wb: Any, answer: Any = True, *, strict: bool = False) -> bool:
     ok = wb.ontology.concepts["petal"].implementation == "net" and bool(reverts)
     return _verdict(ok, f"reverted by {reverts[0].short if reverts else '?'}: the petal is a net again",
                     "the petal change is not reverted yet: wb.revert(<proposal id>, reason=...)", strict=strict)
+
+
+def ex3_4(wb: Any, answer: Any = True, *, strict: bool = False) -> bool:
+    """A "must not be petal" pin, and the disk-rule proposal gated and blocked by a pin that newly fails.
+
+    What is checked is the process (a pin written, the gate run, a pin named in its verdict), never an
+    accuracy: the verdict's numbers are whatever the gate measured."""
+    from course import DISK_RULE_TITLE
+
+    from workbench.review.store import ProposalStore
+    from workbench.workspace.pins import pins
+
+    mine = [p for p in pins(wb.workspace, "petal", strict=False) if p.expect == "must_not"]
+    if not mine:
+        return _verdict(False, "", "no pin says 'must not be petal' yet: wb.pin((\"daisy/0000.png\", disk_box), "
+                        "\"petal\", \"must_not\")", strict=strict)
+    p = next((q for q in reversed(ProposalStore(wb.workspace).list()) if q.title == DISK_RULE_TITLE), None)
+    if p is None:
+        return _verdict(False, "", "the proposal is not made yet: disk_rule = course.petals_by_disk_rule(wb)",
+                        strict=strict)
+    if not p.gate:
+        return _verdict(False, "", f"pinned; now gate the proposal: wb.apply({p.id!r})", strict=strict)
+    blocked = (p.gate.get("pins") or {}).get("newly_failing") or []
+    if p.status == "accepted":
+        return _verdict(False, "", f"proposal {p.id} is merged (overridden); undo it with wb.revert({p.id!r}) and "
+                        "leave it unmerged", strict=strict)
+    if not blocked:
+        return _verdict(False, "", f"the gate said {p.gate.get('summary', '?')}, and no pin newly failed: did you pin "
+                        "the disk of daisy/0000.png (must_not) before wb.apply?", strict=strict)
+    return _verdict(True, f"the gate blocked proposal {p.id}: {len(blocked)} pin(s) newly fail "
+                    f"({p.gate.get('summary', '')})", "", strict=strict)

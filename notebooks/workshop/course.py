@@ -3,6 +3,7 @@
 ``start(block)`` builds the starting point of an exercise block in a new temporary folder and returns
 ``(wb, folder)``: the open workbench and the generated image folder. ``catch_up(wb, step)`` does one
 exercise for a participant who wants to move on (the same code as the solution notebooks).
+``petals_by_disk_rule(wb)`` is exercise 3.4's harmful proposal, made for the participant.
 
 Blocks: 1 the ontology as proposals (from the shipped daisy ontology, one pending proposal to review),
 2 labelling and training (daisy ontology, segmented, nothing labelled), 3 the pull-request loop
@@ -15,12 +16,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["start", "catch_up", "stand_in_answer", "REVIEW_TITLE", "N_PER_CLASS"]
+__all__ = ["start", "catch_up", "stand_in_answer", "petals_by_disk_rule", "REVIEW_TITLE", "DISK_RULE_TITLE",
+           "N_PER_CLASS"]
 
 #: Images per class of the workshop's generated set (20 daisies, 20 not).
 N_PER_CLASS = 20
 #: The title of the proposal block 1 asks to review.
 REVIEW_TITLE = "A side view: thin petals, a stalk, and a sepal"
+#: The title of exercise 3.4's proposal (petals found by the disk's yellow rule), which a pin should block.
+DISK_RULE_TITLE = "Petals by the disk's rule"
 
 
 def _new_dir(block: int) -> Path:
@@ -84,6 +88,22 @@ def _review_proposal(wb: Any) -> Any:
     p = make_proposal(ws.ontology, raw, kind="suggest", author="scripted:workshop", title=REVIEW_TITLE,
                       rationale="A daisy seen from the side.")
     return ProposalStore(ws).save(p)
+
+
+def petals_by_disk_rule(wb: Any) -> Any:
+    """Exercise 3.4's proposal: find petals with the disk's rule (``yellow_disk``), a simplification
+    that white petals do not fit. Saved once; running the cell again returns the same pending proposal."""
+    from workbench.review.proposals import make_proposal
+    from workbench.review.store import ProposalStore
+
+    store = ProposalStore(wb.workspace)
+    for p in store.list(status="pending"):
+        if p.title == DISK_RULE_TITLE:
+            return p
+    return store.save(make_proposal(
+        wb.ontology, [{"op": {"op": "describe", "id": "petal", "implementation": "rule", "rule": "yellow_disk"},
+                       "rationale": "One rule for both parts of the flower head: fewer parameters."}],
+        kind="refactor", author="person:a colleague", title=DISK_RULE_TITLE))
 
 
 def stand_in_answer(wb: Any, folder: Any, segment_id: int) -> str:
