@@ -264,8 +264,9 @@ class Verdict:
                      "inconclusive": "The gate cannot judge it yet."}[self.decision]
         else:
             means = {"merge": f"Verdict merge: {gain}, and it does.",
-                     "reject": f"Verdict reject: {gain}; this one does not" + (
-                         " or a pin blocks it." if self.pins_newly_failing else "."),
+                     "reject": (f"Verdict reject: a pin that passed now fails, and that blocks a merge whatever "
+                                f"the accuracy says ({gain})." if self.pins_newly_failing
+                                else f"Verdict reject: {gain}; this one does not."),
                      "inconclusive": f"Verdict inconclusive: {gain}, and these images cannot tell yet; label more "
                                      "segments or add validation images, then gate again."}[self.decision]
         parts.append(means)
@@ -462,8 +463,9 @@ def gate_edits(
             needed.append(leaf)
     if needed:
         names = ", ".join(repr(c) for c in needed)
-        return done("inconclusive", f"label some segments as {names} first (no labelled training segments yet): "
-                    "the gate cannot train them", labels_needed=tuple(needed))
+        return done("inconclusive", f"label some segments as {names} first: "
+                    f"{'it has' if len(needed) == 1 else 'they have'} no labelled training segments yet, so the gate "
+                    f"cannot train {'it' if len(needed) == 1 else 'them'}", labels_needed=tuple(needed))
 
     # nothing the models see changes (descriptions, labels): no model is affected
     base_plan = plan_training(base_o, images, segments, config, None, shash)
@@ -548,7 +550,8 @@ def _pin_names(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _message(decision: str, kind: str, b: BootstrapResult, min_gain: float, max_loss: float) -> str:
-    ci = f"{round(100 * b.confidence)}% CI [{_pts(b.low)}, {_pts(b.high)}] pts"
+    ci = (f"the same on every resample of the {b.n} images" if abs(b.high - b.low) < 1e-12
+          else f"{round(100 * b.confidence)}% CI [{_pts(b.low)}, {_pts(b.high)}] pts")
     if kind == "addition":
         need = f"an addition must gain (CI lower bound > 0{f' and ≥ {_pts(min_gain)} pts' if min_gain > 0 else ''})"
         return {"merge": f"gains {_pts(b.difference)} pts ({ci}); {need}: it does",
