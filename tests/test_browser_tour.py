@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.jupyter.widgets.labeler import GRID_PAGE
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_utils import (  # noqa: E402
     REPO,
@@ -222,7 +224,8 @@ def test_run_all_then_label_the_sidebar_follows_and_a_saved_copy_reads(tmp_path:
         _shot(panel, "tour-sidebar.png")
         n_cells = page.locator(".jp-Notebook .jp-Cell").count()
         card.locator(".jp-Workbench-labelConcept").click()
-        page.locator(".jp-Notebook .jp-CodeCell", has_text='wb.label(concept="petal")').wait_for(timeout=10_000)
+        page.locator(".jp-Notebook .jp-CodeCell",  # the card's cell opens grid review of the concept
+                     has_text='wb.label(concept="petal", grid=True)  # pages ranked as petal').wait_for(timeout=10_000)
         assert page.locator(".jp-Notebook .jp-Cell").count() == n_cells + 1
 
         # ------------------------------------------------------------------ 6. saved, reopened without its kernel
@@ -248,8 +251,12 @@ def test_run_all_then_label_the_sidebar_follows_and_a_saved_copy_reads(tmp_path:
         assert page.get_by_text("Error displaying widget: model not found").count() == 0
         assert "run the cell again" in _text(fallback.first)
         _shot(page.locator(".wb-fallback").nth(0), "tour-saved-review.png")
-        labeler_copy = page.locator(".wb-fallback", has_text="Workbench labeler")
-        assert labeler_copy.locator("img").count() == 1
+        copies = page.locator(".wb-fallback", has_text="Workbench labeler")
+        pictures = [copies.nth(i).locator("img").count() for i in range(copies.count())]
+        # the one-at-a-time labeler keeps its segment's picture, the grid its page of tiles
+        assert 1 in pictures and GRID_PAGE in pictures, pictures
+        labeler_copy = copies.nth(pictures.index(1))
         _shot(labeler_copy, "tour-saved-labeler.png")
+        _shot(copies.nth(pictures.index(GRID_PAGE)), "tour-saved-grid.png")
     print(json.dumps({"run_all_s": round(ran_all, 1), "total_s": round(time.monotonic() - t0, 1),
                       "round_trip_median_ms": round(median, 1)}))

@@ -146,12 +146,13 @@ export function insertCodeCell(panel: NotebookPanel, source: string): number {
 }
 
 /**
- * The code of a cell that opens the labeler on the segments labelled `concept`: `wb.label(...)` when the
+ * The code of a cell that opens grid review of `concept` (pages of unlabelled segments ranked as it; below 5
+ * labels the labeler asks for single labels first): `wb.label(...)` when the
  * notebook opened that workspace (its `wb`), else it opens the workspace first, by its path from the
  * notebook's folder.
  */
 export function labelCellSource(concept: string, workspace: string, notebookPath: string, opened: boolean): string {
-  const call = `wb.label(concept=${JSON.stringify(concept)})  # the segments labelled ${concept}: check or correct them`;
+  const call = `wb.label(concept=${JSON.stringify(concept)}, grid=True)  # pages ranked as ${concept}: deselect the wrong ones, Enter stores the page`;
   if (opened) {
     return call;
   }
