@@ -273,3 +273,25 @@ def test_the_pin_key_on_a_grid_tile_pins_it_by_its_choice_on_the_page(half_ws):
     assert got == {("petal", "must"), ("petal", "must_not"), ("stem", "must")}
     assert all(ws.store.label(s) is None for s in page)  # pinning labels nothing
     w.close()
+
+
+def test_a_grid_page_shows_the_llm_pre_sort_first_and_records_it(half_ws):
+    """Pending LLM suggestions of the page's concept come first on the page (before propagation's ranking),
+    and each stored label says which model suggested it; the person's label resolves the suggestion."""
+    ws = half_ws
+    unlabelled = [s.id for s, lab in ws.store.segments_with_labels() if lab is None]
+    suggested = unlabelled[-3:]  # the end of store order: propagation alone would hardly put them first
+    ws.store.add_suggestions([(sid, "petal") for sid in suggested], model="claude-test-model")
+    w = Labeler(ws, author="ana", concept="petal", grid=True, train_every=0)
+    assert w.page_ids[:3] == suggested, (w.page_ids[:5], suggested)
+    assert "LLM pre-sort (claude-test-model)" in w.grid["model"]
+    key(w, "x", suggested[0])  # the person disagrees with one suggestion
+    assert w.wait(60)
+    key(w, "Enter")
+    assert w.error == ""
+    rows = {sid: ws.store.label(sid) for sid in suggested}
+    assert rows[suggested[0]].concept == "none" and rows[suggested[1]].concept == "petal"
+    assert all("LLM pre-sort (claude-test-model)" in (r.via or "") for r in rows.values()), rows
+    status = {s.segment_id: s.status for s in ws.store.suggestions(pending_only=False) if s.segment_id in suggested}
+    assert status == {suggested[0]: "rejected", suggested[1]: "confirmed", suggested[2]: "confirmed"}
+    w.close()

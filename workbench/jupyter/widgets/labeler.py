@@ -8,9 +8,10 @@ per part concept (``1``-``9``, then letters), ``n`` none, ``s`` skip, ``u``/Back
 steps), ``[`` / ``]`` previous / next image, Enter accepts an LLM suggestion.
 
 **Grid review** (``wb.label(concept="petal", grid=True)``, or "grid review: petal" in the filter menu):
-a page of :data:`GRID_PAGE` unlabelled segments that propagation
-(:func:`workbench.models.propagate.rank_for_concept`, the concept's model and/or the similarity to its
-labelled segments) ranks most like the concept, all selected at first. Deselect the wrong ones: click a
+a page of :data:`GRID_PAGE` unlabelled segments: those an LLM pre-sort suggested as the concept first
+(pending suggestions in the store), then those propagation (:func:`workbench.models.propagate.rank_for_concept`,
+the concept's model and/or the similarity to its labelled segments) ranks most like the concept, all
+selected at first. Deselect the wrong ones: click a
 tile, or move the focus ring with the arrow keys and press space (toggle) or ``x`` (deselect); a
 concept key (``1``-``9``...) on the focused tile gives it that concept instead of "none". Enter accepts
 the page: selected tiles become the concept, deselected ones "none" (or the concept given), all in one
@@ -1030,8 +1031,16 @@ class Labeler(LiveDisplay, anywidget.AnyWidget):
         """One grid page for ``concept``: rank (propagation), then render a tile per segment. Runs in a
         background thread too: it changes nothing on the widget (bad images are returned, merged later)."""
         exclude = set(exclude)
-        ranked = rank_for_concept(self.workspace, concept, order="confident", limit=self.grid_size * 2,
-                                  image_class=self._filters.get("image_class"), exclude=exclude)
+        presorted = self._presorted(concept, exclude)  # the LLM pre-sort first, where there is one
+        try:
+            ranked = rank_for_concept(self.workspace, concept, order="confident", limit=self.grid_size * 2,
+                                      image_class=self._filters.get("image_class"),
+                                      exclude=exclude | {r.segment_id for r in presorted})
+        except WorkbenchError:  # too few labels to rank: a page of the LLM's suggestions still helps
+            if not presorted:
+                raise
+            ranked = []
+        ranked = presorted + ranked
         tiles: list[dict[str, Any]] = []
         bad: dict[int, tuple[str, str]] = {}
         ranked_by: dict[int, str] = {}
@@ -1051,8 +1060,26 @@ class Labeler(LiveDisplay, anywidget.AnyWidget):
             tile["score"] = round(float(r.score), 3)
             tiles.append(tile)
             ranked_by[sid] = r.model
-        model = ranked[0].model if ranked else ""
+        kinds = list(dict.fromkeys(ranked_by[t["segment_id"]] for t in tiles))
+        model = " + ".join(kinds) if kinds else (ranked[0].model if ranked else "")
         return {"concept": concept, "model": model, "tiles": tiles, "ranked_by": ranked_by, "bad": bad}
+
+    def _presorted(self, concept: str, exclude: set[int]) -> list[Ranked]:
+        """Unlabelled segments an LLM pre-sort suggested as ``concept`` (pending suggestions in the store), in
+        store order: a grid page shows them first, each label recording the suggestion's model in ``via``."""
+        out: list[Ranked] = []
+        seen: set[int] = set()
+        for s in self.store.suggestions(pending_only=True):
+            sid = int(s.segment_id)
+            if s.concept != concept or sid in exclude or sid in seen or not self._ok(sid):
+                continue
+            if self.store.label(sid) is not None:
+                continue
+            seen.add(sid)
+            out.append(Ranked(sid, 1.0, f"LLM pre-sort ({s.model})"))
+            if len(out) >= self.grid_size:
+                break
+        return out
 
     def _tile(self, sid: int) -> dict[str, Any]:
         """One grid tile: the segment's neighbourhood, outlined (raises ImageLoadError)."""
