@@ -295,3 +295,13 @@ def test_a_grid_page_shows_the_llm_pre_sort_first_and_records_it(half_ws):
     status = {s.segment_id: s.status for s in ws.store.suggestions(pending_only=False) if s.segment_id in suggested}
     assert status == {suggested[0]: "rejected", suggested[1]: "confirmed", suggested[2]: "confirmed"}
     w.close()
+
+
+def test_llm_suggestions_open_a_grid_before_the_concept_has_five_labels(segmented_ws):
+    """Nothing labelled and no model, so propagation cannot rank; pending LLM suggestions still make a page."""
+    ws = segmented_ws
+    sids = [s.id for s in ws.store.segments()][:4]
+    ws.store.add_suggestions([(sid, "disk") for sid in sids], model="claude-test-model")
+    w = Labeler(ws, author="ana", concept="disk", grid=True, train_every=0)
+    assert w.mode == "grid" and w.page_ids == sids, (w.mode, w.notice)
+    w.close()

@@ -851,7 +851,8 @@ class Labeler(LiveDisplay, anywidget.AnyWidget):
 
     def _grid_candidates(self) -> list[str]:
         """The concepts a grid may review now: the one asked for, or (``"*"``) any part concept, in key
-        order; only those with :data:`MIN_LABELS` labels or a trained model (propagation ranks no other)."""
+        order; only those with :data:`MIN_LABELS` labels or a trained model (propagation ranks no other), or
+        with pending LLM suggestions (a page of those needs no ranking)."""
         g = self._filters.get("grid")
         if g is None:
             return []
@@ -861,7 +862,8 @@ class Labeler(LiveDisplay, anywidget.AnyWidget):
             order = [b["concept"] for b in self.bindings if b["action"] == "label"] or self.workspace.ontology.leaves()
         counts = self.store.counts()
         models = ModelStore(self.workspace.models_dir)
-        return [c for c in order if counts.get(c, 0) >= MIN_LABELS or models.has(c)]
+        suggested = {s.concept for s in self.store.suggestions(pending_only=True)}
+        return [c for c in order if counts.get(c, 0) >= MIN_LABELS or models.has(c) or c in suggested]
 
     def _open_grid(self) -> dict[str, Any] | None:
         """The first page of the grid asked for (built now), or None with the countdown in the notice."""
