@@ -17,7 +17,6 @@ from browser_utils import copy_workspace  # noqa: E402
 
 from workbench.jupyter.widgets.dashboard import TrainingDashboard, explain_image, explain_widget  # noqa: E402
 from workbench.jupyter.widgets.graph import OntologyGraph, accuracy_colour, concept_info, graph_html  # noqa: E402
-from workbench.jupyter.widgets.labeler import Labeler  # noqa: E402
 from workbench.review.decisions import accept  # noqa: E402
 from workbench.review.proposals import make_proposal  # noqa: E402
 from workbench.review.store import ProposalStore  # noqa: E402
@@ -160,7 +159,10 @@ def test_graph_html_escapes_tooltips():
     assert "<img" not in title and "&lt;img src=x onerror=alert(1)&gt;" in title
 
 
-def test_least_certain_orders_by_the_trained_models_doubt(trained, tmp_path):
+def test_the_fallback_least_certain_order_follows_the_trained_models_doubt(trained, tmp_path):
+    """``inference.least_certain_order``: the order the labeler's "least certain" falls back to when
+    propagation cannot rank any concept (its own order is tested in test_labeler_grid.py)."""
+    from workbench.models.inference import least_certain_order
     from workbench.models.loading import load_model
     from workbench.models.train import collect
 
@@ -171,18 +173,19 @@ def test_least_certain_orders_by_the_trained_models_doubt(trained, tmp_path):
         segs = [s.id for s in ws.store.segments()]
         for s in segs[::3]:
             ws.store.clear_label(s, author="test")
-        w = Labeler(ws, least_certain=True, author="alice", prefetch=8)
-        assert w.error == "" and w.notice.startswith("Least certain first")
+        order, notice = least_certain_order(ws)
+        assert order and notice.startswith("Least certain first")
         _, table = collect(ws.store, None, ws.settings.crop_size, image_root=src.path.parent / "data")
         doubt = np.full(len(table.segment_ids), np.inf)
         for leaf in ws.ontology.leaves():
             m = load_model(ws.models_dir / f"{leaf}.safetensors")
             doubt = np.minimum(doubt, np.abs(np.asarray(m.predict_proba(table.crops)).reshape(-1) - 0.5))
         by_id = dict(zip(table.segment_ids.tolist(), doubt.tolist()))
-        shown = [w.segment_id, *w.upcoming_ids]
+        shown = order[:9]
         assert all(ws.store.label(s) is None for s in shown)
         assert [by_id[s] for s in shown] == sorted(by_id[s] for s in shown)
         unlabelled = [s for s in segs if ws.store.label(s) is None]
+        assert sorted(order) == sorted(unlabelled)
         assert by_id[shown[0]] == min(by_id[s] for s in unlabelled)
     finally:
         ws.close()
