@@ -257,3 +257,62 @@ def test_a_failed_background_training_is_reported_not_lost():
         bt.wait(10)
         assert "stem: failed: concept 'stem' has 0 positive" in bt.status
     assert isinstance(seen[0], WorkbenchError)
+
+
+# ----------------------------------------------------- the simulated person's grid (bench_labelling)
+def test_the_grid_seeds_every_part_with_single_labels_between_pages():
+    """A rare part whose segments come last in store order still gets MIN_LABELS positives early: after
+    each page of a ready part the person makes one single label for every part short of them (as the
+    labeler counts a part down to its grid), then it gets pages of its own."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_labelling import simulate
+
+    rng = np.random.default_rng(0)
+    truth = list(rng.choice(["petal", "none", "none"], size=560)) + ["leaf"] * 40  # leaves: the last rows
+    kinds = ("petal", "leaf", "none")
+    features = np.stack([np.array([t == c for c in kinds], float) * 3 for t in truth])
+    features = (features + rng.normal(scale=0.5, size=features.shape)).astype(np.float32)
+    got = []
+    info = simulate("grid", features, truth, np.arange(600), ["petal", "leaf"], [80.0, 200.0], 10.0,
+                    lambda s, labels: got.append((s, labels)), lambda: {}, page=20)
+    (_, early), (_, late) = got
+    count = {c: sum(1 for v in early.values() if v == c) for c in ("petal", "leaf")}
+    assert count["leaf"] >= MIN_LABELS and count["petal"] >= MIN_LABELS, count  # both started by 80 s
+    assert sum(1 for v in late.values() if v == "leaf") > MIN_LABELS + 5  # leaf got pages of its own
+    assert all(lab == (truth[r] or "none") for r, lab in late.items())
+    # the first labels are single seeds of each part, not store order (which would label 'none' first)
+    assert info["actions"]["single"] >= 2 * MIN_LABELS and info["actions"]["page"] >= 2
+
+
+def test_the_ratio_on_median_curves_is_not_set_by_one_lucky_seed():
+    """Per seed, seed 0's CNN peaks by luck at 10 s (60%), so that seed's ratio is 200/10; on the median
+    curves the CNN's best is 70% at 60 s and the hybrid's median curve first comes within 2 points at
+    200 s (a checkpoint where most seeds have no hybrid has no median)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_labelling import _ratio, merge
+
+    cnn = {"cnn_total": [{"seconds": 10, "per_seed": [0.6, 0.5, 0.5]}, {"seconds": 60, "per_seed": [0.55, 0.7, 0.72]}]}
+    runs = [{"points": [{"seconds": 100, "balanced_accuracy": a}, {"seconds": 200, "balanced_accuracy": b}]}
+            for a, b in ((0.5, 0.69), (None, 0.75), (None, 0.6))]
+    r = _ratio({"grid": {"status": "ok", "runs": runs}}, cnn, (0, 1, 2))
+    assert r["per_strategy"]["grid"]["per_seed"] == [20.0, 3.333, None]
+    mc = r["on_median_curves"]
+    assert (mc["cnn_best_median"], mc["cnn_seconds"]) == (0.7, 60)
+    g = mc["per_strategy"]["grid"]
+    assert [p["balanced_accuracy"] for p in g["median_curve"]] == [None, 0.69]
+    assert (g["seconds"], g["ratio"], mc["person_time_ratio"], mc["strategy"]) == (200, 3.333, 3.333, "grid")
+
+    a = {"settings": {"seeds": [0]}, "domains": {"parts": {"ratio": {"person_time_ratio": 2.0, "on_median_curves":
+                                                                     {"person_time_ratio": 1.5}}}}, "complete": True}
+    b = {"settings": {"seeds": [0]}, "domains": {"house": {"ratio": {}}}, "complete": False, "seconds": 5}
+    m = merge([b, a])
+    assert set(m["domains"]) == {"parts", "house"} and m["person_time_ratio"] == 2.0
+    assert m["person_time_ratio_median_curves"] == 1.5 and m["complete"] is False
+    with pytest.raises(ValueError, match="parts"):
+        merge([a, a])

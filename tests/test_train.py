@@ -353,3 +353,124 @@ def test_the_gate_reads_the_saved_fingerprint_settings_back_into_a_config():
     assert (config.max_epochs, config.patience, config.composition_relations) == (7, 2, True)
     assert config.torch_threads == 2  # not in a fingerprint: the workspace's own
     assert workspace.with_fingerprint_settings(TrainConfig(max_epochs=7).model_settings()).composition_relations is False
+
+
+# ----------------------------------------------------------------- composite targets with unknowns
+def _old_presence(ontology, images, segments):
+    """The composite targets as they were before unknowns: a part present where a segment is labelled
+    with it, else 0 (a partly labelled image read as a negative); composites all of their parts."""
+    present = {}
+    for c in ontology.leaves():
+        v = np.zeros(len(images), dtype=np.int64)
+        for r, lab in enumerate(segments.labels):
+            if lab == c:
+                v[segments.image_index[r]] = 1
+        present[c] = v
+    for c in ontology.bottom_up():
+        if c not in present:
+            present[c] = (images.targets(ontology.root) if c == ontology.root else
+                          np.all(np.stack([present[p] for p in ontology.composed_parts(c)]), axis=0).astype(np.int64))
+    return present
+
+
+def _with_labels(segments, labels):
+    from workbench.models.train import SegmentTable
+
+    return SegmentTable(segments.segment_ids, segments.image_index, segments.bboxes, labels, segments.crops)
+
+
+def test_a_fully_labelled_workspace_trains_exactly_as_before(tables, tmp_path, monkeypatch):
+    """Every segment labelled (the masks): every target known, so the fingerprints, the training data and
+    the fitted composites are those of the old definition, bit for bit."""
+    import workbench.models.train as train
+    from workbench.models.train import composite_targets_known
+
+    _, _, images, segments = tables
+    targets, known = composite_targets_known(DAISY, images, segments)
+    assert all(k.all() for k in known.values())
+    old = _old_presence(DAISY, images, segments)
+    assert {c: v.tolist() for c, v in targets.items()} == {c: v.tolist() for c, v in old.items()}
+    new = train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path / "new")
+    monkeypatch.setattr(train, "composite_targets_known", lambda o, i, s: (
+        _old_presence(o, i, s), {c: np.ones(len(i), dtype=bool) for c in o.concepts}))
+    before = train_hybrid(DAISY, images, segments, FAST, models_dir=tmp_path / "old")
+    assert {c: p.fingerprint for c, p in new.plans.items()} == {c: p.fingerprint for c, p in before.plans.items()}
+    assert new.examples == before.examples and new.notes == {}
+    for c in DAISY.concepts:  # the saved weights are the same bytes (the header also holds fit timings)
+        a, b = ((tmp_path / d / f"{c}.safetensors").read_bytes() for d in ("new", "old"))
+        assert a[8 + int.from_bytes(a[:8], "little"):] == b[8 + int.from_bytes(b[:8], "little"):], c
+    np.testing.assert_array_equal(hybrid_metrics(DAISY, new.models, images, segments)["_scores"],
+                                  hybrid_metrics(DAISY, before.models, images, segments)["_scores"])
+
+
+def test_a_partly_labelled_image_is_no_negative(tables):
+    """An image whose petals are not labelled (but not every segment is) says nothing about its flower
+    head: the old targets called it a negative; now it is unknown and left out of training and metrics."""
+    from workbench.evaluation.studies import training_prior
+    from workbench.models.train import composite_targets, composite_targets_known
+
+    _, _, images, segments = tables
+    labels = list(segments.labels)
+    heads = _old_presence(DAISY, images, segments)["flower_head"]
+    tr = images.mask("train")
+    # two training images with a flower head: their petals unlabelled (the disk stays labelled)
+    partly = [i for i in np.flatnonzero(tr & (heads == 1))][:2]
+    for r, i in enumerate(segments.image_index):
+        if i in partly and labels[r] == "petal":
+            labels[r] = None
+    # a not-daisy training image, decided, with one segment unlabelled: its flower head becomes unknown too
+    other = next(i for i in np.flatnonzero(tr & (heads == 0)) if (segments.image_index == i).sum() > 1)
+    labels[int(np.flatnonzero(segments.image_index == other)[0])] = None
+    seg = _with_labels(segments, labels)
+    targets, known = composite_targets_known(DAISY, images, seg)
+    assert _old_presence(DAISY, images, seg)["flower_head"][partly].tolist() == [0, 0]  # the old reading: negatives
+    for i in partly:
+        assert not known["petal"][i] and known["disk"][i] and targets["disk"][i] == 1
+        assert not known["flower_head"][i] and targets["flower_head"][i] == 0
+    assert composite_targets(DAISY, images, seg)["flower_head"][partly].tolist() == [0, 0]  # 0 = unknown here
+    # a decided image without petals: petal known absent, so its flower head too (one part absent suffices)
+    decided = [i for i in np.flatnonzero(heads == 0) if i != other]
+    assert all(known["petal"][i] and known["flower_head"][i] and targets["flower_head"][i] == 0 for i in decided)
+    assert known["daisy"].all() and (targets["daisy"] == images.targets("daisy")).all()
+
+    res = train_hybrid(DAISY, images, seg, FAST)
+    unknown_train = int((tr & ~known["flower_head"]).sum())
+    assert unknown_train == 3 and res.examples["flower_head"] == int(tr.sum()) - 3 and res.notes == {}
+    assert res.examples["daisy"] == int(tr.sum())
+    m = concept_metrics(DAISY, res.models, images, seg)
+    assert m["flower_head"]["train_positives"] == int(targets["flower_head"][tr & known["flower_head"]].sum())
+    kept = tr & known["flower_head"]
+    assert training_prior(DAISY, "flower_head", images, seg) == pytest.approx(targets["flower_head"][kept].mean())
+    # the fingerprint sees the unknowns: the same 0/1 targets with and without them differ
+    assert plan_training(DAISY, images, seg, FAST, None)["flower_head"].fingerprint != \
+        plan_training(DAISY, images, _with_labels(segments, [lab or "none" for lab in labels]), FAST, None)["flower_head"].fingerprint
+
+
+def test_a_composite_with_only_positive_known_targets_takes_the_rest_from_its_parts(tables):
+    """Grid labels leave every image partly labelled: a flower head is then known only where petals and a
+    disk are labelled (positives). The unknown training images take their target from the part models
+    (labelled parts where known), training succeeds and says so; validation still counts known images only."""
+    _, _, images, segments = tables
+    labels = list(segments.labels)
+    for i in range(len(images)):  # one unlabelled "none" segment per image: no image is decided
+        rows = [r for r in np.flatnonzero(segments.image_index == i) if labels[r] == "none"]
+        if rows:
+            labels[rows[0]] = None
+    seg = _with_labels(segments, labels)
+    from workbench.models.train import composite_targets_known
+
+    targets, known = composite_targets_known(DAISY, images, seg)
+    tr = images.mask("train")
+    assert targets["flower_head"][tr & known["flower_head"]].min() == 1  # known: positives only
+    res = train_hybrid(DAISY, images, seg, FAST)
+    import re
+
+    filled, present = map(int, re.match(r"(\d+) training images with an unknown target took it from the part "
+                                        r"models \((\d+) present; only positive training targets were known\)",
+                                        res.notes["flower_head"]).groups())
+    assert filled == int((tr & ~known["flower_head"]).sum()) > 0
+    assert 0 < present < filled  # the part models' evidence says absent on some (the not-daisy images)
+    assert res.examples["flower_head"] == int(tr.sum())
+    assert "from the part models" in res.summary()
+    m = concept_metrics(DAISY, res.models, images, seg)
+    assert m["flower_head"]["val_examples"] == int((images.mask("val") & known["flower_head"]).sum())

@@ -33,7 +33,7 @@ from workbench.models.train import (
     ImageTable,
     SegmentTable,
     TrainConfig,
-    composite_targets,
+    composite_targets_known,
     image_level_scores,
     leaf_targets,
     resolve_image_path,
@@ -73,7 +73,7 @@ def concept_metrics(
 ) -> dict[str, dict[str, Any]]:
     """Validation metrics and health of every concept: parts on labelled validation segments,
     composites and the root on validation images (targets from
-    :func:`workbench.models.train.composite_targets`).
+    :func:`workbench.models.train.composite_targets_known`; images whose target is unknown are left out).
 
     ``val_balanced_accuracy`` is the number every surface shows and the status is judged from (a status
     is a finding that steers work, so validation); ``test_balanced_accuracy`` is the held-out figure the
@@ -86,7 +86,7 @@ def concept_metrics(
     train_seg = train_img[segments.image_index] if len(segments) else np.zeros(0, bool)
     test_seg = test_img[segments.image_index] if len(segments) else np.zeros(0, bool)
     scores, _, seg_scores = image_level_scores(ontology, models, segments, len(images))
-    targets = composite_targets(ontology, images, segments)
+    targets, known = composite_targets_known(ontology, images, segments)
     out: dict[str, dict[str, Any]] = {}
     for c in ontology.bottom_up():
         m = models[c]
@@ -101,9 +101,11 @@ def concept_metrics(
                      "train_positive_images": int(len(np.unique(segments.image_index[pos_rows])))}
             unit = "segment"
         else:
-            yv, pv = targets[c][val_img], scores[c][val_img]
-            yt, pt = targets[c][test_img], scores[c][test_img]
-            train = {"train_positives": int(np.sum(targets[c][train_img]))}
+            # images whose target is known only (a partly labelled image is neither positive nor negative)
+            kv, kt = val_img & known[c], test_img & known[c]
+            yv, pv = targets[c][kv], scores[c][kv]
+            yt, pt = targets[c][kt], scores[c][kt]
+            train = {"train_positives": int(np.sum(targets[c][train_img & known[c]]))}
             unit = "image"
         facts = {**score_facts(yv, pv), **train}
         status, reason = concept_status(facts, unit)

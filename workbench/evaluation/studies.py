@@ -26,7 +26,7 @@ from workbench.models.train import (
     ImageTable,
     SegmentTable,
     TrainConfig,
-    composite_targets,
+    composite_targets_known,
     leaf_split,
     leaf_targets,
     make_model,
@@ -78,14 +78,15 @@ def with_part_scores(ontology: Ontology, models: Mapping[str, Any], segments: Se
 
 def training_prior(ontology: Ontology, concept: str, images: ImageTable, segments: SegmentTable) -> float:
     """The fraction of positive training examples of ``concept``: labelled segments of training images
-    for a part, training images for a composite (targets of :func:`composite_targets`)."""
+    for a part, training images for a composite whose target is known (:func:`composite_targets_known`)."""
     train = images.mask("train")
     if not ontology.composed_parts(concept):
         rows, y = leaf_targets(segments, concept)
         keep = train[segments.image_index[rows]] if len(rows) else np.zeros(0, bool)
         return float(y[keep].mean()) if keep.any() else 0.0
-    t = composite_targets(ontology, images, segments)[concept]
-    return float(t[train].mean()) if train.any() else 0.0
+    targets, known = composite_targets_known(ontology, images, segments)
+    keep = train & known[concept]
+    return float(targets[concept][keep].mean()) if keep.any() else 0.0
 
 
 def paired_difference(
@@ -189,7 +190,7 @@ def swap(
     names = list(concepts) if concepts is not None else [
         c for c in ontology.bottom_up() if ontology.concepts[c].implementation == "net"]
     tr_img, va_img = images.mask("train"), images.mask("val")
-    targets = composite_targets(ontology, images, segments)
+    targets, known = composite_targets_known(ontology, images, segments)
     out: dict[str, dict[str, Any]] = {}
     for c in names:
         model = make_model(ontology, c, config, seed)
@@ -198,7 +199,8 @@ def swap(
             model.fit(segments.crops[tr], ytr, segments.crops[va] if len(va) else None, yva if len(va) else None)
         else:
             X, t = _composite_features(ontology, c, models[c], scores), targets[c]
-            model.fit(X[tr_img], t[tr_img], X[va_img] if va_img.any() else None, t[va_img] if va_img.any() else None)
+            tr_c, va_c = tr_img & known[c], va_img & known[c]
+            model.fit(X[tr_c], t[tr_c], X[va_c] if va_c.any() else None, t[va_c] if va_c.any() else None)
         variant = dict(fixed)
         variant[c] = model
         after, _ = _root(ontology, variant, segments, n)

@@ -30,7 +30,7 @@ from workbench.models.train import (
     ImageTable,
     SegmentTable,
     TrainConfig,
-    composite_targets,
+    composite_targets_known,
     leaf_split,
 )
 from workbench.ontology.graph import Ontology
@@ -79,7 +79,7 @@ def train_prototype(
         p = net.predict_proba(crops[va]) if len(va) else np.zeros(0)
         concepts[leaf] = {"params": net.n_params, "val_accuracy": accuracy(yva, p), "train_examples": int(len(tr))}
 
-    targets = composite_targets(ontology, images, segments)
+    targets, known = composite_targets_known(ontology, images, segments)  # partly labelled images: unknown
     root_p = np.zeros(len(images))
     for c in ontology.bottom_up():
         if c in maps:
@@ -89,12 +89,13 @@ def train_prototype(
         X = np.stack([_pad_to(maps[k], side) for k in kids], axis=1)
         y = targets[c]
         net = PrototypeParentNet(c, n_children=len(kids), random_state=config.random_state, torch_threads=config.torch_threads)
-        net.fit(X[tr_img], y[tr_img], X[va_img], y[va_img])
+        tr_c, va_c = tr_img & known[c], va_img & known[c]
+        net.fit(X[tr_c], y[tr_c], X[va_c], y[va_c])
         maps[c] = net.feature_map(X)
         params[c] = net.n_params
         p = net.predict_proba(X)
-        concepts[c] = {"params": net.n_params, "val_accuracy": accuracy(y[va_img], p[va_img]),
-                       "train_examples": int(tr_img.sum())}
+        concepts[c] = {"params": net.n_params, "val_accuracy": accuracy(y[va_c], p[va_c]),
+                       "train_examples": int(tr_c.sum())}
         if c == ontology.root:
             root_p = p
     y = images.targets(ontology.root)

@@ -66,6 +66,8 @@ __all__ = [
     "leaf_targets",
     "leaf_split",
     "composite_targets",
+    "composite_targets_known",
+    "evidence_threshold",
     "plan_training",
     "ConceptPlan",
     "TrainResult",
@@ -351,30 +353,77 @@ def leaf_targets(segments: SegmentTable, concept: str) -> tuple[np.ndarray, np.n
     return rows, y
 
 
-def composite_targets(ontology: Ontology, images: ImageTable, segments: SegmentTable) -> dict[str, np.ndarray]:
-    """Image-level targets for every concept.
+def composite_targets_known(
+    ontology: Ontology, images: ImageTable, segments: SegmentTable
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Image-level targets for every concept, and where each target is known.
 
-    Root: the image's class is the root. A part: some segment of the image is labelled with it. An
-    inner composite: all of its parts are present (recursively) — e.g. a flower head is there when
-    petals and a disk are.
+    A part is *present* on an image when some segment of it is labelled with the part, *absent* only
+    when the image is decided (every one of its segments has a label, ``"none"`` included) and none is
+    the part, and *unknown* otherwise: a partly labelled image whose labelled segments are not petals
+    says nothing about its petals. An inner composite is present when all of its parts are present
+    (recursively; a flower head is there when petals and a disk are), absent when one of them is known
+    to be absent, else unknown. The root is the image's class, always known.
+
+    Returns ``(targets, known)``: int64 0/1 arrays (0 where unknown) and bool arrays, one per concept.
+    Composites train, early-stop and are measured only where ``known`` is True; with every segment
+    labelled (ground-truth masks) everything is known and the targets are exactly the presence sets.
     """
     n = len(images)
+    idx = np.asarray(segments.image_index, dtype=np.int64)
+    unlabelled = ~segments.labelled() if len(segments) else np.zeros(0, dtype=bool)
+    decided = np.bincount(idx[unlabelled], minlength=n)[:n] == 0 if len(segments) else np.ones(n, dtype=bool)
+    labels = np.array([lab if lab is not None else "" for lab in segments.labels], dtype=object)
     present: dict[str, np.ndarray] = {}
+    known: dict[str, np.ndarray] = {}
     for c in ontology.leaves():
         v = np.zeros(n, dtype=np.int64)
-        for r, lab in enumerate(segments.labels):
-            if lab == c:
-                v[segments.image_index[r]] = 1
+        if len(segments):
+            v[idx[labels == c]] = 1
         present[c] = v
+        known[c] = (v == 1) | decided
     for c in ontology.bottom_up():
         if c in present:
             continue
         if c == ontology.root:
             present[c] = images.targets(ontology.root)
+            known[c] = np.ones(n, dtype=bool)
         else:
             parts = ontology.composed_parts(c)
-            present[c] = np.all(np.stack([present[p] for p in parts]), axis=0).astype(np.int64)
-    return present
+            pres = np.all(np.stack([present[p] == 1 for p in parts]), axis=0)
+            absent = np.any(np.stack([known[p] & (present[p] == 0) for p in parts]), axis=0)
+            present[c] = pres.astype(np.int64)
+            known[c] = pres | absent
+    return present, known
+
+
+def composite_targets(ontology: Ontology, images: ImageTable, segments: SegmentTable) -> dict[str, np.ndarray]:
+    """Image-level 0/1 targets for every concept (:func:`composite_targets_known`'s first half: an
+    unknown target reads 0). Use :func:`composite_targets_known` to leave unknown images out."""
+    return composite_targets_known(ontology, images, segments)[0]
+
+
+def evidence_threshold(scores: np.ndarray, present: np.ndarray) -> float:
+    """The image-level score threshold that best separates images where a part is known present from
+    those where it is known absent (highest balanced accuracy of ``score >= t``; the lowest such ``t``);
+    0.5 when both kinds are not there. An image's score is its best segment's, so on a busy image a
+    part net's look-alike segment often passes 0.5: the threshold is set where the known images say.
+
+    >>> evidence_threshold(np.array([0.9, 0.8, 0.7, 0.6]), np.array([1, 1, 0, 0]))
+    0.8
+    >>> evidence_threshold(np.array([0.9]), np.array([1]))
+    0.5
+    """
+    scores, present = np.asarray(scores, dtype=np.float64), np.asarray(present).astype(bool)
+    if present.all() or not present.any():
+        return 0.5
+    best, best_t = -1.0, 0.5
+    for t in np.unique(scores):
+        hit = scores >= t
+        ba = 0.5 * (hit[present].mean() + (~hit[~present]).mean())
+        if ba > best + 1e-12:
+            best, best_t = ba, float(t)
+    return best_t
 
 
 # ------------------------------------------------------------------------------------------- planning
@@ -416,7 +465,7 @@ def plan_training(
 ) -> dict[str, ConceptPlan]:
     """Which concepts must retrain, and why; the others load their saved model."""
     store = ModelStore(models_dir) if models_dir is not None else None
-    targets = composite_targets(ontology, images, segments)
+    targets, known = composite_targets_known(ontology, images, segments)
     prints: dict[str, str] = {}
     plans: dict[str, ConceptPlan] = {}
     for c in ontology.bottom_up():
@@ -427,7 +476,10 @@ def plan_training(
                 "implementation": ontology.concepts[c].implementation,
                 "children": {p: prints[p] for p in ontology.composed_parts(c)},
                 "settings": config.composite_settings(),
-                "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]),
+                # the known mask joins the hash only when some target is unknown, so a fully labelled
+                # workspace keeps the fingerprints it always had
+                "data": _digest([images.image_ids.tolist(), targets[c].tolist(), images.split.tolist()]
+                                + ([] if known[c].all() else [known[c].tolist()])),
             }
         fp = _digest(parts)
         prints[c] = fp
@@ -524,6 +576,8 @@ class TrainResult:
     plans: dict[str, ConceptPlan]
     seconds: dict[str, float]
     examples: dict[str, int]  # training examples per concept (segments for parts, images for composites)
+    #: per composite, how its targets were filled where the labels left them unknown (see train_hybrid)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def retrained(self) -> list[str]:
@@ -538,6 +592,8 @@ class TrainResult:
             verb = "trained" if p.retrain else "kept   "
             t = f" in {self.seconds.get(c, 0.0):.1f} s" if p.retrain else ""
             lines.append(f"  {verb} {c:<16} {p.reason}{t}")
+            if c in self.notes:
+                lines.append(f"  {'':7} {'':16} {self.notes[c]}")
         return "\n".join(lines)
 
 
@@ -567,6 +623,12 @@ def train_hybrid(
     e.g. the workspace's ``cache/scores``): every part's per-segment scores, which the composites train
     on, are kept there by model content and crops (:func:`workbench.models.scoring.cached_segment_scores`),
     so a part that did not retrain is not scored again.
+
+    Composites train, early-stop and are measured on images whose target is known
+    (:func:`composite_targets_known`). Where the known training images are of one kind only (partly
+    labelled images: "absent" is known only on an image whose every segment is labelled), the unknown
+    training images take their target from the evidence: each part as labelled where known, else its
+    model's image-level score >= 0.5; ``TrainResult.notes`` says so. With every segment labelled nothing changes.
     """
     if len(images.split) != len(images):
         raise WorkbenchError("images.split is not set: call split_images(images) first")
@@ -578,6 +640,7 @@ def train_hybrid(
     models: dict[str, ConceptModel] = {}
     seconds: dict[str, float] = {}
     examples: dict[str, int] = {}
+    notes: dict[str, str] = {}
     note = progress or (lambda c, msg: None)
 
     # leaves, independent of each other
@@ -611,7 +674,7 @@ def train_hybrid(
             on_fitted(leaf, models[leaf])
 
     # composites, bottom-up, children frozen
-    targets = composite_targets(ontology, images, segments)
+    targets, known_target = composite_targets_known(ontology, images, segments)
     known = (cached_segment_scores(models, segments.crops, score_cache, only=ontology.leaves())
              if score_cache is not None else None)
     img_scores, _, seg_scores = part_scores(ontology, models, segments.crops, segments.image_index, len(images),
@@ -627,19 +690,42 @@ def train_hybrid(
                      for a, b in relation_pairs(ontology, c)]
         X = np.stack(cols, axis=1)
         y = targets[c]
-        examples[c] = int(tr_img.sum())
+        # only images whose target is known: a partly labelled image is no negative
+        tr_c, va_c = tr_img & known_target[c], va_img & known_target[c]
+        if (plans[c].retrain and c != ontology.root and not known_target[c][tr_img].all()
+                and (not tr_c.any() or y[tr_c].min() == y[tr_c].max())):
+            # The known training images are of one kind only (grid labels leave images partly labelled, so
+            # "absent" is rarely known): the unknown ones take their target from the evidence, each part
+            # labelled present/absent where known, else its model's image-level score at or above the
+            # threshold that best separates the validation images whose part is known (0.5 without them).
+            # Validation (early stopping) and every measurement still use known targets only.
+            evidence = np.all(np.stack([
+                np.where(known_target[p], targets[p] == 1,
+                         img_scores[p] >= evidence_threshold(img_scores[p][va_img & known_target[p]],
+                                                             targets[p][va_img & known_target[p]]))
+                for p in ontology.composed_parts(c)]), axis=0)
+            y = np.where(known_target[c], y, evidence.astype(np.int64))
+            kind = ("no" if not tr_c.any() else "only positive" if y[tr_c].max() else "only negative")
+            filled = tr_img & ~known_target[c]
+            notes[c] = (f"{int(filled.sum())} training images with an unknown target took it from the part models "
+                        f"({int(y[filled].sum())} present; {kind} training targets were known)")
+            tr_c = tr_img
+        examples[c] = int(tr_c.sum())
         if plans[c].retrain:
-            if y[tr_img].min(initial=1) == y[tr_img].max(initial=0):
+            if y[tr_c].min(initial=1) == y[tr_c].max(initial=0):
                 raise WorkbenchError(
-                    f"concept '{c}' has only {'positive' if y[tr_img].max(initial=0) else 'negative'} training "
-                    "images: it needs both (for the root: images of its class and of other classes; for a "
-                    "composite: images where all of its parts are labelled, and images where they are not)"
+                    f"concept '{c}' has only {'positive' if y[tr_c].max(initial=0) else 'negative'} training "
+                    f"images ({int(tr_c.sum())} of {int(tr_img.sum())} training images have a known target"
+                    f"{', the rest filled from the part models' if c in notes else ''}): "
+                    "it needs both (for the root: images of its class and of other classes; for a "
+                    "composite: images where all of its parts are labelled, and images where one of them is "
+                    "known to be absent, every segment of the image labelled and none with that part)"
                 )
             t = time.perf_counter()
             note(c, "training")
             seed = (seeds or {}).get(c)
             m = make_model(ontology, c, config, seed)
-            m.fit(X[tr_img], y[tr_img], X[va_img] if va_img.any() else None, y[va_img] if va_img.any() else None)
+            m.fit(X[tr_c], y[tr_c], X[va_c] if va_c.any() else None, y[va_c] if va_c.any() else None)
             seconds[c] = time.perf_counter() - t
             note(c, "done")
             models[c] = m
@@ -654,4 +740,4 @@ def train_hybrid(
         for c, p in plans.items():
             if p.retrain:
                 store.save(c, models[c], fingerprint=p.fingerprint, parts=p.parts)
-    return TrainResult(ontology, models, plans, seconds, examples)
+    return TrainResult(ontology, models, plans, seconds, examples, notes)
