@@ -638,7 +638,7 @@ def plot(res: dict[str, Any], stem: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("person-seconds (log)")
         ax.set_ylabel("test balanced accuracy")
-        ax.set_title(f"{scene}: labels against accuracy (median, range over seeds)")
+        ax.set_title(f"{scene}: person-time against test accuracy (median, range over seeds)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
