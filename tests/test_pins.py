@@ -353,22 +353,38 @@ def test_the_notebook_handle_pins_and_tests(trained):
 
 
 def test_pins_follow_a_rename_and_a_merge_of_their_concept(segmented_ws):
+    """Accepting a rename or a merge (``Workspace.apply_edits``) carries the pins along in the same commit,
+    as the label store carries the labels; a revert of the rename carries them back."""
+    from workbench.review.history import revert
+
     ws = segmented_ws
     a, b, c = (r.id for r in ws.store.segments()[:3])
     add_pin(ws, a, "petal", by="alice")
     add_pin(ws, b, "petal", "must_not", by="alice")
     add_pin(ws, b, "leaf", by="bob")
     add_pin(ws, c, "leaf", by="bob")
-    ws.apply_edits([{"op": "rename", "old": "petal", "new": "ray_floret"}])
-    changed, notes = follow_edits(ws, [{"op": "rename", "old": "petal", "new": "ray_floret"}])
-    assert {p.name for p in changed} == {"petal.yaml", "ray_floret.yaml"} and notes == []
+    ws.apply_edits([{"op": "rename", "old": "petal", "new": "ray_floret"}], message="rename petal")
+    renamed = ws.last_commit
     assert {(p.concept, p.expect) for p in pins(ws)} == {("ray_floret", "must"), ("ray_floret", "must_not"),
                                                          ("leaf", "must")}
+    shown = subprocess.run(["git", "-C", str(ws.path), "show", "--name-status", "--format=", "HEAD"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "pins/ray_floret.yaml" in shown and "pins/petal.yaml" in shown and "ontology.yaml" in shown, shown
+    assert main(["test", "--workspace", str(ws.path)]) in (0, 1)  # no "pins of an unknown concept" error
+
+    revert(ws, renamed, by="alice")  # the rename undone: its pins go back with it
+    assert {p.concept for p in pins(ws)} == {"petal", "leaf"} and not pins_path(ws, "ray_floret").exists()
+    ws.apply_edits([{"op": "rename", "old": "petal", "new": "ray_floret"}], message="rename petal again")
+
     merge = {"op": "merge", "sources": ["ray_floret", "leaf"], "into": "ray_floret"}
-    ws.apply_edits([merge])
-    changed, notes = follow_edits(ws, [merge])
-    # segment b had a pin in both: the merged concept keeps its own, and the dropped one is reported
-    assert [p.concept for p in pins(ws)] == ["ray_floret"] * 3 and len(notes) == 1 and "leaf.yaml" in notes[0]
-    assert not pins_path(ws, "leaf").exists()
-    ws.commit("carry pins", changed)
+    ws.apply_edits([merge], message="merge leaf into ray_floret")
+    # segment b had a pin in both: the merged concept keeps its own, and the commit says which was dropped
+    assert [p.concept for p in pins(ws)] == ["ray_floret"] * 3 and not pins_path(ws, "leaf").exists()
+    body = subprocess.run(["git", "-C", str(ws.path), "log", "-1", "--format=%B"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "leaf.yaml" in body, body
     assert pinned_segment_ids(ws) == {a, b, c}
+    assert follow_edits(ws, [merge]) == ([], [])  # nothing left to carry
+    status = subprocess.run(["git", "-C", str(ws.path), "status", "--porcelain", "--", "pins"],
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "", status

@@ -40,6 +40,7 @@ from workbench.review.queries import accepted_ops
 from workbench.review.refs import is_commit_sha, is_proposal_ref
 from workbench.review.store import ProposalStore
 from workbench.workspace.folder import ONTOLOGY_FILE, git_env
+from workbench.workspace.pins import follow_edits
 
 if TYPE_CHECKING:
     from workbench.workspace.folder import Workspace
@@ -483,7 +484,8 @@ def _revert_locked(ws: Workspace, sha: str, pid: str | None, *, by: str, reason:
     lines += ["", f"Reverts: {sha}", f"Reverted-by: {' '.join(by.split())}"]
     if pid or ch.proposal:
         lines.append(f"Reverts-proposal: {pid or ch.proposal}")
-    new = ws.commit("\n".join(lines) + "\n", [ONTOLOGY_FILE])
+    moved, _notes = follow_edits(ws, [e for e in inverse if e.op == "rename"])  # renamed pins go back too
+    new = ws.commit("\n".join(lines) + "\n", [ONTOLOGY_FILE, *moved])
     if new is None:  # pragma: no cover - the ontology file did change
         raise WorkbenchError(f"revert of {what}: nothing was committed")
     _record_in_proposal(ws, pid or ch.proposal, by, new, reason)

@@ -53,6 +53,7 @@ from workbench.errors import WorkspaceError
 from workbench.ontology.edits import apply_edits as _apply_edits
 from workbench.ontology.edits import edit_from_dict
 from workbench.ontology.graph import Ontology
+from workbench.workspace.pins import follow_edits
 from workbench.workspace.settings import SETTINGS_FILE, Settings
 
 __all__ = [
@@ -284,8 +285,8 @@ class Workspace:
         """Apply edits (objects or plain dicts) to the ontology, carrying labels along; returns the result.
 
         All edits are validated before anything is written. Renames and merges move the affected labels
-        in the store; removed or split concepts keep their labels under the old id (see
-        :meth:`orphan_labels`). The store change and the ontology write happen inside one store
+        in the store, and their pins (``pins/<concept>.yaml``) with them; removed or split concepts keep
+        their labels under the old id (see :meth:`orphan_labels`). The store change and the ontology write happen inside one store
         transaction: if the ontology cannot be written the labels stay as they were. With ``message``,
         ``ontology.yaml`` is also committed to git and the commit sha is available as
         ``self.last_commit``.
@@ -300,7 +301,10 @@ class Workspace:
                 elif e.op == "merge":
                     self.store.merge_concepts(list(e.sources), e.into, author=author)
             self.save_ontology(after)
-        self.last_commit = self.commit(message, [ONTOLOGY_FILE]) if message else None
+        moved, notes = follow_edits(self, edits)  # pins follow renames and merges, as labels do
+        if message and notes:
+            message = message.rstrip("\n") + "\n\n" + "\n".join(notes) + "\n"
+        self.last_commit = self.commit(message, [ONTOLOGY_FILE, *moved]) if message else None
         return after
 
     def orphan_labels(self) -> dict[str, int]:

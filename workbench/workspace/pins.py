@@ -66,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import yaml
@@ -77,8 +77,21 @@ from workbench.data.store import NONE, SegmentRow
 from workbench.errors import PinError, StoreError
 from workbench.ontology.graph import Ontology
 
-if TYPE_CHECKING:
-    from workbench.workspace.folder import Workspace
+
+
+class Workspace(Protocol):
+    """What the pins use of a :class:`workbench.workspace.folder.Workspace`. A protocol, not an import:
+    the folder carries pins along with accepted renames and merges (:func:`follow_edits`), so it imports
+    this module, and an import back would be a cycle."""
+
+    path: Path
+    ontology_path: Path
+    cache_dir: Path
+    store: Any
+    ontology: Ontology
+    has_git: bool
+
+    def commit(self, message: str, paths: Any) -> str | None: ...
 
 __all__ = [
     "PINS_DIR",
