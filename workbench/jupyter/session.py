@@ -146,7 +146,9 @@ class Workbench:
         """Run the merge gate on a proposal, then merge it only when the gate says "merge".
 
         Returns an :class:`Applied` (shown in a notebook as one block: merged, the commit, the verdict).
-        A "reject" or "inconclusive" verdict merges nothing: the verdict is recorded in the proposal and
+        An addition of new concepts the gate cannot judge yet ("inconclusive": no labels) is accepted as
+        provisional (trained, combined by no parent until ``wb.confirm``). Any other "reject" or
+        "inconclusive" verdict merges nothing: the verdict is recorded in the proposal and
         :class:`NotMerged` (a :class:`workbench.review.gate.GateRejected`) is raised, saying how to merge anyway:
         ``override="why"`` merges against the gate and records who and why (``Gate-override:`` in the
         commit message). ``gate=False`` applies without the gate. The widgets this handle showed are
