@@ -316,3 +316,24 @@ def test_the_ratio_on_median_curves_is_not_set_by_one_lucky_seed():
     assert m["person_time_ratio_median_curves"] == 1.5 and m["complete"] is False
     with pytest.raises(ValueError, match="parts"):
         merge([a, a])
+
+
+def test_features_are_kept_on_disk_by_content_and_a_bad_file_is_recomputed(tmp_path):
+    """A labeler opened again reads the segments' features instead of computing them; a damaged or
+    mismatched file is computed again and replaced, and other crops get their own file."""
+    from workbench.models.propagate import cached_features, segment_features
+
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
+    boxes = np.stack([np.zeros(20), np.zeros(20), rng.integers(2, 30, 20), rng.integers(2, 30, 20)], axis=1)
+    expected = segment_features(crops, boxes)
+    assert np.array_equal(cached_features(crops, boxes, tmp_path), expected)
+    files = list(tmp_path.glob("*.npy"))
+    assert len(files) == 1 and np.array_equal(np.load(files[0]), expected)
+    np.save(files[0], np.zeros((3, 3)))  # a file of the wrong shape
+    assert np.array_equal(cached_features(crops, boxes, tmp_path), expected)
+    assert np.load(files[0]).shape == expected.shape
+    files[0].write_bytes(b"not a numpy file")
+    assert np.array_equal(cached_features(crops, boxes, tmp_path), expected)
+    cached_features(crops[:10], boxes[:10], tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
