@@ -24,12 +24,9 @@ from workbench.jupyter.widgets.graph import OntologyGraph
 from workbench.jupyter.widgets.labeler import Labeler, default_author
 from workbench.jupyter.widgets.review import ReviewWidget
 from workbench.models.pins import PinReport, run_pins, saved_models
-from workbench.review import decisions
 from workbench.review.cells import proposal_cells
-from workbench.review.gate import GateRejected, Verdict
+from workbench.review.gate import GateRejected, Verdict, apply_proposal
 from workbench.review.gate import gate as run_gate
-from workbench.review.gate import goes_provisional
-from workbench.review.gate import override as gate_override
 from workbench.review.history import history, revert, why
 from workbench.review.provisional import ProvisionalConcept, judge, provisional_status
 from workbench.review.provisional import confirm as confirm_concept
@@ -161,36 +158,15 @@ class Workbench:
         if p.status != "pending":
             raise ProposalError(f"{p.ref} is already {p.status} (commit {(p.commit or 'none')[:12]}); to undo it: "
                                 f"wb.revert({p.id!r})")
-        if not gate:
-            if override:
-                raise ProposalError("override= is for merging against the gate; with gate=False there is no verdict")
-            done = decisions.accept(self.workspace, p, accept, by=self.author)
-            self.refresh()
-            return Applied(done, None)
-        verdict = run_gate(self.workspace, p, accept)
-        if verdict.decision != "merge" and not override and goes_provisional(
-                decisions.plan_edits(self.workspace.ontology, p, accept, None)[1], verdict):
-            # an addition the gate cannot judge yet: accepted as provisional, never merged into the composition
-            done = decisions.accept(self.workspace, p, accept, by=self.author, gate=verdict.to_dict(), provisional=True)
-            self.refresh()
-            return Applied(done, verdict)
-        if verdict.decision == "merge":
-            done = decisions.accept(self.workspace, p, accept, by=self.author, gate=verdict.to_dict())
-        elif override:
-            done = gate_override(self.workspace, p, accept, by=self.author, reason=override, verdict=verdict)
-            verdict = Verdict.from_dict(done.gate) if done.gate else verdict
-        else:
-            try:
-                store.update(dataclasses.replace(p, gate=verdict.to_dict()),
-                             message=f"Gate verdict for proposal {p.id}: {verdict.line()}")
-            except WorkbenchError as e:  # the refusal matters more than recording it
-                recorded = f" (the verdict could not be recorded in the proposal: {e})"
-            else:
-                recorded = ""
+        try:  # the one gate-then-accept rule, as `workbench gate ID --merge` runs it
+            done, verdict = apply_proposal(self.workspace, p, accept, by=self.author, gate=gate, override=override)
+        except GateRejected as e:
             self.refresh()
             raise NotMerged(
-                f"proposal {p.id} not merged: {_verdict_text(verdict)}.{recorded} To merge it anyway, give the "
-                f"reason: wb.apply({p.id!r}, override=\"why\")", verdict)
+                f"proposal {p.id} not merged: {_verdict_text(e.verdict)}.{e.note} To merge it anyway, give the "
+                f"reason: wb.apply({p.id!r}, override=\"why\")", e.verdict) from None
+        if override and done.gate:
+            verdict = Verdict.from_dict(done.gate)  # the verdict as recorded, with who overrode it and why
         self.refresh()
         return Applied(done, verdict)
 

@@ -109,11 +109,13 @@ _PROVISIONAL_COMPANIONS = {"describe"}
 
 
 class GateRejected(ProposalError):
-    """The merge gate rejected a proposal; ``verdict`` holds its numbers. Merge anyway with an override."""
+    """The merge gate rejected a proposal; ``verdict`` holds its numbers, ``note`` what else went wrong
+    (" (could not record the verdict: ...)", or ""). Merge anyway with an override."""
 
-    def __init__(self, message: str, verdict: Verdict):
+    def __init__(self, message: str, verdict: Verdict, note: str = ""):
         super().__init__(message)
         self.verdict = verdict
+        self.note = note
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -656,4 +658,4 @@ def apply_proposal(
     raise GateRejected(
         f"proposal {p.id} not merged: {verdict.summary()} — {verdict.meaning()}{log_msg} To merge it anyway, "
         f"give the reason: wb.apply({p.id!r}, override=\"why\") or "
-        f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict)
+        f"`workbench gate {p.id} --workspace {ws.path} --merge --override \"why\" --by NAME`", verdict, log_msg)
